@@ -1,0 +1,12 @@
+//! plateau: why did my Kafka ingestion throughput stop growing?
+//!
+//! The data flow, one module per stage: `sampler` and `probe` measure, `agent` serves
+//! both over HTTP on each host, `report` formats results, and `cli` turns flags into
+//! typed configurations. See ARCHITECTURE.md for the map and its invariants.
+
+pub mod agent;
+pub mod cli;
+pub mod probe;
+pub mod report;
+pub mod sampler;
+pub mod units;

@@ -1,0 +1,109 @@
+//! The `plateau` binary: parse the command line, run the subcommand, set the exit status.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+
+use plateau::cli::{AgentArgs, Cli, Command, DiskArgs, SampleArgs};
+use plateau::probe::disk::DiskProbe;
+use plateau::probe::{Cancel, Probe, ProbeError, ProbeOutput};
+use plateau::report::terminal;
+use plateau::sampler::{Sampler, run_paced};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PLATEAU_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let result = match cli.command {
+        Command::Agent(args) => run_agent(args),
+        Command::Disk(args) => run_disk(args),
+        Command::Sample(args) => run_sample(args),
+        other => {
+            eprintln!("plateau {} is not available yet; this build has: agent, disk, sample", other.name());
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            let usage_error = err.downcast_ref::<ProbeError>().is_some_and(|e| matches!(e, ProbeError::InvalidInput(_)));
+            ExitCode::from(if usage_error { 2 } else { 1 })
+        }
+    }
+}
+
+fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    // One thread for the API is plenty: the sampler and the probes have their own.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("could not listen on {}", config.listen))?;
+        let local = listener.local_addr()?;
+        println!("plateau agent listening on http://{local}");
+        std::io::stdout().flush()?;
+        plateau::agent::serve(config, listener).await
+    })
+}
+
+fn run_disk(args: DiskArgs) -> anyhow::Result<()> {
+    let probe = DiskProbe::new(args.config(), DiskProbe::MAX_SIZE)?;
+    let ProbeOutput::Disk(result) = probe.run(&Cancel::new())?;
+    if args.json {
+        println!("{}", serde_json::to_string(&ProbeOutput::Disk(result))?);
+    } else {
+        print!("{}", terminal::disk_table(&result));
+    }
+    Ok(())
+}
+
+fn run_sample(args: SampleArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let mut sampler = Sampler::new(&config);
+    let started = Instant::now();
+    let (_keep_open, stop) = std::sync::mpsc::channel();
+    let mut stdout = std::io::stdout().lock();
+    let mut failure = None;
+    run_paced(config.interval, &stop, || {
+        let (sample, problems) = sampler.step();
+        for problem in problems {
+            tracing::warn!("{problem}");
+        }
+        if let Some(sample) = sample {
+            let written = if args.json {
+                serde_json::to_string(&sample).map_err(anyhow::Error::from).and_then(|line| Ok(writeln!(stdout, "{line}")?))
+            } else {
+                write!(stdout, "{}", terminal::sample_tables(&sample)).map_err(anyhow::Error::from)
+            };
+            // A closed pipe (`plateau sample | head`) ends the run quietly.
+            if let Err(err) = written.and_then(|()| Ok(stdout.flush()?)) {
+                failure = Some(err);
+                return ControlFlow::Break(());
+            }
+        }
+        if started.elapsed() + config.interval / 2 >= args.duration.0 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    match failure {
+        Some(err) if is_broken_pipe(&err) => Ok(()),
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}

@@ -1,0 +1,4 @@
+//! Everything that formats results for people: terminal tables now, the markdown
+//! findings report later. Probes and the sampler never format output themselves.
+
+pub mod terminal;

@@ -1,0 +1,189 @@
+//! Terminal tables (comfy-table) for the single probes: `plateau sample` and
+//! `plateau disk`. Numbers are shown in the units people read in iostat and fio:
+//! percentages, MB/s (10^6 bytes), milliseconds.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, Table};
+
+use crate::probe::disk::DiskResult;
+use crate::sampler::Sample;
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED).set_header(header.iter().map(|h| Cell::new(h)));
+    for index in 1..header.len() {
+        if let Some(column) = table.column_mut(index) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+fn pct(ratio: f64) -> String {
+    format!("{:.1}", ratio * 100.0)
+}
+
+fn mb(bytes_per_sec: f64) -> String {
+    format!("{:.2}", bytes_per_sec / 1e6)
+}
+
+fn opt_ms(value: Option<f64>) -> String {
+    value.map(|ms| format!("{ms:.2}")).unwrap_or_else(|| "-".into())
+}
+
+/// One interval of `plateau sample`: CPU, disks, NICs, TCP, memory, PSI and the watch.
+pub fn sample_tables(sample: &Sample) -> String {
+    let time = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(sample.ts_ms));
+    let mut out = format!("── {time} ({} ms)\n", sample.interval_ms);
+
+    let mut cpu = table(&["cpu", "%usr", "%sys", "%iowait", "%irq", "%steal", "%idle", "runq", "load1"]);
+    let total = &sample.cpu.total;
+    cpu.add_row(vec![
+        "all".to_string(),
+        pct(total.user + total.nice),
+        pct(total.system),
+        pct(total.iowait),
+        pct(total.irq),
+        pct(total.steal),
+        pct(total.idle),
+        sample.cpu.procs_running.map(|n| n.to_string()).unwrap_or_default(),
+        sample.cpu.load1.map(|l| format!("{l:.2}")).unwrap_or_default(),
+    ]);
+    for (index, core) in sample.cpu.cores.iter().enumerate() {
+        cpu.add_row(vec![
+            index.to_string(),
+            pct(core.user + core.nice),
+            pct(core.system),
+            pct(core.iowait),
+            pct(core.irq),
+            pct(core.steal),
+            pct(core.idle),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    out.push_str(&format!("{cpu}\n"));
+
+    if !sample.disks.is_empty() {
+        let mut disks = table(&["disk", "r/s", "w/s", "rMB/s", "wMB/s", "r_await", "w_await", "aqu-sz", "%util"]);
+        for d in &sample.disks {
+            disks.add_row(vec![
+                d.name.clone(),
+                format!("{:.1}", d.reads_per_sec),
+                format!("{:.1}", d.writes_per_sec),
+                mb(d.read_bytes_per_sec),
+                mb(d.write_bytes_per_sec),
+                opt_ms(d.read_await_ms),
+                opt_ms(d.write_await_ms),
+                format!("{:.2}", d.queue_depth),
+                pct(d.util_ratio),
+            ]);
+        }
+        out.push_str(&format!("{disks}\n"));
+    }
+
+    if !sample.nics.is_empty() {
+        let mut nics = table(&["nic", "rxMB/s", "txMB/s", "rxpkt/s", "txpkt/s", "drop/s", "err/s", "link Mbit/s"]);
+        for n in &sample.nics {
+            nics.add_row(vec![
+                n.name.clone(),
+                mb(n.rx_bytes_per_sec),
+                mb(n.tx_bytes_per_sec),
+                format!("{:.0}", n.rx_packets_per_sec),
+                format!("{:.0}", n.tx_packets_per_sec),
+                format!("{:.1}", n.rx_drops_per_sec + n.tx_drops_per_sec),
+                format!("{:.1}", n.rx_errors_per_sec + n.tx_errors_per_sec),
+                n.speed_bits_per_sec.map(|b| (b / 1_000_000).to_string()).unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        out.push_str(&format!("{nics}\n"));
+    }
+
+    let mut misc = Vec::new();
+    if let Some(tcp) = &sample.tcp {
+        misc.push(format!(
+            "tcp: {:.0} seg/s out, {:.1} retrans/s ({:.2}%)",
+            tcp.out_segs_per_sec,
+            tcp.retrans_segs_per_sec,
+            tcp.retrans_ratio * 100.0
+        ));
+    }
+    if let Some(mem) = &sample.memory {
+        misc.push(format!(
+            "mem: {:.0} MiB used, {:.0} MiB available, swap in/out {:.0}/{:.0} pages/s",
+            mem.used_bytes as f64 / (1 << 20) as f64,
+            mem.available_bytes as f64 / (1 << 20) as f64,
+            mem.swap_in_pages_per_sec,
+            mem.swap_out_pages_per_sec
+        ));
+    }
+    if let Some(psi) = &sample.psi {
+        let some = |r: Option<crate::sampler::sample::PsiResource>| r.map(|r| pct(r.some_ratio)).unwrap_or_else(|| "-".into());
+        misc.push(format!("psi some %: cpu {} io {} mem {}", some(psi.cpu), some(psi.io), some(psi.memory)));
+    }
+    if let Some(watch) = &sample.watch {
+        let opt = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "-".into());
+        misc.push(format!(
+            "watch {}: {} procs, {} cpu s/s, quota {} cores, throttled {} periods / {} s, io r/w {}/{} MB/s",
+            watch.target,
+            watch.n_processes,
+            opt(watch.cpu_seconds_per_sec, 2),
+            opt(watch.cpu_quota_cores, 2),
+            watch.throttled_periods.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            opt(watch.throttled_seconds, 3),
+            opt(watch.io_read_bytes_per_sec.map(|b| b / 1e6), 2),
+            opt(watch.io_write_bytes_per_sec.map(|b| b / 1e6), 2),
+        ));
+    }
+    for line in misc {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The result of `plateau disk`.
+pub fn disk_table(result: &DiskResult) -> String {
+    let mut summary = table(&["phase", "MB/s", "IOPS", "p50 ms", "p99 ms", "max ms", "count"]);
+    let write_iops = if result.write_seconds > 0.0 { result.write_ms.count as f64 / result.write_seconds } else { 0.0 };
+    summary.add_row(vec![
+        format!("append {} blocks", crate::units::ByteSize(result.block_bytes)),
+        format!("{:.2}", result.write_mb_per_sec),
+        format!("{write_iops:.0}"),
+        format!("{:.2}", result.write_ms.p50),
+        format!("{:.2}", result.write_ms.p99),
+        format!("{:.2}", result.write_ms.max),
+        result.write_ms.count.to_string(),
+    ]);
+    if result.fsync_ms.count > 0 {
+        summary.add_row(vec![
+            "fsync".to_string(),
+            String::new(),
+            String::new(),
+            format!("{:.2}", result.fsync_ms.p50),
+            format!("{:.2}", result.fsync_ms.p99),
+            format!("{:.2}", result.fsync_ms.max),
+            result.fsync_ms.count.to_string(),
+        ]);
+    }
+    summary.add_row(vec![
+        "random 4K reads".to_string(),
+        format!("{:.2}", result.read_mb_per_sec),
+        format!("{:.0}", result.read_iops),
+        format!("{:.2}", result.read_ms.p50),
+        format!("{:.2}", result.read_ms.p99),
+        format!("{:.2}", result.read_ms.max),
+        result.read_ms.count.to_string(),
+    ]);
+    let mut out = format!(
+        "disk probe on {}: {} appended, fsync {}{}\n{summary}\n",
+        result.path.display(),
+        crate::units::ByteSize(result.size_bytes),
+        result.fsync,
+        if result.direct { ", O_DIRECT" } else { "" },
+    );
+    if !result.reads_uncached {
+        out.push_str("note: the kernel kept the file in the page cache; read figures may be cache hits\n");
+    }
+    out
+}
