@@ -87,8 +87,14 @@ impl CgroupMounts {
         let v1_path = |controller: &str| {
             groups.0.iter().find(|g| g.controllers.iter().any(|c| c == controller)).map(|g| g.pathname.clone())
         };
-        if let Some(relative) = v1_path("cpu").or_else(|| v1_path("cpuacct")).or_else(|| v1_path("blkio")) {
-            return self.dirs_for_relative(&relative);
+        // On v1 each controller has its own hierarchy, and a process may sit in a
+        // different group in each (e.g. `cpu:/limited` but `cpuacct:/`).
+        let v1_dir = |controller: &str| {
+            let dir = self.v1_mount(controller)?.join(v1_path(controller)?.trim_start_matches('/'));
+            dir.is_dir().then_some(dir)
+        };
+        if let Some(name) = v1_path("cpu").or_else(|| v1_path("cpuacct")).or_else(|| v1_path("blkio")) {
+            return Some(CgroupDirs { name, v2: false, cpu: v1_dir("cpu"), cpuacct: v1_dir("cpuacct"), blkio: v1_dir("blkio") });
         }
         let unified = groups.0.iter().find(|g| g.hierarchy == 0)?;
         let dir = self.v2.as_ref()?.join(unified.pathname.trim_start_matches('/'));

@@ -1,0 +1,8 @@
+//! plateau's integration tests, in one binary: parsers on fixture text, the agent as a
+//! real process on loopback (scraped by a real Prometheus), and root-only tests with
+//! real cgroups, gated by `PLATEAU_ROOT_TESTS=1` (set by `.ci/run`).
+
+mod agent;
+mod fixtures;
+mod root;
+mod support;

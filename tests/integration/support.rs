@@ -1,0 +1,157 @@
+//! Helpers shared by the integration tests: the plateau binary as a real agent process
+//! on loopback, and a real Prometheus started with a generated configuration.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The plateau binary built for these tests.
+pub fn plateau_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_plateau")
+}
+
+/// A `plateau agent` process on 127.0.0.1, killed when dropped.
+pub struct AgentProcess {
+    pub child: Child,
+    pub url: String,
+    pub token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl AgentProcess {
+    /// Starts an agent with a fresh token file, a 200 ms sampling interval and `extra` flags.
+    pub fn start(extra: &[&str]) -> AgentProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let token = format!("token-{}", std::process::id());
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, format!("{token}\n")).unwrap();
+        let mut child = Command::new(plateau_bin())
+            .args(["agent", "--listen", "127.0.0.1:0", "--interval", "200ms", "--token-file"])
+            .arg(&token_file)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting plateau agent");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("reading the agent's first line");
+        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line: {line:?}");
+        AgentProcess { child, url, token, _dir: dir }
+    }
+
+    /// The `host:port` the agent listens on.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// Sends SIGTERM and waits for exit; returns how long the exit took.
+    pub fn terminate(&mut self) -> (Duration, std::process::ExitStatus) {
+        let started = Instant::now();
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(self.child.id() as i32).unwrap(),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
+        let status = wait_with_timeout(&mut self.child, Duration::from_secs(10)).expect("agent did not exit within 10 s");
+        (started.elapsed(), status)
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for a child to exit, at most `limit`.
+pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, at most `limit`.
+pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for a test server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A real Prometheus server scraping `targets` every second, killed when dropped.
+pub struct PrometheusProcess {
+    child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl PrometheusProcess {
+    /// Starts Debian's `prometheus` with one job per `(job, host:port)` target.
+    pub fn start(targets: &[(&str, &str)]) -> PrometheusProcess {
+        let binary = which("prometheus").expect("prometheus is not installed: run `apt-get install prometheus` (.ci/run does)");
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n");
+        for (job, target) in targets {
+            config.push_str(&format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"));
+        }
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let port = free_port();
+        let child = Command::new(binary)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting prometheus");
+        let prometheus = PrometheusProcess { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let client = reqwest::blocking::Client::new();
+        eventually(Duration::from_secs(30), || {
+            client.get(format!("{}/-/ready", prometheus.url)).send().ok().filter(|r| r.status().is_success())
+        })
+        .expect("prometheus did not become ready within 30 s");
+        prometheus
+    }
+}
+
+impl Drop for PrometheusProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The full path of an executable on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|path| path.is_file())
+}
+
+/// Whether the root-only tests were asked for (`PLATEAU_ROOT_TESTS=1`, set by `.ci/run`).
+pub fn root_tests_enabled() -> bool {
+    std::env::var("PLATEAU_ROOT_TESTS").is_ok_and(|v| v == "1")
+}
