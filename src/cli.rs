@@ -100,7 +100,11 @@ pub struct AgentArgs {
 impl AgentArgs {
     /// Validates the flags into a configuration.
     pub fn into_config(self) -> anyhow::Result<AgentConfig> {
-        let token = self.token_file.as_deref().map(read_token_file).transpose()?;
+        let token = self
+            .token_file
+            .as_deref()
+            .map(read_token_file)
+            .transpose()?;
         AgentConfig::check_auth(self.listen, token.as_deref(), self.no_auth)?;
         Ok(AgentConfig {
             listen: self.listen,
@@ -177,10 +181,16 @@ impl SampleArgs {
 }
 
 fn sampler_config(interval: Span, watch: Option<WatchTarget>) -> anyhow::Result<SamplerConfig> {
-    if interval.0 < std::time::Duration::from_millis(100) || interval.0 > std::time::Duration::from_secs(3600) {
+    if interval.0 < std::time::Duration::from_millis(100)
+        || interval.0 > std::time::Duration::from_secs(3600)
+    {
         anyhow::bail!("--interval {interval} is out of range; use 100ms to 1h");
     }
-    Ok(SamplerConfig { interval: interval.0, watch, ..SamplerConfig::default() })
+    Ok(SamplerConfig {
+        interval: interval.0,
+        watch,
+        ..SamplerConfig::default()
+    })
 }
 
 #[cfg(test)]
@@ -195,8 +205,13 @@ mod tests {
 
     #[test]
     fn disk_flags_become_a_config() {
-        let cli = Cli::try_parse_from(["plateau", "disk", "--path", "/data", "--size", "64M", "--fsync", "end"]).unwrap();
-        let Command::Disk(args) = cli.command else { panic!("parsed as another command") };
+        let cli = Cli::try_parse_from([
+            "plateau", "disk", "--path", "/data", "--size", "64M", "--fsync", "end",
+        ])
+        .unwrap();
+        let Command::Disk(args) = cli.command else {
+            panic!("parsed as another command")
+        };
         let config = args.config();
         assert_eq!(config.size, ByteSize(64 << 20));
         assert_eq!(config.fsync, FsyncMode::End);

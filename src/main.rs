@@ -19,7 +19,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PLATEAU_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("PLATEAU_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .init();
     let result = match cli.command {
@@ -27,7 +28,10 @@ fn main() -> ExitCode {
         Command::Disk(args) => run_disk(args),
         Command::Sample(args) => run_sample(args),
         other => {
-            eprintln!("plateau {} is not available yet; this build has: agent, disk, sample", other.name());
+            eprintln!(
+                "plateau {} is not available yet; this build has: agent, disk, sample",
+                other.name()
+            );
             return ExitCode::from(2);
         }
     };
@@ -35,7 +39,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            let usage_error = err.downcast_ref::<ProbeError>().is_some_and(|e| matches!(e, ProbeError::InvalidInput(_)));
+            let usage_error = err
+                .downcast_ref::<ProbeError>()
+                .is_some_and(|e| matches!(e, ProbeError::InvalidInput(_)));
             ExitCode::from(if usage_error { 2 } else { 1 })
         }
     }
@@ -44,7 +50,10 @@ fn main() -> ExitCode {
 fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
     // One thread for the API is plenty: the sampler and the probes have their own.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -81,7 +90,9 @@ fn run_sample(args: SampleArgs) -> anyhow::Result<()> {
         }
         if let Some(sample) = sample {
             let written = if args.json {
-                serde_json::to_string(&sample).map_err(anyhow::Error::from).and_then(|line| Ok(writeln!(stdout, "{line}")?))
+                serde_json::to_string(&sample)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|line| Ok(writeln!(stdout, "{line}")?))
             } else {
                 write!(stdout, "{}", terminal::sample_tables(&sample)).map_err(anyhow::Error::from)
             };
@@ -105,5 +116,6 @@ fn run_sample(args: SampleArgs) -> anyhow::Result<()> {
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    err.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }

@@ -37,7 +37,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const UNITS: [(&str, u64); 3] = [("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
         for (suffix, factor) in UNITS {
-            if self.0 >= factor && self.0 % factor == 0 {
+            if self.0 >= factor && self.0.is_multiple_of(factor) {
                 return write!(f, "{}{suffix}", self.0 / factor);
             }
         }
@@ -77,9 +77,9 @@ impl FromStr for Span {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let trimmed = text.trim();
         if let Ok(secs) = trimmed.parse::<f64>() {
-            return Duration::try_from_secs_f64(secs)
-                .map(Span)
-                .map_err(|_| format!("invalid duration '{text}': must be a non-negative number of seconds"));
+            return Duration::try_from_secs_f64(secs).map(Span).map_err(|_| {
+                format!("invalid duration '{text}': must be a non-negative number of seconds")
+            });
         }
         humantime::parse_duration(trimmed)
             .map(Span)
@@ -108,9 +108,9 @@ impl<'de> Deserialize<'de> for Span {
             Text(String),
         }
         match Raw::deserialize(deserializer)? {
-            Raw::Secs(secs) => Duration::try_from_secs_f64(secs)
-                .map(Span)
-                .map_err(|_| serde::de::Error::custom(format!("invalid duration {secs}: must be >= 0"))),
+            Raw::Secs(secs) => Duration::try_from_secs_f64(secs).map(Span).map_err(|_| {
+                serde::de::Error::custom(format!("invalid duration {secs}: must be >= 0"))
+            }),
             Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
         }
     }
@@ -119,7 +119,11 @@ impl<'de> Deserialize<'de> for Span {
 /// Megabytes (10^6 bytes) per second from a byte count and an elapsed time; 0 for no time.
 pub fn mb_per_sec(bytes: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
-    if secs > 0.0 { bytes as f64 / secs / 1e6 } else { 0.0 }
+    if secs > 0.0 {
+        bytes as f64 / secs / 1e6
+    } else {
+        0.0
+    }
 }
 
 #[cfg(test)]
@@ -150,9 +154,15 @@ mod tests {
     #[test]
     fn durations_accept_units_and_bare_seconds() {
         assert_eq!("10s".parse::<Span>().unwrap().0, Duration::from_secs(10));
-        assert_eq!("500ms".parse::<Span>().unwrap().0, Duration::from_millis(500));
+        assert_eq!(
+            "500ms".parse::<Span>().unwrap().0,
+            Duration::from_millis(500)
+        );
         assert_eq!("2m".parse::<Span>().unwrap().0, Duration::from_secs(120));
-        assert_eq!("1.5".parse::<Span>().unwrap().0, Duration::from_millis(1500));
+        assert_eq!(
+            "1.5".parse::<Span>().unwrap().0,
+            Duration::from_millis(1500)
+        );
         assert!("-1".parse::<Span>().is_err());
         assert!("soon".parse::<Span>().is_err());
         let from_json: Span = serde_json::from_str("\"3s\"").unwrap();

@@ -26,15 +26,21 @@ use crate::units::ByteSize;
 
 /// The routes of the agent.
 pub fn router(shared: Arc<AgentShared>) -> Router {
-    let mutating = Router::new()
-        .route("/disk", post(run_disk))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), require_token));
+    let mutating =
+        Router::new()
+            .route("/disk", post(run_disk))
+            .route_layer(middleware::from_fn_with_state(
+                Arc::clone(&shared),
+                require_token,
+            ));
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/samples", get(samples))
         .merge(mutating)
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see GET /status") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see GET /status")
+        })
         .with_state(shared)
 }
 
@@ -47,7 +53,10 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
 }
 
@@ -58,19 +67,31 @@ struct ErrorBody {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.message })).into_response()
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
-        ApiError::new(rejection.status(), format!("invalid request body: {}", rejection.body_text()))
+        ApiError::new(
+            rejection.status(),
+            format!("invalid request body: {}", rejection.body_text()),
+        )
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, format!("invalid query: {}", rejection.body_text()))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid query: {}", rejection.body_text()),
+        )
     }
 }
 
@@ -85,17 +106,30 @@ impl From<ProbeError> for ApiError {
     }
 }
 
-async fn require_token(State(shared): State<Arc<AgentShared>>, headers: HeaderMap, request: Request, next: Next) -> Response {
-    let Some(expected) = &shared.token else { return next.run(request).await };
+async fn require_token(
+    State(shared): State<Arc<AgentShared>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = &shared.token else {
+        return next.run(request).await;
+    };
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => next.run(request).await,
+        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
+            next.run(request).await
+        }
         Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "wrong token").into_response(),
-        None => ApiError::new(StatusCode::UNAUTHORIZED, "missing 'Authorization: Bearer <token>' header").into_response(),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing 'Authorization: Bearer <token>' header",
+        )
+        .into_response(),
     }
 }
 
@@ -163,7 +197,10 @@ pub struct ProbeStats {
 
 async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> {
     let sampler = {
-        let state = shared.sampler.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = shared
+            .sampler
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         SamplerStatus {
             running: !shared.shutting_down.is_cancelled(),
             interval_ms: state.interval.as_millis() as u64,
@@ -174,7 +211,12 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
             last_problems: state.last_problems.clone(),
         }
     };
-    let probes = shared.probes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).statuses.clone();
+    let probes = shared
+        .probes
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .statuses
+        .clone();
     Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION").to_string(),
         hostname: shared.hostname.clone(),
@@ -188,9 +230,19 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
 }
 
 async fn metrics(State(shared): State<Arc<AgentShared>>) -> Result<Response, ApiError> {
-    let text = super::metrics::render(Arc::clone(&shared.sampler), shared.started_at_ms as f64 / 1000.0)
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed"))?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
+    let text = super::metrics::render(
+        Arc::clone(&shared.sampler),
+        shared.started_at_ms as f64 / 1000.0,
+    )
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed"))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// Query of `GET /samples`.
@@ -215,8 +267,16 @@ async fn samples(
     query: Result<Query<SamplesQuery>, QueryRejection>,
 ) -> Result<Json<SamplesResponse>, ApiError> {
     let Query(query) = query?;
-    let samples = shared.sampler.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).ring.since(query.since);
-    Ok(Json(SamplesResponse { hostname: shared.hostname.clone(), samples }))
+    let samples = shared
+        .sampler
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .ring
+        .since(query.since);
+    Ok(Json(SamplesResponse {
+        hostname: shared.hostname.clone(),
+        samples,
+    }))
 }
 
 /// Body of `POST /disk`; field names mirror `plateau disk`'s flags.
@@ -268,7 +328,10 @@ struct ActiveGuard {
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        let mut book = self.book.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut book = self
+            .book
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((name, _)) = book.active.take() {
             book.statuses.entry(name).or_default().running = false;
         }
@@ -276,15 +339,23 @@ impl Drop for ActiveGuard {
 }
 
 /// Runs `probe` on a blocking thread unless another probe is running (409).
-async fn run_exclusive(shared: &Arc<AgentShared>, probe: impl Probe + Send + 'static) -> Result<ProbeOutput, ApiError> {
+async fn run_exclusive(
+    shared: &Arc<AgentShared>,
+    probe: impl Probe + Send + 'static,
+) -> Result<ProbeOutput, ApiError> {
     let name = probe.name().to_string();
     let cancel = shared.shutting_down.clone();
     {
-        let mut book = shared.probes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut book = shared
+            .probes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((running, _)) = &book.active {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                format!("a {running} probe is already running on this agent; retry when it has finished"),
+                format!(
+                    "a {running} probe is already running on this agent; retry when it has finished"
+                ),
             ));
         }
         book.active = Some((name.clone(), cancel.clone()));
@@ -292,12 +363,21 @@ async fn run_exclusive(shared: &Arc<AgentShared>, probe: impl Probe + Send + 'st
         status.running = true;
         status.stats.started_at = Some(crate::sampler::raw::unix_ms_now());
     }
-    let guard = ActiveGuard { book: Arc::clone(&shared.probes) };
+    let guard = ActiveGuard {
+        book: Arc::clone(&shared.probes),
+    };
     let outcome = tokio::task::spawn_blocking(move || probe.run(&cancel))
         .await
-        .unwrap_or_else(|join_err| Err(ProbeError::InvalidInput(format!("probe thread failed: {join_err}"))));
+        .unwrap_or_else(|join_err| {
+            Err(ProbeError::InvalidInput(format!(
+                "probe thread failed: {join_err}"
+            )))
+        });
     {
-        let mut book = guard.book.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut book = guard
+            .book
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let stats = &mut book.statuses.entry(name).or_default().stats;
         match &outcome {
             Ok(_) => stats.runs_ok += 1,

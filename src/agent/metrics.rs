@@ -17,9 +17,15 @@ use crate::sampler::SamplerState;
 type Labels = Vec<(&'static str, String)>;
 
 /// Encodes the current sampler state as OpenMetrics text.
-pub fn render(state: Arc<Mutex<SamplerState>>, start_time_secs: f64) -> Result<String, std::fmt::Error> {
+pub fn render(
+    state: Arc<Mutex<SamplerState>>,
+    start_time_secs: f64,
+) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(HostCollector { state, start_time_secs }));
+    registry.register_collector(Box::new(HostCollector {
+        state,
+        start_time_secs,
+    }));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)
@@ -60,15 +66,36 @@ fn single(value: f64) -> Vec<(Labels, f64)> {
 impl Collector for HostCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         use MetricType::{Counter, Gauge};
-        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let enc = &mut encoder;
 
-        family(enc, "plateau_build_info", "plateau version.", Gauge, vec![(
-            vec![("version", env!("CARGO_PKG_VERSION").to_string())],
-            1.0,
-        )])?;
-        family(enc, "plateau_agent_start_time_seconds", "Unix time the agent started.", Gauge, single(self.start_time_secs))?;
-        family(enc, "plateau_sampler_readings", "Readings the sampler took.", Counter, single(state.readings_total as f64))?;
+        family(
+            enc,
+            "plateau_build_info",
+            "plateau version.",
+            Gauge,
+            vec![(
+                vec![("version", env!("CARGO_PKG_VERSION").to_string())],
+                1.0,
+            )],
+        )?;
+        family(
+            enc,
+            "plateau_agent_start_time_seconds",
+            "Unix time the agent started.",
+            Gauge,
+            single(self.start_time_secs),
+        )?;
+        family(
+            enc,
+            "plateau_sampler_readings",
+            "Readings the sampler took.",
+            Counter,
+            single(state.readings_total as f64),
+        )?;
         family(
             enc,
             "plateau_sampler_problem_readings",
@@ -77,7 +104,9 @@ impl Collector for HostCollector {
             single(state.readings_with_problems_total as f64),
         )?;
 
-        let Some(raw) = &state.latest_raw else { return Ok(()) };
+        let Some(raw) = &state.latest_raw else {
+            return Ok(());
+        };
         let ticks = state.ticks_per_second.max(1) as f64;
 
         if let Some(stat) = &raw.stat {
@@ -95,34 +124,118 @@ impl Collector for HostCollector {
                 ];
                 for (mode, value) in modes {
                     if let Some(value) = value {
-                        cpu_series.push((vec![("cpu", index.to_string()), ("mode", mode.to_string())], value as f64 / ticks));
+                        cpu_series.push((
+                            vec![("cpu", index.to_string()), ("mode", mode.to_string())],
+                            value as f64 / ticks,
+                        ));
                     }
                 }
             }
-            family(enc, "plateau_cpu_seconds", "Seconds each CPU spent in each mode.", Counter, cpu_series)?;
+            family(
+                enc,
+                "plateau_cpu_seconds",
+                "Seconds each CPU spent in each mode.",
+                Counter,
+                cpu_series,
+            )?;
             if let Some(running) = stat.procs_running {
-                family(enc, "plateau_procs_running", "Runnable tasks.", Gauge, single(running as f64))?;
+                family(
+                    enc,
+                    "plateau_procs_running",
+                    "Runnable tasks.",
+                    Gauge,
+                    single(running as f64),
+                )?;
             }
             if let Some(blocked) = stat.procs_blocked {
-                family(enc, "plateau_procs_blocked", "Tasks blocked on I/O.", Gauge, single(blocked as f64))?;
+                family(
+                    enc,
+                    "plateau_procs_blocked",
+                    "Tasks blocked on I/O.",
+                    Gauge,
+                    single(blocked as f64),
+                )?;
             }
         }
         if let Some(load) = &raw.loadavg {
-            family(enc, "plateau_load1", "1-minute load average.", Gauge, single(load.one as f64))?;
-            family(enc, "plateau_load5", "5-minute load average.", Gauge, single(load.five as f64))?;
-            family(enc, "plateau_load15", "15-minute load average.", Gauge, single(load.fifteen as f64))?;
+            family(
+                enc,
+                "plateau_load1",
+                "1-minute load average.",
+                Gauge,
+                single(load.one as f64),
+            )?;
+            family(
+                enc,
+                "plateau_load5",
+                "5-minute load average.",
+                Gauge,
+                single(load.five as f64),
+            )?;
+            family(
+                enc,
+                "plateau_load15",
+                "15-minute load average.",
+                Gauge,
+                single(load.fifteen as f64),
+            )?;
         }
 
         let per_disk = |value: fn(&procfs::DiskStat) -> f64| -> Vec<(Labels, f64)> {
-            raw.disks.iter().map(|(name, disk)| (vec![("device", name.clone())], value(disk))).collect()
+            raw.disks
+                .iter()
+                .map(|(name, disk)| (vec![("device", name.clone())], value(disk)))
+                .collect()
         };
-        family(enc, "plateau_disk_reads_completed", "Reads completed.", Counter, per_disk(|d| d.reads as f64))?;
-        family(enc, "plateau_disk_writes_completed", "Writes completed.", Counter, per_disk(|d| d.writes as f64))?;
-        family(enc, "plateau_disk_read_bytes", "Bytes read.", Counter, per_disk(|d| d.sectors_read as f64 * 512.0))?;
-        family(enc, "plateau_disk_written_bytes", "Bytes written.", Counter, per_disk(|d| d.sectors_written as f64 * 512.0))?;
-        family(enc, "plateau_disk_read_time_seconds", "Time spent reading.", Counter, per_disk(|d| d.time_reading as f64 / 1e3))?;
-        family(enc, "plateau_disk_write_time_seconds", "Time spent writing.", Counter, per_disk(|d| d.time_writing as f64 / 1e3))?;
-        family(enc, "plateau_disk_io_time_seconds", "Time with I/O in flight.", Counter, per_disk(|d| d.time_in_progress as f64 / 1e3))?;
+        family(
+            enc,
+            "plateau_disk_reads_completed",
+            "Reads completed.",
+            Counter,
+            per_disk(|d| d.reads as f64),
+        )?;
+        family(
+            enc,
+            "plateau_disk_writes_completed",
+            "Writes completed.",
+            Counter,
+            per_disk(|d| d.writes as f64),
+        )?;
+        family(
+            enc,
+            "plateau_disk_read_bytes",
+            "Bytes read.",
+            Counter,
+            per_disk(|d| d.sectors_read as f64 * 512.0),
+        )?;
+        family(
+            enc,
+            "plateau_disk_written_bytes",
+            "Bytes written.",
+            Counter,
+            per_disk(|d| d.sectors_written as f64 * 512.0),
+        )?;
+        family(
+            enc,
+            "plateau_disk_read_time_seconds",
+            "Time spent reading.",
+            Counter,
+            per_disk(|d| d.time_reading as f64 / 1e3),
+        )?;
+        family(
+            enc,
+            "plateau_disk_write_time_seconds",
+            "Time spent writing.",
+            Counter,
+            per_disk(|d| d.time_writing as f64 / 1e3),
+        )?;
+        family(
+            enc,
+            "plateau_disk_io_time_seconds",
+            "Time with I/O in flight.",
+            Counter,
+            per_disk(|d| d.time_in_progress as f64 / 1e3),
+        )?;
         family(
             enc,
             "plateau_disk_io_time_weighted_seconds",
@@ -132,34 +245,132 @@ impl Collector for HostCollector {
         )?;
 
         let per_nic = |value: fn(&procfs::net::DeviceStatus) -> u64| -> Vec<(Labels, f64)> {
-            raw.nics.iter().map(|(name, nic)| (vec![("device", name.clone())], value(&nic.status) as f64)).collect()
+            raw.nics
+                .iter()
+                .map(|(name, nic)| (vec![("device", name.clone())], value(&nic.status) as f64))
+                .collect()
         };
-        family(enc, "plateau_network_receive_bytes", "Bytes received.", Counter, per_nic(|n| n.recv_bytes))?;
-        family(enc, "plateau_network_transmit_bytes", "Bytes transmitted.", Counter, per_nic(|n| n.sent_bytes))?;
-        family(enc, "plateau_network_receive_packets", "Packets received.", Counter, per_nic(|n| n.recv_packets))?;
-        family(enc, "plateau_network_transmit_packets", "Packets transmitted.", Counter, per_nic(|n| n.sent_packets))?;
-        family(enc, "plateau_network_receive_drop", "Received packets dropped.", Counter, per_nic(|n| n.recv_drop))?;
-        family(enc, "plateau_network_transmit_drop", "Transmit packets dropped.", Counter, per_nic(|n| n.sent_drop))?;
-        family(enc, "plateau_network_receive_errs", "Receive errors.", Counter, per_nic(|n| n.recv_errs))?;
-        family(enc, "plateau_network_transmit_errs", "Transmit errors.", Counter, per_nic(|n| n.sent_errs))?;
+        family(
+            enc,
+            "plateau_network_receive_bytes",
+            "Bytes received.",
+            Counter,
+            per_nic(|n| n.recv_bytes),
+        )?;
+        family(
+            enc,
+            "plateau_network_transmit_bytes",
+            "Bytes transmitted.",
+            Counter,
+            per_nic(|n| n.sent_bytes),
+        )?;
+        family(
+            enc,
+            "plateau_network_receive_packets",
+            "Packets received.",
+            Counter,
+            per_nic(|n| n.recv_packets),
+        )?;
+        family(
+            enc,
+            "plateau_network_transmit_packets",
+            "Packets transmitted.",
+            Counter,
+            per_nic(|n| n.sent_packets),
+        )?;
+        family(
+            enc,
+            "plateau_network_receive_drop",
+            "Received packets dropped.",
+            Counter,
+            per_nic(|n| n.recv_drop),
+        )?;
+        family(
+            enc,
+            "plateau_network_transmit_drop",
+            "Transmit packets dropped.",
+            Counter,
+            per_nic(|n| n.sent_drop),
+        )?;
+        family(
+            enc,
+            "plateau_network_receive_errs",
+            "Receive errors.",
+            Counter,
+            per_nic(|n| n.recv_errs),
+        )?;
+        family(
+            enc,
+            "plateau_network_transmit_errs",
+            "Transmit errors.",
+            Counter,
+            per_nic(|n| n.sent_errs),
+        )?;
         let speeds = raw
             .nics
             .iter()
-            .filter_map(|(name, nic)| Some((vec![("device", name.clone())], nic.speed_bits_per_sec? as f64 / 8.0)))
+            .filter_map(|(name, nic)| {
+                Some((
+                    vec![("device", name.clone())],
+                    nic.speed_bits_per_sec? as f64 / 8.0,
+                ))
+            })
             .collect();
-        family(enc, "plateau_network_speed_bytes", "Link speed in bytes per second.", Gauge, speeds)?;
+        family(
+            enc,
+            "plateau_network_speed_bytes",
+            "Link speed in bytes per second.",
+            Gauge,
+            speeds,
+        )?;
 
         if let Some(tcp) = raw.tcp {
-            family(enc, "plateau_tcp_out_segments", "TCP segments sent.", Counter, single(tcp.out_segs as f64))?;
-            family(enc, "plateau_tcp_in_segments", "TCP segments received.", Counter, single(tcp.in_segs as f64))?;
-            family(enc, "plateau_tcp_retransmitted_segments", "TCP segments retransmitted.", Counter, single(tcp.retrans_segs as f64))?;
+            family(
+                enc,
+                "plateau_tcp_out_segments",
+                "TCP segments sent.",
+                Counter,
+                single(tcp.out_segs as f64),
+            )?;
+            family(
+                enc,
+                "plateau_tcp_in_segments",
+                "TCP segments received.",
+                Counter,
+                single(tcp.in_segs as f64),
+            )?;
+            family(
+                enc,
+                "plateau_tcp_retransmitted_segments",
+                "TCP segments retransmitted.",
+                Counter,
+                single(tcp.retrans_segs as f64),
+            )?;
         }
 
         if let Some(mem) = &raw.meminfo {
             let available = mem.mem_available.unwrap_or(mem.mem_free + mem.cached);
-            family(enc, "plateau_memory_total_bytes", "Usable memory.", Gauge, single(mem.mem_total as f64))?;
-            family(enc, "plateau_memory_available_bytes", "Memory available without swapping.", Gauge, single(available as f64))?;
-            family(enc, "plateau_memory_cached_bytes", "Page cache.", Gauge, single(mem.cached as f64))?;
+            family(
+                enc,
+                "plateau_memory_total_bytes",
+                "Usable memory.",
+                Gauge,
+                single(mem.mem_total as f64),
+            )?;
+            family(
+                enc,
+                "plateau_memory_available_bytes",
+                "Memory available without swapping.",
+                Gauge,
+                single(available as f64),
+            )?;
+            family(
+                enc,
+                "plateau_memory_cached_bytes",
+                "Page cache.",
+                Gauge,
+                single(mem.cached as f64),
+            )?;
             family(
                 enc,
                 "plateau_memory_swap_used_bytes",
@@ -169,45 +380,132 @@ impl Collector for HostCollector {
             )?;
         }
         if let Some(vmstat) = &raw.vmstat {
-            let counter = |key: &str, scale: f64| vmstat.0.get(key).map(|v| single(*v as f64 * scale)).unwrap_or_default();
-            family(enc, "plateau_memory_page_in_bytes", "Bytes paged in from disk.", Counter, counter("pgpgin", 1024.0))?;
-            family(enc, "plateau_memory_page_out_bytes", "Bytes paged out to disk.", Counter, counter("pgpgout", 1024.0))?;
-            family(enc, "plateau_memory_swap_in_pages", "Pages swapped in.", Counter, counter("pswpin", 1.0))?;
-            family(enc, "plateau_memory_swap_out_pages", "Pages swapped out.", Counter, counter("pswpout", 1.0))?;
-            family(enc, "plateau_memory_major_faults", "Major page faults.", Counter, counter("pgmajfault", 1.0))?;
+            let counter = |key: &str, scale: f64| {
+                vmstat
+                    .0
+                    .get(key)
+                    .map(|v| single(*v as f64 * scale))
+                    .unwrap_or_default()
+            };
+            family(
+                enc,
+                "plateau_memory_page_in_bytes",
+                "Bytes paged in from disk.",
+                Counter,
+                counter("pgpgin", 1024.0),
+            )?;
+            family(
+                enc,
+                "plateau_memory_page_out_bytes",
+                "Bytes paged out to disk.",
+                Counter,
+                counter("pgpgout", 1024.0),
+            )?;
+            family(
+                enc,
+                "plateau_memory_swap_in_pages",
+                "Pages swapped in.",
+                Counter,
+                counter("pswpin", 1.0),
+            )?;
+            family(
+                enc,
+                "plateau_memory_swap_out_pages",
+                "Pages swapped out.",
+                Counter,
+                counter("pswpout", 1.0),
+            )?;
+            family(
+                enc,
+                "plateau_memory_major_faults",
+                "Major page faults.",
+                Counter,
+                counter("pgmajfault", 1.0),
+            )?;
         }
 
         let mut pressure = Vec::new();
-        for (resource, counters) in [("cpu", &raw.psi_cpu), ("io", &raw.psi_io), ("memory", &raw.psi_memory)] {
+        for (resource, counters) in [
+            ("cpu", &raw.psi_cpu),
+            ("io", &raw.psi_io),
+            ("memory", &raw.psi_memory),
+        ] {
             let Some(counters) = counters else { continue };
-            let labels = |kind: &str| vec![("resource", resource.to_string()), ("kind", kind.to_string())];
+            let labels = |kind: &str| {
+                vec![
+                    ("resource", resource.to_string()),
+                    ("kind", kind.to_string()),
+                ]
+            };
             pressure.push((labels("some"), counters.some.total as f64 / 1e6));
             if let Some(full) = &counters.full {
                 pressure.push((labels("full"), full.total as f64 / 1e6));
             }
         }
-        family(enc, "plateau_pressure_stalled_seconds", "Time tasks stalled on a resource (PSI).", Counter, pressure)?;
+        family(
+            enc,
+            "plateau_pressure_stalled_seconds",
+            "Time tasks stalled on a resource (PSI).",
+            Counter,
+            pressure,
+        )?;
 
         if let Some(sample) = state.ring.latest() {
-            family(enc, "plateau_cpu_busy_ratio", "Share of CPU time busy in the last interval.", Gauge, single(sample.cpu.total.busy))?;
-            let disk_util = sample.disks.iter().map(|d| (vec![("device", d.name.clone())], d.util_ratio)).collect();
-            family(enc, "plateau_disk_utilization_ratio", "Share of the last interval with I/O in flight.", Gauge, disk_util)?;
+            family(
+                enc,
+                "plateau_cpu_busy_ratio",
+                "Share of CPU time busy in the last interval.",
+                Gauge,
+                single(sample.cpu.total.busy),
+            )?;
+            let disk_util = sample
+                .disks
+                .iter()
+                .map(|d| (vec![("device", d.name.clone())], d.util_ratio))
+                .collect();
+            family(
+                enc,
+                "plateau_disk_utilization_ratio",
+                "Share of the last interval with I/O in flight.",
+                Gauge,
+                disk_util,
+            )?;
         }
         if let Some(watch) = raw.watch.as_ref() {
             let target = state.watch.clone().unwrap_or_default();
             let labels = || vec![("target", target.clone())];
             let cpu_ns: u64 = watch.processes.values().map(|p| p.cpu_ns).sum();
-            family(enc, "plateau_watch_processes", "Processes of the watched workload.", Gauge, vec![(
-                labels(),
-                watch.processes.len() as f64,
-            )])?;
-            family(enc, "plateau_watch_process_cpu_seconds", "CPU time of the watched processes now running.", Gauge, vec![
-                (labels(), cpu_ns as f64 / 1e9),
-            ])?;
+            family(
+                enc,
+                "plateau_watch_processes",
+                "Processes of the watched workload.",
+                Gauge,
+                vec![(labels(), watch.processes.len() as f64)],
+            )?;
+            family(
+                enc,
+                "plateau_watch_process_cpu_seconds",
+                "CPU time of the watched processes now running.",
+                Gauge,
+                vec![(labels(), cpu_ns as f64 / 1e9)],
+            )?;
             if let Some((_, cgroup)) = &watch.cgroup {
-                let counter = |value: Option<f64>| value.map(|v| vec![(labels(), v)]).unwrap_or_default();
-                family(enc, "plateau_watch_cgroup_cpu_seconds", "CPU time of the watched cgroup.", Counter, counter(cgroup.cpu.usage_ns.map(|ns| ns as f64 / 1e9)))?;
-                family(enc, "plateau_watch_cgroup_periods", "CFS periods of the watched cgroup.", Counter, counter(cgroup.cpu.periods.map(|n| n as f64)))?;
+                let counter =
+                    |value: Option<f64>| value.map(|v| vec![(labels(), v)]).unwrap_or_default();
+                family(
+                    enc,
+                    "plateau_watch_cgroup_cpu_seconds",
+                    "CPU time of the watched cgroup.",
+                    Counter,
+                    counter(cgroup.cpu.usage_ns.map(|ns| ns as f64 / 1e9)),
+                )?;
+                family(
+                    enc,
+                    "plateau_watch_cgroup_periods",
+                    "CFS periods of the watched cgroup.",
+                    Counter,
+                    counter(cgroup.cpu.periods.map(|n| n as f64)),
+                )?;
                 family(
                     enc,
                     "plateau_watch_cgroup_throttled_periods",
@@ -222,9 +520,27 @@ impl Collector for HostCollector {
                     Counter,
                     counter(cgroup.cpu.throttled_ns.map(|ns| ns as f64 / 1e9)),
                 )?;
-                family(enc, "plateau_watch_cgroup_cpu_quota_cores", "CPU limit of the watched cgroup in cores.", Gauge, counter(cgroup.quota_cores))?;
-                family(enc, "plateau_watch_cgroup_io_read_bytes", "Bytes the watched cgroup read from block devices.", Counter, counter(cgroup.io.map(|io| io.read as f64)))?;
-                family(enc, "plateau_watch_cgroup_io_written_bytes", "Bytes the watched cgroup wrote to block devices.", Counter, counter(cgroup.io.map(|io| io.write as f64)))?;
+                family(
+                    enc,
+                    "plateau_watch_cgroup_cpu_quota_cores",
+                    "CPU limit of the watched cgroup in cores.",
+                    Gauge,
+                    counter(cgroup.quota_cores),
+                )?;
+                family(
+                    enc,
+                    "plateau_watch_cgroup_io_read_bytes",
+                    "Bytes the watched cgroup read from block devices.",
+                    Counter,
+                    counter(cgroup.io.map(|io| io.read as f64)),
+                )?;
+                family(
+                    enc,
+                    "plateau_watch_cgroup_io_written_bytes",
+                    "Bytes the watched cgroup wrote to block devices.",
+                    Counter,
+                    counter(cgroup.io.map(|io| io.write as f64)),
+                )?;
             }
         }
         Ok(())

@@ -10,7 +10,9 @@ use crate::sampler::Sample;
 
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_header(header.iter().map(|h| Cell::new(h)));
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_header(header.iter().map(Cell::new));
     for index in 1..header.len() {
         if let Some(column) = table.column_mut(index) {
             column.set_cell_alignment(CellAlignment::Right);
@@ -28,15 +30,21 @@ fn mb(bytes_per_sec: f64) -> String {
 }
 
 fn opt_ms(value: Option<f64>) -> String {
-    value.map(|ms| format!("{ms:.2}")).unwrap_or_else(|| "-".into())
+    value
+        .map(|ms| format!("{ms:.2}"))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// One interval of `plateau sample`: CPU, disks, NICs, TCP, memory, PSI and the watch.
 pub fn sample_tables(sample: &Sample) -> String {
-    let time = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(sample.ts_ms));
+    let time = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(sample.ts_ms),
+    );
     let mut out = format!("── {time} ({} ms)\n", sample.interval_ms);
 
-    let mut cpu = table(&["cpu", "%usr", "%sys", "%iowait", "%irq", "%steal", "%idle", "runq", "load1"]);
+    let mut cpu = table(&[
+        "cpu", "%usr", "%sys", "%iowait", "%irq", "%steal", "%idle", "runq", "load1",
+    ]);
     let total = &sample.cpu.total;
     cpu.add_row(vec![
         "all".to_string(),
@@ -46,8 +54,16 @@ pub fn sample_tables(sample: &Sample) -> String {
         pct(total.irq),
         pct(total.steal),
         pct(total.idle),
-        sample.cpu.procs_running.map(|n| n.to_string()).unwrap_or_default(),
-        sample.cpu.load1.map(|l| format!("{l:.2}")).unwrap_or_default(),
+        sample
+            .cpu
+            .procs_running
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        sample
+            .cpu
+            .load1
+            .map(|l| format!("{l:.2}"))
+            .unwrap_or_default(),
     ]);
     for (index, core) in sample.cpu.cores.iter().enumerate() {
         cpu.add_row(vec![
@@ -65,7 +81,9 @@ pub fn sample_tables(sample: &Sample) -> String {
     out.push_str(&format!("{cpu}\n"));
 
     if !sample.disks.is_empty() {
-        let mut disks = table(&["disk", "r/s", "w/s", "rMB/s", "wMB/s", "r_await", "w_await", "aqu-sz", "%util"]);
+        let mut disks = table(&[
+            "disk", "r/s", "w/s", "rMB/s", "wMB/s", "r_await", "w_await", "aqu-sz", "%util",
+        ]);
         for d in &sample.disks {
             disks.add_row(vec![
                 d.name.clone(),
@@ -83,7 +101,16 @@ pub fn sample_tables(sample: &Sample) -> String {
     }
 
     if !sample.nics.is_empty() {
-        let mut nics = table(&["nic", "rxMB/s", "txMB/s", "rxpkt/s", "txpkt/s", "drop/s", "err/s", "link Mbit/s"]);
+        let mut nics = table(&[
+            "nic",
+            "rxMB/s",
+            "txMB/s",
+            "rxpkt/s",
+            "txpkt/s",
+            "drop/s",
+            "err/s",
+            "link Mbit/s",
+        ]);
         for n in &sample.nics {
             nics.add_row(vec![
                 n.name.clone(),
@@ -93,7 +120,9 @@ pub fn sample_tables(sample: &Sample) -> String {
                 format!("{:.0}", n.tx_packets_per_sec),
                 format!("{:.1}", n.rx_drops_per_sec + n.tx_drops_per_sec),
                 format!("{:.1}", n.rx_errors_per_sec + n.tx_errors_per_sec),
-                n.speed_bits_per_sec.map(|b| (b / 1_000_000).to_string()).unwrap_or_else(|| "-".into()),
+                n.speed_bits_per_sec
+                    .map(|b| (b / 1_000_000).to_string())
+                    .unwrap_or_else(|| "-".into()),
             ]);
         }
         out.push_str(&format!("{nics}\n"));
@@ -118,11 +147,21 @@ pub fn sample_tables(sample: &Sample) -> String {
         ));
     }
     if let Some(psi) = &sample.psi {
-        let some = |r: Option<crate::sampler::sample::PsiResource>| r.map(|r| pct(r.some_ratio)).unwrap_or_else(|| "-".into());
-        misc.push(format!("psi some %: cpu {} io {} mem {}", some(psi.cpu), some(psi.io), some(psi.memory)));
+        let some = |r: Option<crate::sampler::sample::PsiResource>| {
+            r.map(|r| pct(r.some_ratio)).unwrap_or_else(|| "-".into())
+        };
+        misc.push(format!(
+            "psi some %: cpu {} io {} mem {}",
+            some(psi.cpu),
+            some(psi.io),
+            some(psi.memory)
+        ));
     }
     if let Some(watch) = &sample.watch {
-        let opt = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "-".into());
+        let opt = |v: Option<f64>, digits: usize| {
+            v.map(|v| format!("{v:.digits$}"))
+                .unwrap_or_else(|| "-".into())
+        };
         misc.push(format!(
             "watch {}: {} procs, {} cpu s/s, quota {} cores, throttled {} periods / {} s, io r/w {}/{} MB/s",
             watch.target,
@@ -144,10 +183,19 @@ pub fn sample_tables(sample: &Sample) -> String {
 
 /// The result of `plateau disk`.
 pub fn disk_table(result: &DiskResult) -> String {
-    let mut summary = table(&["phase", "MB/s", "IOPS", "p50 ms", "p99 ms", "max ms", "count"]);
-    let write_iops = if result.write_seconds > 0.0 { result.write_ms.count as f64 / result.write_seconds } else { 0.0 };
+    let mut summary = table(&[
+        "phase", "MB/s", "IOPS", "p50 ms", "p99 ms", "max ms", "count",
+    ]);
+    let write_iops = if result.write_seconds > 0.0 {
+        result.write_ms.count as f64 / result.write_seconds
+    } else {
+        0.0
+    };
     summary.add_row(vec![
-        format!("append {} blocks", crate::units::ByteSize(result.block_bytes)),
+        format!(
+            "append {} blocks",
+            crate::units::ByteSize(result.block_bytes)
+        ),
         format!("{:.2}", result.write_mb_per_sec),
         format!("{write_iops:.0}"),
         format!("{:.2}", result.write_ms.p50),
@@ -183,7 +231,9 @@ pub fn disk_table(result: &DiskResult) -> String {
         if result.direct { ", O_DIRECT" } else { "" },
     );
     if !result.reads_uncached {
-        out.push_str("note: the kernel kept the file in the page cache; read figures may be cache hits\n");
+        out.push_str(
+            "note: the kernel kept the file in the page cache; read figures may be cache hits\n",
+        );
     }
     out
 }

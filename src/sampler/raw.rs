@@ -12,7 +12,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use procfs::prelude::*;
 
 use super::watch::WatchRaw;
-use procfs::{DiskStat, ExplicitSystemInfo, KernelStats, LoadAverage, Meminfo, PressureRecord, VmStat};
+use procfs::{
+    DiskStat, ExplicitSystemInfo, KernelStats, LoadAverage, Meminfo, PressureRecord, VmStat,
+};
 
 /// Where the kernel's files live; tests point this at a fixture tree.
 #[derive(Debug, Clone)]
@@ -25,7 +27,10 @@ pub struct HostPaths {
 
 impl Default for HostPaths {
     fn default() -> Self {
-        HostPaths { proc_root: PathBuf::from("/proc"), sys_root: PathBuf::from("/sys") }
+        HostPaths {
+            proc_root: PathBuf::from("/proc"),
+            sys_root: PathBuf::from("/sys"),
+        }
     }
 }
 
@@ -105,7 +110,10 @@ pub fn system_info() -> ExplicitSystemInfo {
 
 /// Milliseconds since the Unix epoch, now.
 pub fn unix_ms_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl RawSnapshot {
@@ -134,25 +142,48 @@ impl RawSnapshot {
         };
 
         let stat = stat_text.and_then(|text| {
-            keep(&mut problems, "/proc/stat", KernelStats::from_read(text.as_bytes(), info).map_err(|e| e.to_string()))
+            keep(
+                &mut problems,
+                "/proc/stat",
+                KernelStats::from_read(text.as_bytes(), info).map_err(|e| e.to_string()),
+            )
         });
         let loadavg = loadavg_text.and_then(|text| {
-            keep(&mut problems, "/proc/loadavg", LoadAverage::from_read(text.as_bytes()).map_err(|e| e.to_string()))
+            keep(
+                &mut problems,
+                "/proc/loadavg",
+                LoadAverage::from_read(text.as_bytes()).map_err(|e| e.to_string()),
+            )
         });
         let meminfo = meminfo_text.and_then(|text| {
-            keep(&mut problems, "/proc/meminfo", Meminfo::from_read(text.as_bytes()).map_err(|e| e.to_string()))
+            keep(
+                &mut problems,
+                "/proc/meminfo",
+                Meminfo::from_read(text.as_bytes()).map_err(|e| e.to_string()),
+            )
         });
         let vmstat = vmstat_text.and_then(|text| {
-            keep(&mut problems, "/proc/vmstat", VmStat::from_read(text.as_bytes()).map_err(|e| e.to_string()))
+            keep(
+                &mut problems,
+                "/proc/vmstat",
+                VmStat::from_read(text.as_bytes()).map_err(|e| e.to_string()),
+            )
         });
-        let tcp = snmp_text.and_then(|text| keep(&mut problems, "/proc/net/snmp", parse_snmp_tcp(&text)));
+        let tcp =
+            snmp_text.and_then(|text| keep(&mut problems, "/proc/net/snmp", parse_snmp_tcp(&text)));
         let nics = netdev_text
             .and_then(|text| keep(&mut problems, "/proc/net/dev", parse_net_dev(&text)))
             .unwrap_or_default()
             .into_iter()
             .map(|status| {
                 let speed_bits_per_sec = read_link_speed(&paths.sys_root, &status.name);
-                (status.name.clone(), NicCounters { status, speed_bits_per_sec })
+                (
+                    status.name.clone(),
+                    NicCounters {
+                        status,
+                        speed_bits_per_sec,
+                    },
+                )
             })
             .collect();
         let mut disks = BTreeMap::new();
@@ -164,7 +195,11 @@ impl RawSnapshot {
                 .filter(|disk| is_reported_disk(&disk.name, whole_disks.as_deref()))
                 .map(|disk| (disk.name.clone(), disk))
                 .collect();
-            problems.extend(bad_lines.into_iter().map(|line| format!("/proc/diskstats: skipped malformed line '{line}'")));
+            problems.extend(
+                bad_lines
+                    .into_iter()
+                    .map(|line| format!("/proc/diskstats: skipped malformed line '{line}'")),
+            );
         }
 
         RawSnapshot {
@@ -188,7 +223,9 @@ impl RawSnapshot {
 
 /// The parsed value, or `None` with the failure added to `problems`.
 fn keep<T>(problems: &mut Vec<String>, what: &str, parsed: Result<T, String>) -> Option<T> {
-    parsed.map_err(|err| problems.push(format!("{what}: {err}"))).ok()
+    parsed
+        .map_err(|err| problems.push(format!("{what}: {err}")))
+        .ok()
 }
 
 /// Parses /proc/diskstats line by line, returning the good lines and the malformed ones
@@ -221,11 +258,18 @@ pub fn parse_snmp_tcp(text: &str) -> Result<TcpCounters, String> {
     let (Some(header), Some(values)) = (tcp_lines.next(), tcp_lines.next()) else {
         return Err("no Tcp: section".to_string());
     };
-    let fields: BTreeMap<&str, &str> =
-        header.split_whitespace().skip(1).zip(values.split_whitespace().skip(1)).collect();
+    let fields: BTreeMap<&str, &str> = header
+        .split_whitespace()
+        .skip(1)
+        .zip(values.split_whitespace().skip(1))
+        .collect();
     let field = |name: &str| -> Result<u64, String> {
-        let value = fields.get(name).ok_or_else(|| format!("Tcp: section has no {name}"))?;
-        value.parse().map_err(|_| format!("Tcp: {name} is not a counter: '{value}'"))
+        let value = fields
+            .get(name)
+            .ok_or_else(|| format!("Tcp: section has no {name}"))?;
+        value
+            .parse()
+            .map_err(|_| format!("Tcp: {name} is not a counter: '{value}'"))
     };
     Ok(TcpCounters {
         out_segs: field("OutSegs")?,
@@ -252,13 +296,19 @@ pub fn parse_pressure(text: &str) -> Option<PressureCounters> {
 /// Names under /sys/block (whole disks, not partitions); `None` when /sys is not there.
 fn whole_disk_names(sys_root: &Path) -> Option<Vec<String>> {
     let entries = std::fs::read_dir(sys_root.join("block")).ok()?;
-    Some(entries.filter_map(|entry| entry.ok()?.file_name().into_string().ok()).collect())
+    Some(
+        entries
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .collect(),
+    )
 }
 
 /// Whether a diskstats device belongs in the report: whole disks that hold data.
 /// Without /sys/block to say what is a whole disk, everything but pseudo-devices counts.
 fn is_reported_disk(name: &str, whole_disks: Option<&[String]>) -> bool {
-    let pseudo = ["loop", "ram", "zram"].iter().any(|prefix| name.starts_with(prefix));
+    let pseudo = ["loop", "ram", "zram"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix));
     match whole_disks {
         Some(names) => !pseudo && names.iter().any(|whole| whole == name),
         None => !pseudo,
@@ -285,7 +335,15 @@ mod tests {
     fn snmp_tcp_section_is_found_among_others() {
         let text = "Ip: Forwarding DefaultTTL\nIp: 1 64\nTcp: RtoAlgorithm InSegs OutSegs RetransSegs InErrs\nTcp: 1 100 200 7 1\nUdp: InDatagrams\nUdp: 5\n";
         let tcp = parse_snmp_tcp(text).unwrap();
-        assert_eq!(tcp, TcpCounters { out_segs: 200, in_segs: 100, retrans_segs: 7, in_errs: 1 });
+        assert_eq!(
+            tcp,
+            TcpCounters {
+                out_segs: 200,
+                in_segs: 100,
+                retrans_segs: 7,
+                in_errs: 1
+            }
+        );
     }
 
     #[test]

@@ -34,7 +34,10 @@ impl FromStr for WatchTarget {
             return Err("empty --watch target; give a pid, a process name or a cgroup path".into());
         }
         if let Some(pid) = text.strip_prefix("pid:") {
-            return pid.parse().map(WatchTarget::Pid).map_err(|_| format!("invalid pid in --watch '{text}'"));
+            return pid
+                .parse()
+                .map(WatchTarget::Pid)
+                .map_err(|_| format!("invalid pid in --watch '{text}'"));
         }
         if let Some(name) = text.strip_prefix("name:") {
             return Ok(WatchTarget::Name(name.to_string()));
@@ -98,7 +101,12 @@ pub struct Watcher {
 impl Watcher {
     /// Prepares to watch `target` on the system whose /proc is at `proc_root`.
     pub fn new(target: WatchTarget, proc_root: &Path, ticks_per_second: u64) -> Watcher {
-        Watcher { target, mounts: CgroupMounts::read(proc_root), proc_root: proc_root.to_path_buf(), ticks_per_second }
+        Watcher {
+            target,
+            mounts: CgroupMounts::read(proc_root),
+            proc_root: proc_root.to_path_buf(),
+            ticks_per_second,
+        }
     }
 
     /// The target as given.
@@ -108,7 +116,10 @@ impl Watcher {
 
     /// Finds the target's processes and cgroup now and reads their counters.
     pub fn read(&self) -> WatchRaw {
-        let mut raw = WatchRaw { is_cgroup_target: matches!(self.target, WatchTarget::Cgroup(_)), ..WatchRaw::default() };
+        let mut raw = WatchRaw {
+            is_cgroup_target: matches!(self.target, WatchTarget::Cgroup(_)),
+            ..WatchRaw::default()
+        };
         let (pids, dirs) = match &self.target {
             WatchTarget::Pid(pid) => {
                 let dirs = self.process_cgroup(*pid);
@@ -142,16 +153,16 @@ impl Watcher {
 
     fn cgroup_dirs(&self, path: &str) -> Option<CgroupDirs> {
         let as_dir = Path::new(path);
-        if as_dir.is_dir() {
-            if let Some(dirs) = self.mounts.dirs_for_directory(as_dir) {
-                return Some(dirs);
-            }
-        }
-        self.mounts.dirs_for_relative(path)
+        as_dir
+            .is_dir()
+            .then(|| self.mounts.dirs_for_directory(as_dir))
+            .flatten()
+            .or_else(|| self.mounts.dirs_for_relative(path))
     }
 
     fn process_cgroup(&self, pid: i32) -> Option<CgroupDirs> {
-        let text = std::fs::read_to_string(self.proc_root.join(pid.to_string()).join("cgroup")).ok()?;
+        let text =
+            std::fs::read_to_string(self.proc_root.join(pid.to_string()).join("cgroup")).ok()?;
         self.mounts.dirs_for_process(&text)
     }
 
@@ -175,7 +186,9 @@ impl Watcher {
     fn pids_named(&self, name: &str) -> Vec<i32> {
         // The kernel keeps only the first 15 bytes of a command name.
         let wanted: String = name.chars().take(15).collect();
-        let Ok(entries) = std::fs::read_dir(&self.proc_root) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(&self.proc_root) else {
+            return Vec::new();
+        };
         entries
             .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
             .filter(|pid| {
@@ -192,21 +205,39 @@ mod tests {
 
     #[test]
     fn targets_parse_from_their_forms() {
-        assert_eq!("1234".parse::<WatchTarget>().unwrap(), WatchTarget::Pid(1234));
+        assert_eq!(
+            "1234".parse::<WatchTarget>().unwrap(),
+            WatchTarget::Pid(1234)
+        );
         assert_eq!("pid:7".parse::<WatchTarget>().unwrap(), WatchTarget::Pid(7));
-        assert_eq!("tansu".parse::<WatchTarget>().unwrap(), WatchTarget::Name("tansu".into()));
-        assert_eq!("name:42".parse::<WatchTarget>().unwrap(), WatchTarget::Name("42".into()));
+        assert_eq!(
+            "tansu".parse::<WatchTarget>().unwrap(),
+            WatchTarget::Name("tansu".into())
+        );
+        assert_eq!(
+            "name:42".parse::<WatchTarget>().unwrap(),
+            WatchTarget::Name("42".into())
+        );
         assert_eq!(
             "/sys/fs/cgroup/cpu/kafka".parse::<WatchTarget>().unwrap(),
             WatchTarget::Cgroup("/sys/fs/cgroup/cpu/kafka".into())
         );
-        assert!("pid:abc".parse::<WatchTarget>().unwrap_err().contains("invalid pid"));
+        assert!(
+            "pid:abc"
+                .parse::<WatchTarget>()
+                .unwrap_err()
+                .contains("invalid pid")
+        );
         assert!("".parse::<WatchTarget>().is_err());
     }
 
     #[test]
     fn watching_this_process_sees_its_cpu() {
-        let watcher = Watcher::new(WatchTarget::Pid(std::process::id() as i32), Path::new("/proc"), 100);
+        let watcher = Watcher::new(
+            WatchTarget::Pid(std::process::id() as i32),
+            Path::new("/proc"),
+            100,
+        );
         let raw = watcher.read();
         assert!(raw.problem.is_none(), "{:?}", raw.problem);
         assert_eq!(raw.processes.len(), 1);
@@ -214,7 +245,11 @@ mod tests {
 
     #[test]
     fn a_missing_process_is_a_problem_not_a_panic() {
-        let watcher = Watcher::new(WatchTarget::Name("no-such-proc-xyz".into()), Path::new("/proc"), 100);
+        let watcher = Watcher::new(
+            WatchTarget::Name("no-such-proc-xyz".into()),
+            Path::new("/proc"),
+            100,
+        );
         let raw = watcher.read();
         assert!(raw.processes.is_empty());
         assert!(raw.problem.unwrap().contains("no process found"));
