@@ -54,7 +54,7 @@ fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("could not listen on {}", config.listen))?;
@@ -62,7 +62,11 @@ fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         println!("plateau agent listening on http://{local}");
         std::io::stdout().flush()?;
         plateau::agent::serve(config, listener).await
-    })
+    });
+    // Dropping a runtime waits for every blocking task; a probe that ignores its cancel
+    // flag must not keep the agent alive after SIGTERM.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(300));
+    served
 }
 
 fn run_disk(args: DiskArgs) -> anyhow::Result<()> {
