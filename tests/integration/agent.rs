@@ -17,15 +17,15 @@ fn client() -> Client {
         .unwrap()
 }
 
+/// GETs `url` and parses the body as JSON.
+fn get_json(url: &str) -> Value {
+    client().get(url).send().unwrap().json().unwrap()
+}
+
 #[test]
 fn status_reports_the_agent_and_its_sampler() {
     let agent = AgentProcess::start(&[]);
-    let status: Value = client()
-        .get(format!("{}/status", agent.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let status: Value = get_json(&format!("{}/status", agent.url));
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
     assert!(!status["hostname"].as_str().unwrap().is_empty());
     assert_eq!(status["auth"], true);
@@ -56,12 +56,7 @@ fn samples_have_increasing_timestamps() {
     }
     // `since` filters: nothing newer than the newest sample.
     let newest = stamps.last().unwrap();
-    let later: Value = client()
-        .get(format!("{}/samples?since={newest}", agent.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let later: Value = get_json(&format!("{}/samples?since={newest}", agent.url));
     assert!(
         later["samples"]
             .as_array()
@@ -95,12 +90,7 @@ fn posts_need_the_right_token() {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 
     // A rejected request changed nothing: no probe ran.
-    let status: Value = client()
-        .get(format!("{}/status", agent.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let status: Value = get_json(&format!("{}/status", agent.url));
     assert!(status["probes"].get("disk").is_none(), "{status}");
 
     let ok = client()
