@@ -9,9 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
 use crate::agent::{AgentConfig, read_token_file};
+use crate::net::{NetCaps, NetTestConfig, Protocol, Target};
 use crate::probe::disk::{DiskConfig, FsyncMode};
 use crate::sampler::{SamplerConfig, WatchTarget};
-use crate::units::{ByteSize, Span};
+use crate::units::{BitRate, ByteSize, Span};
 
 /// Why did my Kafka ingestion throughput stop growing? Measures the network, disks,
 /// CPUs and a rate-controlled produce run side by side and names the bottleneck.
@@ -30,8 +31,8 @@ pub enum Command {
     Diagnose(NotYet),
     /// Run the probe daemon on this host: sampler, /status, /metrics, /samples, probes.
     Agent(AgentArgs),
-    /// TCP and UDP throughput between hosts, iperf3-style (not available yet).
-    Net(NotYet),
+    /// TCP and UDP tests between hosts, iperf3-style, against agents or iperf3 servers.
+    Net(NetArgs),
     /// Disk probe: sequential append with fsync, then random 4 KiB reads.
     Disk(DiskArgs),
     /// Rate-controlled Kafka produce run (not available yet).
@@ -95,6 +96,15 @@ pub struct AgentArgs {
     /// Largest disk probe a request may ask for.
     #[arg(long, default_value = "16G")]
     pub max_disk_size: ByteSize,
+    /// Port for network test traffic, TCP and UDP (0 picks a free one).
+    #[arg(long, default_value_t = 7071)]
+    pub data_port: u16,
+    /// Longest network test this agent serves or runs, in seconds.
+    #[arg(long, default_value_t = NetCaps::default().max_time_secs)]
+    pub max_net_time: u32,
+    /// Highest UDP rate per stream this agent serves or sends.
+    #[arg(long, default_value = "100G")]
+    pub max_net_rate: BitRate,
 }
 
 impl AgentArgs {
@@ -112,8 +122,146 @@ impl AgentArgs {
             allow: self.allow,
             sampler: sampler_config(self.interval, self.watch)?,
             max_disk_size: self.max_disk_size,
+            data_port: self.data_port,
+            net_caps: NetCaps {
+                max_time_secs: self.max_net_time,
+                max_rate_bits_per_sec: self.max_net_rate.0,
+                ..NetCaps::default()
+            },
         })
     }
+}
+
+/// `plateau net`.
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// Which test.
+    #[command(subcommand)]
+    pub command: NetCommand,
+}
+
+/// The network tests.
+#[derive(Debug, Subcommand)]
+pub enum NetCommand {
+    /// TCP throughput to TARGET, with retransmits, RTT and cwnd.
+    Tcp(NetTcpArgs),
+    /// UDP at a fixed offered rate to TARGET: loss, jitter, reordering.
+    Udp(NetUdpArgs),
+    /// TCP between every ordered pair of agents, in rounds of disjoint pairs.
+    Matrix(NetMatrixArgs),
+}
+
+/// Flags every single network test takes.
+#[derive(Debug, Args)]
+pub struct NetCommonArgs {
+    /// An agent's URL (http://HOST:PORT) or iperf3://HOST[:PORT] for a stock iperf3 server.
+    pub target: Target,
+    /// Seconds to measure.
+    #[arg(long, short = 't', default_value_t = 10)]
+    pub time: u32,
+    /// Streams per direction.
+    #[arg(long, short = 'P', default_value_t = 1)]
+    pub parallel: u32,
+    /// The target sends, this end receives.
+    #[arg(long, short = 'R', conflicts_with = "bidir")]
+    pub reverse: bool,
+    /// Both directions at once.
+    #[arg(long)]
+    pub bidir: bool,
+    /// Seconds at the start left out of the totals.
+    #[arg(long, short = 'O', default_value_t = 0)]
+    pub omit: u32,
+    /// Bytes per write (TCP, default 128K) or datagram payload (UDP, default 1460).
+    #[arg(long, short = 'l')]
+    pub len: Option<ByteSize>,
+    /// Seconds between interval reports.
+    #[arg(long, short = 'i', default_value = "1")]
+    pub interval: Span,
+    /// Print one JSON object in iperf3's -J layout (plus a `plateau` object).
+    #[arg(long, short = 'J')]
+    pub json: bool,
+    /// Run the test from this agent (http://HOST:PORT) instead of from here.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// File with the agents' bearer token (needed when TARGET or --from is an agent).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// `plateau net tcp`.
+#[derive(Debug, Args)]
+pub struct NetTcpArgs {
+    /// The shared flags.
+    #[command(flatten)]
+    pub common: NetCommonArgs,
+}
+
+/// `plateau net udp`.
+#[derive(Debug, Args)]
+pub struct NetUdpArgs {
+    /// The shared flags.
+    #[command(flatten)]
+    pub common: NetCommonArgs,
+    /// Offered rate per stream in bits/s (K, M, G suffixes, as iperf3's -b).
+    #[arg(long, short = 'b')]
+    pub rate: BitRate,
+}
+
+impl NetCommonArgs {
+    /// The test configuration for `protocol` (and `rate` for UDP), validated.
+    pub fn config(
+        &self,
+        protocol: Protocol,
+        rate: Option<BitRate>,
+    ) -> anyhow::Result<NetTestConfig> {
+        let base = match protocol {
+            Protocol::Tcp => NetTestConfig::tcp(),
+            Protocol::Udp => NetTestConfig::udp(rate.map(|r| r.0).unwrap_or(0)),
+        };
+        let config = NetTestConfig {
+            time_secs: self.time,
+            parallel: self.parallel,
+            reverse: self.reverse,
+            bidir: self.bidir,
+            omit_secs: self.omit,
+            len: self
+                .len
+                .map(|l| l.bytes().min(u32::MAX as u64) as u32)
+                .unwrap_or(base.len),
+            interval: self.interval.0,
+            ..base
+        };
+        config.validate(&NetCaps::default())?;
+        Ok(config)
+    }
+
+    /// The token from `--token-file`, if given.
+    pub fn token(&self) -> anyhow::Result<Option<String>> {
+        self.token_file.as_deref().map(read_token_file).transpose()
+    }
+}
+
+/// `plateau net matrix`.
+#[derive(Debug, Args)]
+pub struct NetMatrixArgs {
+    /// The agents' URLs, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub agents: Vec<String>,
+    /// Seconds per test.
+    #[arg(long, short = 't', default_value_t = 5)]
+    pub time: u32,
+    /// Streams per test.
+    #[arg(long, short = 'P', default_value_t = 1)]
+    pub parallel: u32,
+    /// One test at a time instead of rounds of disjoint pairs.
+    #[arg(long)]
+    pub sequential: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// File with the agents' bearer token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
 }
 
 /// `plateau disk`.

@@ -8,9 +8,13 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 
-use plateau::cli::{AgentArgs, Cli, Command, DiskArgs, SampleArgs};
+use plateau::cli::{
+    AgentArgs, Cli, Command, DiskArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs,
+    SampleArgs,
+};
+use plateau::net::{self, Protocol};
 use plateau::probe::disk::DiskProbe;
-use plateau::probe::{Cancel, Probe, ProbeError, ProbeOutput};
+use plateau::probe::{Cancel, ProbeError, ProbeOutput};
 use plateau::report::terminal;
 use plateau::sampler::{Sampler, run_paced};
 
@@ -26,10 +30,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agent(args) => run_agent(args),
         Command::Disk(args) => run_disk(args),
+        Command::Net(args) => run_net(args),
         Command::Sample(args) => run_sample(args),
         other => {
             eprintln!(
-                "plateau {} is not available yet; this build has: agent, disk, sample",
+                "plateau {} is not available yet; this build has: agent, disk, net, sample",
                 other.name()
             );
             return ExitCode::from(2);
@@ -41,7 +46,10 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             let usage_error = err
                 .downcast_ref::<ProbeError>()
-                .is_some_and(|e| matches!(e, ProbeError::InvalidInput(_)));
+                .is_some_and(|e| matches!(e, ProbeError::InvalidInput(_)))
+                || err
+                    .downcast_ref::<net::NetError>()
+                    .is_some_and(|e| matches!(e, net::NetError::InvalidInput(_)));
             ExitCode::from(if usage_error { 2 } else { 1 })
         }
     }
@@ -58,9 +66,6 @@ fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("could not listen on {}", config.listen))?;
-        let local = listener.local_addr()?;
-        println!("plateau agent listening on http://{local}");
-        std::io::stdout().flush()?;
         plateau::agent::serve(config, listener).await
     });
     // Dropping a runtime waits for every blocking task; a probe that ignores its cancel
@@ -71,7 +76,7 @@ fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
 
 fn run_disk(args: DiskArgs) -> anyhow::Result<()> {
     let probe = DiskProbe::new(args.config(), DiskProbe::MAX_SIZE)?;
-    let ProbeOutput::Disk(result) = probe.run(&Cancel::new())?;
+    let result = probe.measure(&Cancel::new())?;
     if args.json {
         println!("{}", serde_json::to_string(&ProbeOutput::Disk(result))?);
     } else {
@@ -122,4 +127,78 @@ fn run_sample(args: SampleArgs) -> anyhow::Result<()> {
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.downcast_ref::<std::io::Error>()
         .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+fn run_net(args: NetArgs) -> anyhow::Result<()> {
+    match args.command {
+        NetCommand::Tcp(args) => {
+            run_net_test(&args.common, args.common.config(Protocol::Tcp, None)?)
+        }
+        NetCommand::Udp(args) => run_net_test(
+            &args.common,
+            args.common.config(Protocol::Udp, Some(args.rate))?,
+        ),
+        NetCommand::Matrix(args) => run_net_matrix(args),
+    }
+}
+
+fn run_net_test(args: &NetCommonArgs, config: net::NetTestConfig) -> anyhow::Result<()> {
+    let token = args.token()?;
+    let endpoint = net::remote::endpoint_for(&args.target, &config, token.as_deref())?;
+    let report = match &args.from {
+        Some(from) => net::remote::run_from(from, &endpoint, &config, token.as_deref())?,
+        None => {
+            if !args.json {
+                println!(
+                    "{}",
+                    terminal::net_header(&args.target.to_string(), config.protocol)
+                );
+            }
+            let json = args.json;
+            net::client::run_test(&endpoint, &config, &Cancel::new(), &mut |interval| {
+                if !json {
+                    print!("{}", terminal::net_interval(interval));
+                }
+            })?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    if let Some(from) = &args.from {
+        println!(
+            "{}",
+            terminal::net_header(&format!("{} from {from}", args.target), config.protocol)
+        );
+        for interval in &report.intervals {
+            print!("{}", terminal::net_interval(interval));
+        }
+    }
+    print!("{}", terminal::net_summary(&report));
+    Ok(())
+}
+
+fn run_net_matrix(args: NetMatrixArgs) -> anyhow::Result<()> {
+    if args.agents.len() < 2 {
+        anyhow::bail!("--agents needs at least two agent URLs");
+    }
+    let token = args
+        .token_file
+        .as_deref()
+        .map(plateau::agent::read_token_file)
+        .transpose()?;
+    let config = net::NetTestConfig {
+        time_secs: args.time,
+        parallel: args.parallel,
+        ..net::NetTestConfig::tcp()
+    };
+    config.validate(&net::NetCaps::default())?;
+    let report = net::remote::run_matrix(&args.agents, &config, args.sequential, token.as_deref());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", terminal::matrix_table(&report));
+    }
+    Ok(())
 }

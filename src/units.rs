@@ -116,6 +116,68 @@ impl<'de> Deserialize<'de> for Span {
     }
 }
 
+/// A rate in bits per second, parsed as iperf3's `-b` reads it: `100M`, `1.5G`, `500K`
+/// or a bare number, with decimal multiples (1M = 10^6 bits/s).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct BitRate(pub u64);
+
+impl FromStr for BitRate {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let trimmed = text.trim();
+        let (number, factor) = match trimmed.char_indices().last() {
+            Some((at, 'k' | 'K')) => (&trimmed[..at], 1e3),
+            Some((at, 'm' | 'M')) => (&trimmed[..at], 1e6),
+            Some((at, 'g' | 'G')) => (&trimmed[..at], 1e9),
+            Some((at, 't' | 'T')) => (&trimmed[..at], 1e12),
+            _ => (trimmed, 1.0),
+        };
+        let value: f64 = number.parse().map_err(|_| {
+            format!("invalid rate '{text}'; use bits per second like 100M, 1.5G or 500K")
+        })?;
+        if !value.is_finite() || value < 0.0 {
+            return Err(format!(
+                "invalid rate '{text}': must be a positive number of bits per second"
+            ));
+        }
+        Ok(BitRate((value * factor).round() as u64))
+    }
+}
+
+impl fmt::Display for BitRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bits = self.0 as f64;
+        match self.0 {
+            n if n >= 1_000_000_000 => write!(f, "{}G", bits / 1e9),
+            n if n >= 1_000_000 => write!(f, "{}M", bits / 1e6),
+            n if n >= 1_000 => write!(f, "{}K", bits / 1e3),
+            n => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for BitRate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for BitRate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bits(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Bits(n) => Ok(BitRate(n)),
+            Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// Megabytes (10^6 bytes) per second from a byte count and an elapsed time; 0 for no time.
 pub fn mb_per_sec(bytes: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
@@ -167,6 +229,19 @@ mod tests {
         assert!("soon".parse::<Span>().is_err());
         let from_json: Span = serde_json::from_str("\"3s\"").unwrap();
         assert_eq!(from_json.0, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn rates_are_decimal_bits_per_second() {
+        assert_eq!("100M".parse::<BitRate>().unwrap().0, 100_000_000);
+        assert_eq!("1.5G".parse::<BitRate>().unwrap().0, 1_500_000_000);
+        assert_eq!("500k".parse::<BitRate>().unwrap().0, 500_000);
+        assert_eq!("64000".parse::<BitRate>().unwrap().0, 64_000);
+        assert!("-5M".parse::<BitRate>().is_err());
+        assert!("fast".parse::<BitRate>().unwrap_err().contains("100M"));
+        assert_eq!(BitRate(200_000_000).to_string(), "200M");
+        let from_json: BitRate = serde_json::from_str("\"2G\"").unwrap();
+        assert_eq!(from_json.0, 2_000_000_000);
     }
 
     #[test]

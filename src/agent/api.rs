@@ -5,8 +5,9 @@
 //! status; malformed requests never reach a probe.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, Request, State};
@@ -19,20 +20,26 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::AgentShared;
+use super::slots::{ProbeBook, Slot};
+use crate::net::server::Session;
+use crate::net::{Endpoint, NetError, NetTestConfig, Protocol, Target};
 use crate::probe::disk::{DiskConfig, DiskProbe, FsyncMode};
-use crate::probe::{Cancel, Probe, ProbeError, ProbeOutput};
+use crate::probe::net::NetProbe;
+use crate::probe::{Probe, ProbeError, ProbeOutput};
 use crate::sampler::Sample;
-use crate::units::ByteSize;
+use crate::units::{BitRate, ByteSize, Span};
 
 /// The routes of the agent.
 pub fn router(shared: Arc<AgentShared>) -> Router {
-    let mutating =
-        Router::new()
-            .route("/disk", post(run_disk))
-            .route_layer(middleware::from_fn_with_state(
-                Arc::clone(&shared),
-                require_token,
-            ));
+    let mutating = Router::new()
+        .route("/disk", post(run_disk))
+        .route("/net/session", post(net_session))
+        .route("/net/tcp", post(run_net_tcp))
+        .route("/net/udp", post(run_net_udp))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            require_token,
+        ));
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
@@ -100,6 +107,8 @@ impl From<ProbeError> for ApiError {
         let status = match err {
             ProbeError::InvalidInput(_) => StatusCode::BAD_REQUEST,
             ProbeError::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+            // The probe ran and its target failed: a gateway-style error.
+            ProbeError::Failed(_) => StatusCode::BAD_GATEWAY,
             ProbeError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, err.to_string())
@@ -148,6 +157,8 @@ pub struct StatusResponse {
     pub auth: bool,
     /// Networks that probes may target.
     pub allow: Vec<String>,
+    /// Port for network test traffic (TCP and UDP).
+    pub data_port: u16,
     /// The background sampler.
     pub sampler: SamplerStatus,
     /// Each probe the agent can run, by name.
@@ -215,8 +226,7 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
         .probes
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .statuses
-        .clone();
+        .statuses();
     Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION").to_string(),
         hostname: shared.hostname.clone(),
@@ -224,6 +234,7 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
         started_at_ms: shared.started_at_ms,
         auth: shared.token.is_some(),
         allow: shared.allow.iter().map(ToString::to_string).collect(),
+        data_port: shared.net.port(),
         sampler,
         probes,
     })
@@ -312,83 +323,33 @@ impl DiskRequest {
     }
 }
 
-/// The probes running on this agent and their counters; one active probe at a time.
-#[derive(Debug, Default)]
-pub struct ProbeBook {
-    /// Name and cancel flag of the probe running now.
-    pub active: Option<(String, Cancel)>,
-    /// Status of each probe ever run, by name.
-    pub statuses: BTreeMap<String, ProbeStatus>,
-}
-
-/// Releases the agent's probe slot when the run ends, however it ends.
-struct ActiveGuard {
-    book: Arc<Mutex<ProbeBook>>,
-}
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        let mut book = self
-            .book
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((name, _)) = book.active.take() {
-            book.statuses.entry(name).or_default().running = false;
-        }
-    }
-}
-
-/// Runs `probe` on a blocking thread unless another probe is running (409).
+/// Runs `probe` on a blocking thread unless another probe holds the slot (409).
 async fn run_exclusive(
     shared: &Arc<AgentShared>,
     probe: impl Probe + Send + 'static,
 ) -> Result<ProbeOutput, ApiError> {
-    let name = probe.name().to_string();
+    let slot = acquire(shared, probe.name())?;
     let cancel = shared.shutting_down.clone();
-    {
-        let mut book = shared
-            .probes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((running, _)) = &book.active {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "a {running} probe is already running on this agent; retry when it has finished"
-                ),
-            ));
-        }
-        book.active = Some((name.clone(), cancel.clone()));
-        let status = book.statuses.entry(name.clone()).or_default();
-        status.running = true;
-        status.stats.started_at = Some(crate::sampler::raw::unix_ms_now());
-    }
-    let guard = ActiveGuard {
-        book: Arc::clone(&shared.probes),
-    };
     let outcome = tokio::task::spawn_blocking(move || probe.run(&cancel))
         .await
         .unwrap_or_else(|join_err| {
-            Err(ProbeError::InvalidInput(format!(
+            Err(ProbeError::Failed(format!(
                 "probe thread failed: {join_err}"
             )))
         });
-    {
-        let mut book = guard
-            .book
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let stats = &mut book.statuses.entry(name).or_default().stats;
-        match &outcome {
-            Ok(_) => stats.runs_ok += 1,
-            Err(err) => {
-                stats.runs_err += 1;
-                stats.last_error = Some(err.to_string());
-            }
-        }
-    }
-    drop(guard);
+    slot.record(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
     Ok(outcome?)
+}
+
+fn acquire(shared: &Arc<AgentShared>, name: &str) -> Result<Slot, ApiError> {
+    ProbeBook::acquire(&shared.probes, name).map_err(|running| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "a {running} probe is already running on this agent; retry when it has finished"
+            ),
+        )
+    })
 }
 
 async fn run_disk(
@@ -398,4 +359,225 @@ async fn run_disk(
     let Json(request) = body?;
     let probe = DiskProbe::new(request.into_config(), shared.max_disk_size)?;
     run_exclusive(&shared, probe).await.map(Json)
+}
+
+/// Body of `POST /net/session` (the test this agent is asked to serve on its data
+/// port), `POST /net/tcp` and `POST /net/udp` (a test from this agent to `target`).
+/// Field names mirror `plateau net`'s flags.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetRequest {
+    /// `/net/tcp`, `/net/udp`: `iperf3://HOST[:PORT]`, or `plateau://HOST:DATA_PORT`
+    /// with the `cookie` that agent issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The cookie the target agent issued (its `POST /net/session`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// `/net/session`: `tcp` or `udp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// Seconds measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<u32>,
+    /// Streams per direction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<u32>,
+    /// The receiving end sends.
+    #[serde(default)]
+    pub reverse: bool,
+    /// Both directions.
+    #[serde(default)]
+    pub bidir: bool,
+    /// Seconds omitted at the start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub omit: Option<u32>,
+    /// Bytes per write or datagram.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub len: Option<ByteSize>,
+    /// Reporting interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Span>,
+    /// UDP rate per stream (`"100M"` or bits/s); required for UDP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<BitRate>,
+}
+
+impl NetRequest {
+    /// The same request for `config`, as the CLI sends it.
+    pub fn for_config(config: &NetTestConfig) -> NetRequest {
+        NetRequest {
+            protocol: Some(config.protocol),
+            time: Some(config.time_secs),
+            parallel: Some(config.parallel),
+            reverse: config.reverse,
+            bidir: config.bidir,
+            omit: Some(config.omit_secs),
+            len: Some(ByteSize(config.len as u64)),
+            interval: Some(Span(config.interval)),
+            rate: (config.protocol == Protocol::Udp).then_some(BitRate(config.rate_bits_per_sec)),
+            ..NetRequest::default()
+        }
+    }
+
+    /// The test this request describes, with the defaults of `plateau net`.
+    pub fn test_config(&self, protocol: Protocol) -> Result<NetTestConfig, NetError> {
+        let base = match protocol {
+            Protocol::Tcp => NetTestConfig::tcp(),
+            Protocol::Udp => {
+                let rate = self.rate.ok_or_else(|| {
+                    NetError::InvalidInput(
+                        "a UDP test needs a rate (e.g. \"rate\": \"100M\")".into(),
+                    )
+                })?;
+                NetTestConfig::udp(rate.0)
+            }
+        };
+        if self.reverse && self.bidir {
+            return Err(NetError::InvalidInput(
+                "reverse and bidir cannot be combined".into(),
+            ));
+        }
+        Ok(NetTestConfig {
+            time_secs: self.time.unwrap_or(base.time_secs),
+            parallel: self.parallel.unwrap_or(base.parallel),
+            reverse: self.reverse,
+            bidir: self.bidir,
+            omit_secs: self.omit.unwrap_or(base.omit_secs),
+            len: self
+                .len
+                .map(|l| l.bytes().min(u32::MAX as u64) as u32)
+                .unwrap_or(base.len),
+            interval: self.interval.map(|i| i.0).unwrap_or(base.interval),
+            ..base
+        })
+    }
+}
+
+impl From<NetError> for ApiError {
+    fn from(err: NetError) -> ApiError {
+        let status = match err {
+            NetError::InvalidInput(_) => StatusCode::BAD_REQUEST,
+            NetError::Busy(_) => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        ApiError::new(status, err.to_string())
+    }
+}
+
+async fn net_session(
+    State(shared): State<Arc<AgentShared>>,
+    body: Result<Json<NetRequest>, JsonRejection>,
+) -> Result<Json<Session>, ApiError> {
+    let Json(request) = body?;
+    let protocol = request.protocol.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "say which test to serve: \"protocol\": \"tcp\" or \"udp\"",
+        )
+    })?;
+    let config = request.test_config(protocol)?;
+    config.validate(&shared.net.caps())?;
+    let slot = acquire(&shared, "net-server")?;
+    Ok(Json(shared.net.issue(&config, Box::new(slot))?))
+}
+
+async fn run_net_tcp(
+    state: State<Arc<AgentShared>>,
+    body: Result<Json<NetRequest>, JsonRejection>,
+) -> Result<Json<ProbeOutput>, ApiError> {
+    run_net(state, Protocol::Tcp, body).await
+}
+
+async fn run_net_udp(
+    state: State<Arc<AgentShared>>,
+    body: Result<Json<NetRequest>, JsonRejection>,
+) -> Result<Json<ProbeOutput>, ApiError> {
+    run_net(state, Protocol::Udp, body).await
+}
+
+async fn run_net(
+    State(shared): State<Arc<AgentShared>>,
+    protocol: Protocol,
+    body: Result<Json<NetRequest>, JsonRejection>,
+) -> Result<Json<ProbeOutput>, ApiError> {
+    let Json(r) = body?;
+    let config = r.test_config(protocol)?;
+    config.validate(&shared.net.caps())?;
+    let target: Target = r
+        .target
+        .as_deref()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing \"target\": iperf3://HOST[:PORT] or plateau://HOST:DATA_PORT",
+            )
+        })?
+        .parse()
+        .map_err(|msg: String| ApiError::new(StatusCode::BAD_REQUEST, msg))?;
+    let (host, port, peer) = match &target {
+        Target::Iperf3 { host, port } => (host.clone(), *port, "iperf3"),
+        Target::Data { host, port } => (host.clone(), *port, "plateau"),
+        Target::Agent(url) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "target {url} is an agent's API; ask it for a session (POST /net/session) and pass plateau://HOST:DATA_PORT with the cookie"
+                ),
+            ));
+        }
+    };
+    if peer == "plateau" && r.cookie.is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "a plateau:// target needs the cookie its agent issued",
+        ));
+    }
+    check_allowed(&shared, &host, port).await?;
+    let endpoint = Endpoint {
+        host,
+        port,
+        cookie: r.cookie,
+        peer: peer.to_string(),
+    };
+    let probe = NetProbe {
+        endpoint,
+        config,
+        from: shared.hostname.clone(),
+    };
+    run_exclusive(&shared, probe).await.map(Json)
+}
+
+/// Refuses (403) a target whose addresses are not all inside the agent's `--allow` list.
+async fn check_allowed(shared: &AgentShared, host: &str, port: u16) -> Result<(), ApiError> {
+    let addresses: Vec<IpAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|err| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("cannot resolve target '{host}': {err}"),
+            )
+        })?
+        .map(|addr| addr.ip())
+        .collect();
+    let allowed = |ip: &IpAddr| shared.allow.iter().any(|net| net.contains(ip));
+    match addresses.iter().find(|ip| !allowed(ip)) {
+        None if !addresses.is_empty() => Ok(()),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("target '{host}' resolves to no address"),
+        )),
+        Some(ip) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "target {host} ({ip}) is not in this agent's --allow list ({}); start the agent with --allow including it",
+                shared
+                    .allow
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        )),
+    }
 }

@@ -2,9 +2,11 @@
 //! serves `/status`, `/metrics` and `/samples`, and runs probes on authenticated request.
 
 mod api;
+pub mod client;
 mod metrics;
+mod slots;
 
-pub use api::{DiskRequest, ProbeStatus, SamplesResponse, StatusResponse};
+pub use api::{DiskRequest, NetRequest, ProbeStatus, SamplesResponse, StatusResponse};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use ipnet::IpNet;
 
+use crate::net::NetCaps;
+use crate::net::server::DataServer;
 use crate::probe::Cancel;
 use crate::sampler::{BackgroundSampler, SamplerConfig, SamplerState};
 use crate::units::ByteSize;
@@ -34,6 +38,10 @@ pub struct AgentConfig {
     pub sampler: SamplerConfig,
     /// The largest disk probe a request may ask for.
     pub max_disk_size: ByteSize,
+    /// Port for network test traffic, TCP and UDP (0 picks a free one).
+    pub data_port: u16,
+    /// Limits on the network tests this agent serves or runs.
+    pub net_caps: NetCaps,
 }
 
 /// Errors in the agent's set-up that the user must fix.
@@ -93,13 +101,27 @@ pub struct AgentShared {
     started_at_ms: u64,
     max_disk_size: ByteSize,
     sampler: Arc<Mutex<SamplerState>>,
-    probes: Arc<Mutex<api::ProbeBook>>,
+    probes: Arc<Mutex<slots::ProbeBook>>,
+    net: DataServer,
     /// Set on shutdown; running probes watch it.
     shutting_down: Cancel,
 }
 
 /// Runs the agent on an already bound listener until SIGTERM or Ctrl-C.
 pub async fn serve(config: AgentConfig, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let data_bind = std::net::SocketAddr::new(config.listen.ip(), config.data_port);
+    let net = DataServer::start(data_bind, config.net_caps).with_context(|| {
+        format!(
+            "could not open the data port {data_bind} (TCP and UDP); pick another with --data-port"
+        )
+    })?;
+    // Tests and scripts read this first line to learn where the agent listens.
+    let local = listener.local_addr()?;
+    println!(
+        "plateau agent listening on http://{local} (data port {})",
+        net.port()
+    );
+    std::io::Write::flush(&mut std::io::stdout())?;
     let mut sampler = BackgroundSampler::start(config.sampler.clone());
     let shared = Arc::new(AgentShared {
         token: config.token.clone(),
@@ -113,6 +135,7 @@ pub async fn serve(config: AgentConfig, listener: tokio::net::TcpListener) -> an
         max_disk_size: config.max_disk_size,
         sampler: sampler.state(),
         probes: Arc::default(),
+        net,
         shutting_down: Cancel::new(),
     });
     let app = api::router(Arc::clone(&shared));

@@ -169,6 +169,11 @@ impl DiskProbe {
         check_directory(&config.path, config.size.bytes())?;
         Ok(DiskProbe { config })
     }
+
+    /// Runs the probe and returns its result.
+    pub fn measure(&self, cancel: &Cancel) -> Result<DiskResult, ProbeError> {
+        run_disk_probe(&self.config, cancel)
+    }
 }
 
 impl Probe for DiskProbe {
@@ -177,7 +182,7 @@ impl Probe for DiskProbe {
     }
 
     fn run(&self, cancel: &Cancel) -> Result<ProbeOutput, ProbeError> {
-        run_disk_probe(&self.config, cancel).map(ProbeOutput::Disk)
+        self.measure(cancel).map(ProbeOutput::Disk)
     }
 }
 
@@ -380,7 +385,7 @@ mod tests {
     fn probe_measures_and_leaves_no_file_behind() {
         let dir = tempfile::tempdir().unwrap();
         let probe = DiskProbe::new(small_config(dir.path()), DiskProbe::MAX_SIZE).unwrap();
-        let ProbeOutput::Disk(result) = probe.run(&Cancel::new()).unwrap();
+        let result = probe.measure(&Cancel::new()).unwrap();
         assert_eq!(result.size_bytes, 4 << 20);
         assert_eq!(result.fsync_ms.count, 16, "one fsync per block");
         assert_eq!(result.write_ms.count, 16);
@@ -400,9 +405,9 @@ mod tests {
             fsync: FsyncMode::End,
             ..small_config(dir.path())
         };
-        let ProbeOutput::Disk(result) = DiskProbe::new(config, DiskProbe::MAX_SIZE)
+        let result = DiskProbe::new(config, DiskProbe::MAX_SIZE)
             .unwrap()
-            .run(&Cancel::new())
+            .measure(&Cancel::new())
             .unwrap();
         assert_eq!(result.fsync_ms.count, 1);
     }

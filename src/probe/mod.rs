@@ -3,11 +3,12 @@
 //! [`ProbeOutput`]; probes never format output, the report module does.
 
 pub mod disk;
+pub mod net;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A probe: configured up front, run once, cancellable from another thread.
 pub trait Probe {
@@ -19,11 +20,13 @@ pub trait Probe {
 }
 
 /// The result of any probe.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "probe", rename_all = "snake_case")]
 pub enum ProbeOutput {
     /// The disk probe's result.
     Disk(disk::DiskResult),
+    /// A network test's result (iperf3's JSON layout plus plateau's findings).
+    Net(Box<crate::net::NetReport>),
 }
 
 /// Why a probe did not produce a result.
@@ -32,6 +35,9 @@ pub enum ProbeError {
     /// The request cannot be run as given; the message says what to change.
     #[error("{0}")]
     InvalidInput(String),
+    /// The probe ran but failed; the message says why and what to check.
+    #[error("{0}")]
+    Failed(String),
     /// The probe was interrupted before it finished.
     #[error("probe interrupted before it finished")]
     Cancelled,

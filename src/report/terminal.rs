@@ -237,3 +237,178 @@ pub fn disk_table(result: &DiskResult) -> String {
     }
     out
 }
+
+fn rate(bits_per_second: f64) -> String {
+    match bits_per_second {
+        b if b >= 1e9 => format!("{:.2} Gbits/sec", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} Mbits/sec", b / 1e6),
+        b => format!("{:.0} Kbits/sec", b / 1e3),
+    }
+}
+
+fn transfer(bytes: u64) -> String {
+    let bytes = bytes as f64;
+    match bytes {
+        b if b >= (1u64 << 30) as f64 => format!("{:.2} GBytes", b / (1u64 << 30) as f64),
+        b if b >= (1u64 << 20) as f64 => format!("{:.1} MBytes", b / (1u64 << 20) as f64),
+        b => format!("{:.0} KBytes", b / 1024.0),
+    }
+}
+
+fn segment_line(label: &str, segment: &crate::net::report::Segment) -> String {
+    let mut line = format!(
+        "[{label:>3}] {:6.2}-{:<6.2} sec  {:>12}  {:>15}",
+        segment.start,
+        segment.end,
+        transfer(segment.bytes),
+        rate(segment.bits_per_second)
+    );
+    if let Some(retransmits) = segment.retransmits {
+        line.push_str(&format!("  {retransmits:>5} retr"));
+    }
+    if let Some(cwnd) = segment.snd_cwnd {
+        line.push_str(&format!("  cwnd {:>10}", transfer(cwnd)));
+    }
+    if let Some(rtt) = segment.rtt {
+        line.push_str(&format!("  rtt {:.2} ms", rtt as f64 / 1000.0));
+    }
+    if let (Some(lost), Some(packets)) = (segment.lost_packets, segment.packets) {
+        line.push_str(&format!(
+            "  {:.3} ms jitter  {lost}/{packets} ({:.2}%) lost",
+            segment.jitter_ms.unwrap_or(0.0),
+            segment.lost_percent.unwrap_or(0.0)
+        ));
+    } else if let Some(packets) = segment.packets {
+        line.push_str(&format!("  {packets} datagrams"));
+    }
+    if segment.omitted == Some(true) {
+        line.push_str("  (omitted)");
+    }
+    line
+}
+
+/// The header printed before a network test's interval lines.
+pub fn net_header(target: &str, protocol: crate::net::Protocol) -> String {
+    format!("{protocol} test to {target}\n[ ID] Interval            Transfer          Bitrate")
+}
+
+/// One interval of a network test, as iperf3 prints it: a line per stream and a sum.
+pub fn net_interval(interval: &crate::net::report::Interval) -> String {
+    let mut out = String::new();
+    for stream in &interval.streams {
+        out.push_str(&segment_line(
+            &stream.socket.unwrap_or(0).to_string(),
+            stream,
+        ));
+        out.push('\n');
+    }
+    if interval.streams.len() > 1 || interval.sum_bidir_reverse.is_some() {
+        out.push_str(&segment_line("SUM", &interval.sum));
+        out.push('\n');
+    }
+    if let Some(reverse) = &interval.sum_bidir_reverse {
+        out.push_str(&segment_line("REV", reverse));
+        out.push('\n');
+    }
+    out
+}
+
+/// The totals of a network test and who limited it.
+pub fn net_summary(report: &crate::net::NetReport) -> String {
+    let end = &report.end;
+    let mut summary = table(&[
+        "direction",
+        "sent",
+        "received",
+        "retransmits",
+        "lost",
+        "jitter ms",
+    ]);
+    let mut row = |name: &str,
+                   sent: &crate::net::report::Segment,
+                   received: &crate::net::report::Segment,
+                   udp: Option<&crate::net::report::Segment>| {
+        summary.add_row(vec![
+            name.to_string(),
+            rate(sent.bits_per_second),
+            rate(received.bits_per_second),
+            sent.retransmits
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "-".into()),
+            udp.and_then(|u| {
+                Some(format!(
+                    "{}/{} ({:.2}%)",
+                    u.lost_packets?, u.packets?, u.lost_percent?
+                ))
+            })
+            .unwrap_or_else(|| "-".into()),
+            udp.and_then(|u| u.jitter_ms)
+                .map(|j| format!("{j:.3}"))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    };
+    let forward = if report.start.test_start.reverse == 1 {
+        "target → here"
+    } else {
+        "here → target"
+    };
+    row(forward, &end.sum_sent, &end.sum_received, end.sum.as_ref());
+    if let (Some(sent), Some(received)) =
+        (&end.sum_sent_bidir_reverse, &end.sum_received_bidir_reverse)
+    {
+        row("target → here", sent, received, None);
+    }
+    let cpu = &end.cpu_utilization_percent;
+    let findings = &report.plateau;
+    format!(
+        "{summary}\nCPU: this end {:.1} %, remote {:.1} % (of one core)\nlimited by: {} — {}\n",
+        cpu.host_total,
+        cpu.remote_total,
+        serde_json::to_value(findings.limited_by)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        findings.explanation
+    )
+}
+
+/// The network matrix: received throughput from each row's agent to each column's.
+pub fn matrix_table(report: &crate::net::matrix::MatrixReport) -> String {
+    let mut header = vec!["from \\ to".to_string()];
+    header.extend((0..report.agents.len()).map(|i| format!("#{i}")));
+    let mut grid = Table::new();
+    grid.load_style(UTF8_FULL_CONDENSED).set_header(header);
+    for from in 0..report.agents.len() {
+        let mut row = vec![format!("#{from}")];
+        for to in 0..report.agents.len() {
+            row.push(match report.cell(from, to) {
+                None => "—".to_string(),
+                Some(cell) => match (cell.bits_per_second, &cell.error) {
+                    (Some(bits), _) => rate(bits),
+                    (None, Some(_)) => "failed".to_string(),
+                    (None, None) => "?".to_string(),
+                },
+            });
+        }
+        grid.add_row(row);
+    }
+    let mut out = format!("{grid}\n");
+    for (index, agent) in report.agents.iter().enumerate() {
+        out.push_str(&format!("#{index} = {agent}\n"));
+    }
+    for cell in report.cells.iter().filter(|c| c.error.is_some()) {
+        out.push_str(&format!(
+            "#{} → #{} failed: {}\n",
+            cell.from,
+            cell.to,
+            cell.error.as_deref().unwrap_or_default()
+        ));
+    }
+    out.push_str(&format!(
+        "{} tests in {} rounds, {:.1} s\n",
+        report.cells.len(),
+        report.rounds,
+        report.elapsed_secs
+    ));
+    out
+}

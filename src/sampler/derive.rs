@@ -13,7 +13,7 @@ use procfs::{CpuTime, DiskStat};
 use super::raw::{PressureCounters, RawSnapshot};
 use super::sample::{
     CpuSample, CpuShares, DiskSample, MemorySample, NicSample, PsiResource, PsiSample, Sample,
-    TcpSample, WatchSample,
+    TcpSample, UdpSample, WatchSample,
 };
 use super::watch::WatchRaw;
 
@@ -55,6 +55,10 @@ pub fn derive(prev: &RawSnapshot, cur: &RawSnapshot, watch_target: Option<&str>)
         nics: derive_nics(prev, cur, secs),
         tcp: match (prev.tcp, cur.tcp) {
             (Some(p), Some(c)) => derive_tcp(p, c, secs),
+            _ => None,
+        },
+        udp: match (prev.udp, cur.udp) {
+            (Some(p), Some(c)) => derive_udp(p, c, secs),
             _ => None,
         },
         memory: derive_memory(prev, cur, secs),
@@ -195,6 +199,18 @@ fn derive_tcp(
             0.0
         },
         in_errs_per_sec: counter_delta(prev.in_errs, cur.in_errs)? as f64 / secs,
+    })
+}
+
+fn derive_udp(
+    prev: super::raw::UdpCounters,
+    cur: super::raw::UdpCounters,
+    secs: f64,
+) -> Option<UdpSample> {
+    Some(UdpSample {
+        in_datagrams_per_sec: counter_delta(prev.in_datagrams, cur.in_datagrams)? as f64 / secs,
+        rcvbuf_errors_per_sec: counter_delta(prev.rcvbuf_errors, cur.rcvbuf_errors)? as f64 / secs,
+        in_errors_per_sec: counter_delta(prev.in_errors, cur.in_errors)? as f64 / secs,
     })
 }
 

@@ -297,6 +297,7 @@ mod tests {
             disks: vec![],
             nics: vec![],
             tcp: None,
+            udp: None,
             memory: None,
             psi: None,
             watch: None,

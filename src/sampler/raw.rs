@@ -47,6 +47,17 @@ pub struct TcpCounters {
     pub in_errs: u64,
 }
 
+/// UDP counters from the `Udp:` section of /proc/net/snmp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UdpCounters {
+    /// InDatagrams.
+    pub in_datagrams: u64,
+    /// InErrors.
+    pub in_errors: u64,
+    /// RcvbufErrors: datagrams dropped because a socket's receive buffer was full.
+    pub rcvbuf_errors: u64,
+}
+
 /// One network interface's counters plus its link speed.
 #[derive(Debug, Clone)]
 pub struct NicCounters {
@@ -80,8 +91,10 @@ pub struct RawSnapshot {
     pub disks: BTreeMap<String, DiskStat>,
     /// /proc/net/dev, by interface name.
     pub nics: BTreeMap<String, NicCounters>,
-    /// /proc/net/snmp.
+    /// /proc/net/snmp, TCP part.
     pub tcp: Option<TcpCounters>,
+    /// /proc/net/snmp, UDP part.
+    pub udp: Option<UdpCounters>,
     /// /proc/meminfo.
     pub meminfo: Option<Meminfo>,
     /// /proc/vmstat.
@@ -169,8 +182,12 @@ impl RawSnapshot {
                 VmStat::from_read(text.as_bytes()).map_err(|e| e.to_string()),
             )
         });
-        let tcp =
-            snmp_text.and_then(|text| keep(&mut problems, "/proc/net/snmp", parse_snmp_tcp(&text)));
+        let tcp = snmp_text
+            .as_deref()
+            .and_then(|text| keep(&mut problems, "/proc/net/snmp", parse_snmp_tcp(text)));
+        let udp = snmp_text
+            .as_deref()
+            .and_then(|text| keep(&mut problems, "/proc/net/snmp", parse_snmp_udp(text)));
         let nics = netdev_text
             .and_then(|text| keep(&mut problems, "/proc/net/dev", parse_net_dev(&text)))
             .unwrap_or_default()
@@ -210,6 +227,7 @@ impl RawSnapshot {
             disks,
             nics,
             tcp,
+            udp,
             meminfo,
             vmstat,
             psi_cpu: psi("cpu"),
@@ -249,33 +267,53 @@ pub fn parse_net_dev(text: &str) -> Result<Vec<procfs::net::DeviceStatus>, Strin
         .map_err(|err| err.to_string())
 }
 
-/// Parses the `Tcp:` header and value lines of /proc/net/snmp.
+/// The fields of one /proc/net/snmp section (`Tcp:`, `Udp:`, ...) by name.
 ///
-/// procfs has a parser for the whole file, but it insists on every IP, ICMP and UDP
-/// field too; TCP retransmits must not disappear because a kernel renamed an ICMP field.
-pub fn parse_snmp_tcp(text: &str) -> Result<TcpCounters, String> {
-    let mut tcp_lines = text.lines().filter(|line| line.starts_with("Tcp:"));
-    let (Some(header), Some(values)) = (tcp_lines.next(), tcp_lines.next()) else {
-        return Err("no Tcp: section".to_string());
+/// procfs has a parser for the whole file, but it insists on every IP, ICMP, TCP and
+/// UDP field; retransmits must not disappear because a kernel renamed an ICMP field.
+fn snmp_section<'a>(text: &'a str, prefix: &str) -> Result<BTreeMap<&'a str, &'a str>, String> {
+    let mut lines = text
+        .lines()
+        .filter(|line| line.split_whitespace().next() == Some(prefix));
+    let (Some(header), Some(values)) = (lines.next(), lines.next()) else {
+        return Err(format!("no {prefix} section"));
     };
-    let fields: BTreeMap<&str, &str> = header
+    Ok(header
         .split_whitespace()
         .skip(1)
         .zip(values.split_whitespace().skip(1))
-        .collect();
-    let field = |name: &str| -> Result<u64, String> {
-        let value = fields
-            .get(name)
-            .ok_or_else(|| format!("Tcp: section has no {name}"))?;
-        value
-            .parse()
-            .map_err(|_| format!("Tcp: {name} is not a counter: '{value}'"))
-    };
+        .collect())
+}
+
+fn snmp_counter(fields: &BTreeMap<&str, &str>, section: &str, name: &str) -> Result<u64, String> {
+    let value = fields
+        .get(name)
+        .ok_or_else(|| format!("{section} section has no {name}"))?;
+    value
+        .parse()
+        .map_err(|_| format!("{section} {name} is not a counter: '{value}'"))
+}
+
+/// Parses the `Tcp:` header and value lines of /proc/net/snmp.
+pub fn parse_snmp_tcp(text: &str) -> Result<TcpCounters, String> {
+    let fields = snmp_section(text, "Tcp:")?;
+    let field = |name: &str| snmp_counter(&fields, "Tcp:", name);
     Ok(TcpCounters {
         out_segs: field("OutSegs")?,
         in_segs: field("InSegs")?,
         retrans_segs: field("RetransSegs")?,
         in_errs: field("InErrs").unwrap_or(0),
+    })
+}
+
+/// Parses the `Udp:` header and value lines of /proc/net/snmp.
+pub fn parse_snmp_udp(text: &str) -> Result<UdpCounters, String> {
+    let fields = snmp_section(text, "Udp:")?;
+    let field = |name: &str| snmp_counter(&fields, "Udp:", name);
+    Ok(UdpCounters {
+        in_datagrams: field("InDatagrams")?,
+        in_errors: field("InErrors").unwrap_or(0),
+        rcvbuf_errors: field("RcvbufErrors").unwrap_or(0),
     })
 }
 
@@ -351,6 +389,19 @@ mod tests {
         let err = parse_snmp_tcp("Tcp: InSegs OutSegs\nTcp: 1 2\n").unwrap_err();
         assert!(err.contains("RetransSegs"), "{err}");
         assert!(parse_snmp_tcp("Ip: 1\nIp: 2\n").is_err());
+    }
+
+    #[test]
+    fn snmp_udp_section_is_not_udplite() {
+        let text = "Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 100 1 7 50 6 0\nUdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors\nUdpLite: 0 0 0 0 0\n";
+        assert_eq!(
+            parse_snmp_udp(text).unwrap(),
+            UdpCounters {
+                in_datagrams: 100,
+                in_errors: 7,
+                rcvbuf_errors: 6
+            }
+        );
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub struct Sample {
     pub nics: Vec<NicSample>,
     /// TCP counters from /proc/net/snmp; absent when that file could not be read.
     pub tcp: Option<TcpSample>,
+    /// UDP counters from /proc/net/snmp.
+    #[serde(default)]
+    pub udp: Option<UdpSample>,
     /// Memory use and paging.
     pub memory: Option<MemorySample>,
     /// Pressure stall information; absent on kernels without /proc/pressure.
@@ -130,6 +133,18 @@ pub struct TcpSample {
     pub retrans_ratio: f64,
     /// Segments received with errors per second.
     pub in_errs_per_sec: f64,
+}
+
+/// UDP datagram rates over the interval.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct UdpSample {
+    /// Datagrams delivered to sockets per second.
+    pub in_datagrams_per_sec: f64,
+    /// Datagrams dropped per second because a socket's receive buffer was full: a
+    /// receiver that cannot keep up, not a lossy network.
+    pub rcvbuf_errors_per_sec: f64,
+    /// Datagrams received with errors per second.
+    pub in_errors_per_sec: f64,
 }
 
 /// Memory at the end of the interval and paging during it.

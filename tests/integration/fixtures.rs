@@ -139,6 +139,10 @@ fn nics_tcp_memory_and_psi() {
     assert!(close(tcp.retrans_segs_per_sec, 50.0));
     assert!(close(tcp.retrans_ratio, 0.05));
 
+    let udp = sample.udp.unwrap();
+    assert!(close(udp.in_datagrams_per_sec, 2000.0));
+    assert!(close(udp.rcvbuf_errors_per_sec, 500.0), "{udp:?}");
+
     let memory = sample.memory.unwrap();
     assert!(memory.total_bytes > memory.available_bytes);
     assert!(close(memory.page_in_bytes_per_sec, 100.0 * 1024.0));

@@ -46,7 +46,11 @@ impl AgentProcess {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("reading the agent's first line");
-        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_default()
+            .to_string();
         assert!(
             url.starts_with("http://127.0.0.1:"),
             "unexpected first line: {line:?}"

@@ -1,0 +1,172 @@
+//! A client for agents' HTTP APIs, as the CLI (and later `diagnose`) uses them: every
+//! failure becomes one sentence that names the agent and says what to check.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::api::{NetRequest, StatusResponse};
+use crate::net::server::Session;
+use crate::net::{NetReport, NetTestConfig};
+use crate::probe::ProbeOutput;
+
+/// Errors talking to an agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The agent could not be reached.
+    #[error("cannot reach the agent at {url}: {reason}")]
+    Unreachable {
+        /// The agent.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The agent refused the token.
+    #[error("the agent at {url} refused the token ({message}); check --token-file")]
+    Unauthorized {
+        /// The agent.
+        url: String,
+        /// What it said.
+        message: String,
+    },
+    /// The agent answered with an error.
+    #[error("the agent at {url} answered {status}: {message}")]
+    Refused {
+        /// The agent.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// Its `error` text.
+        message: String,
+    },
+}
+
+/// One agent's API.
+#[derive(Debug, Clone)]
+pub struct AgentClient {
+    url: String,
+    token: Option<String>,
+    http: reqwest::blocking::Client,
+}
+
+impl AgentClient {
+    /// A client for the agent at `url` (`http://HOST:PORT`), using `token` for POSTs.
+    /// `timeout` bounds every request, including the probes it runs.
+    pub fn new(url: &str, token: Option<String>, timeout: Duration) -> AgentClient {
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .build()
+            .expect("building an HTTP client");
+        AgentClient {
+            url: url.trim_end_matches('/').to_string(),
+            token,
+            http,
+        }
+    }
+
+    /// The agent's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The host part of the agent's URL.
+    pub fn host(&self) -> String {
+        crate::net::Target::Agent(self.url.clone()).host()
+    }
+
+    /// `GET /status`.
+    pub fn status(&self) -> Result<StatusResponse, AgentError> {
+        self.send(self.http.get(format!("{}/status", self.url)))
+    }
+
+    /// `POST /net/session`: a cookie for a test of `config` served by this agent.
+    pub fn net_session(&self, config: &NetTestConfig) -> Result<Session, AgentError> {
+        self.post("/net/session", &NetRequest::for_config(config))
+    }
+
+    /// `POST /net/tcp` or `/net/udp`: runs a test from this agent to `target`.
+    pub fn run_net(
+        &self,
+        target: &str,
+        cookie: Option<String>,
+        config: &NetTestConfig,
+    ) -> Result<NetReport, AgentError> {
+        let request = NetRequest {
+            target: Some(target.to_string()),
+            cookie,
+            protocol: None,
+            ..NetRequest::for_config(config)
+        };
+        let path = match config.protocol {
+            crate::net::Protocol::Tcp => "/net/tcp",
+            crate::net::Protocol::Udp => "/net/udp",
+        };
+        match self.post::<_, ProbeOutput>(path, &request)? {
+            ProbeOutput::Net(report) => Ok(*report),
+            other => Err(AgentError::Refused {
+                url: self.url.clone(),
+                status: 200,
+                message: format!("expected a network result, got {other:?}"),
+            }),
+        }
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, AgentError> {
+        let mut request = self.http.post(format!("{}{path}", self.url)).json(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request)
+    }
+
+    fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+    ) -> Result<T, AgentError> {
+        let unreachable = |reason: String| AgentError::Unreachable {
+            url: self.url.clone(),
+            reason,
+        };
+        let response = request.send().map_err(|err| {
+            unreachable(if err.is_connect() {
+                "connection refused or no route (is `plateau agent` running there?)".into()
+            } else if err.is_timeout() {
+                "no answer in time".into()
+            } else {
+                err.to_string()
+            })
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .json()
+                .map_err(|err| unreachable(format!("unreadable answer: {err}")));
+        }
+        let message = response
+            .json::<serde_json::Value>()
+            .ok()
+            .and_then(|body| {
+                body.get("error")
+                    .and_then(|e| e.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(AgentError::Unauthorized {
+                url: self.url.clone(),
+                message,
+            });
+        }
+        Err(AgentError::Refused {
+            url: self.url.clone(),
+            status: status.as_u16(),
+            message,
+        })
+    }
+}

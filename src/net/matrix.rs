@@ -1,0 +1,128 @@
+//! The network matrix: a test for every ordered pair of hosts, scheduled in rounds of
+//! disjoint pairs so that no host is in two tests at once.
+//!
+//! The rounds come from the circle method of round-robin tournaments: with N hosts
+//! (N rounded up to even) there are N − 1 rounds in which every host meets one other;
+//! each round is run once in each direction, so all N(N − 1) ordered pairs take
+//! 2(N − 1) rounds instead of N(N − 1) tests one after another.
+
+use serde::{Deserialize, Serialize};
+
+use super::report::LimitedBy;
+
+/// Rounds of `(from, to)` host indices; the pairs within a round share no host.
+pub fn rounds(n_hosts: usize) -> Vec<Vec<(usize, usize)>> {
+    if n_hosts < 2 {
+        return Vec::new();
+    }
+    let n = n_hosts + n_hosts % 2;
+    let mut rounds = Vec::with_capacity(2 * (n - 1));
+    for round in 0..n - 1 {
+        // Host n-1 stays put; the others rotate around it.
+        let position = |slot: usize| {
+            if slot == n - 1 {
+                n - 1
+            } else {
+                (slot + round) % (n - 1)
+            }
+        };
+        let pairs: Vec<(usize, usize)> = (0..n / 2)
+            .map(|k| (position(k), position(n - 1 - k)))
+            .filter(|&(a, b)| a < n_hosts && b < n_hosts)
+            .collect();
+        rounds.push(pairs.clone());
+        rounds.push(pairs.into_iter().map(|(a, b)| (b, a)).collect());
+    }
+    rounds
+}
+
+/// Every ordered pair, one per round.
+pub fn sequential_rounds(n_hosts: usize) -> Vec<Vec<(usize, usize)>> {
+    (0..n_hosts)
+        .flat_map(|from| {
+            (0..n_hosts)
+                .filter(move |&to| to != from)
+                .map(move |to| vec![(from, to)])
+        })
+        .collect()
+}
+
+/// The result of one ordered pair.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MatrixCell {
+    /// Index of the sending agent.
+    pub from: usize,
+    /// Index of the receiving agent.
+    pub to: usize,
+    /// Received throughput, bits/s; absent when the test failed.
+    pub bits_per_second: Option<f64>,
+    /// TCP retransmits.
+    pub retransmits: Option<u64>,
+    /// Who limited the test.
+    pub limited_by: Option<LimitedBy>,
+    /// Why the test failed, if it did.
+    pub error: Option<String>,
+}
+
+/// The whole matrix.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MatrixReport {
+    /// The agents' URLs, in index order.
+    pub agents: Vec<String>,
+    /// One cell per ordered pair.
+    pub cells: Vec<MatrixCell>,
+    /// Rounds run.
+    pub rounds: usize,
+    /// Seconds the whole matrix took.
+    pub elapsed_secs: f64,
+}
+
+impl MatrixReport {
+    /// The cell for `from → to`.
+    pub fn cell(&self, from: usize, to: usize) -> Option<&MatrixCell> {
+        self.cells.iter().find(|c| c.from == from && c.to == to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn check(n: usize) {
+        let rounds = rounds(n);
+        let mut seen = HashSet::new();
+        for round in &rounds {
+            let mut busy = HashSet::new();
+            for &(a, b) in round {
+                assert!(
+                    busy.insert(a) && busy.insert(b),
+                    "host in two tests at once: {round:?}"
+                );
+                assert!(seen.insert((a, b)), "pair {a}->{b} twice");
+            }
+        }
+        assert_eq!(seen.len(), n * (n - 1), "every ordered pair once for n={n}");
+        let expected_rounds = 2 * (n + n % 2 - 1);
+        assert_eq!(rounds.len(), expected_rounds);
+    }
+
+    #[test]
+    fn rounds_cover_every_ordered_pair_without_overlap() {
+        for n in 2..=9 {
+            check(n);
+        }
+    }
+
+    #[test]
+    fn fifty_hosts_take_98_rounds_not_2450_tests() {
+        assert_eq!(rounds(50).len(), 98);
+        assert_eq!(sequential_rounds(50).len(), 2450);
+    }
+
+    #[test]
+    fn one_host_has_no_pairs() {
+        assert!(rounds(1).is_empty());
+        assert!(sequential_rounds(1).is_empty());
+    }
+}

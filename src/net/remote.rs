@@ -1,0 +1,139 @@
+//! Tests that involve agents: turning an agent's URL into a data endpoint with a
+//! cookie, asking an agent to run a test from its host (`--from`), and the matrix.
+
+use std::time::{Duration, Instant};
+
+use super::matrix::{self, MatrixCell, MatrixReport};
+use super::{Endpoint, NetReport, NetTestConfig, Target};
+use crate::agent::client::{AgentClient, AgentError};
+
+/// Time allowed for an agent to answer around a test of `config`.
+fn request_timeout(config: &NetTestConfig) -> Duration {
+    Duration::from_secs(config.omit_secs as u64 + config.time_secs as u64 + 30)
+}
+
+/// The endpoint for `target`: an iperf3 server as is, an agent through a session
+/// (cookie and data port) obtained with `token`.
+pub fn endpoint_for(
+    target: &Target,
+    config: &NetTestConfig,
+    token: Option<&str>,
+) -> Result<Endpoint, AgentError> {
+    match target {
+        Target::Iperf3 { host, port } => Ok(Endpoint {
+            host: host.clone(),
+            port: *port,
+            cookie: None,
+            peer: "iperf3".into(),
+        }),
+        Target::Agent(url) => {
+            let agent = AgentClient::new(url, token.map(str::to_string), Duration::from_secs(10));
+            let session = agent.net_session(config)?;
+            Ok(Endpoint {
+                host: agent.host(),
+                port: session.data_port,
+                cookie: Some(session.cookie),
+                peer: "plateau".into(),
+            })
+        }
+        Target::Data { host, port } => Err(AgentError::Refused {
+            url: format!("plateau://{host}:{port}"),
+            status: 400,
+            message: "give the agent's URL (http://HOST:PORT) instead of its data port".into(),
+        }),
+    }
+}
+
+/// The endpoint as a target string an agent accepts in `POST /net/*`.
+pub fn target_string(endpoint: &Endpoint) -> String {
+    let target = if endpoint.peer == "iperf3" {
+        Target::Iperf3 {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+        }
+    } else {
+        Target::Data {
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+        }
+    };
+    target.to_string()
+}
+
+/// Runs a test from the agent at `from_url` to `endpoint`.
+pub fn run_from(
+    from_url: &str,
+    endpoint: &Endpoint,
+    config: &NetTestConfig,
+    token: Option<&str>,
+) -> Result<NetReport, AgentError> {
+    let agent = AgentClient::new(from_url, token.map(str::to_string), request_timeout(config));
+    agent.run_net(&target_string(endpoint), endpoint.cookie.clone(), config)
+}
+
+/// Tests every ordered pair of `agents` (from → to), in rounds of disjoint pairs run
+/// concurrently, or one at a time with `sequential`. A failed pair is recorded with
+/// its error; it does not stop the matrix.
+pub fn run_matrix(
+    agents: &[String],
+    config: &NetTestConfig,
+    sequential: bool,
+    token: Option<&str>,
+) -> MatrixReport {
+    let started = Instant::now();
+    let rounds = if sequential {
+        matrix::sequential_rounds(agents.len())
+    } else {
+        matrix::rounds(agents.len())
+    };
+    let mut cells = Vec::new();
+    for round in &rounds {
+        let results: Vec<MatrixCell> = std::thread::scope(|scope| {
+            let handles: Vec<_> = round
+                .iter()
+                .map(|&(from, to)| scope.spawn(move || run_pair(agents, from, to, config, token)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("matrix thread panicked"))
+                .collect()
+        });
+        cells.extend(results);
+    }
+    cells.sort_by_key(|cell| (cell.from, cell.to));
+    MatrixReport {
+        agents: agents.to_vec(),
+        cells,
+        rounds: rounds.len(),
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn run_pair(
+    agents: &[String],
+    from: usize,
+    to: usize,
+    config: &NetTestConfig,
+    token: Option<&str>,
+) -> MatrixCell {
+    let outcome = endpoint_for(&Target::Agent(agents[to].clone()), config, token)
+        .and_then(|endpoint| run_from(&agents[from], &endpoint, config, token));
+    match outcome {
+        Ok(report) => MatrixCell {
+            from,
+            to,
+            bits_per_second: Some(report.end.sum_received.bits_per_second),
+            retransmits: report.end.sum_sent.retransmits,
+            limited_by: Some(report.plateau.limited_by),
+            error: None,
+        },
+        Err(err) => MatrixCell {
+            from,
+            to,
+            bits_per_second: None,
+            retransmits: None,
+            limited_by: None,
+            error: Some(err.to_string()),
+        },
+    }
+}
