@@ -110,11 +110,7 @@ pub struct AgentArgs {
 impl AgentArgs {
     /// Validates the flags into a configuration.
     pub fn into_config(self) -> anyhow::Result<AgentConfig> {
-        let token = self
-            .token_file
-            .as_deref()
-            .map(read_token_file)
-            .transpose()?;
+        let token = self.token_file.as_deref().map(read_token_file).transpose()?;
         AgentConfig::check_auth(self.listen, token.as_deref(), self.no_auth)?;
         Ok(AgentConfig {
             listen: self.listen,
@@ -209,11 +205,7 @@ pub struct NetUdpArgs {
 
 impl NetCommonArgs {
     /// The test configuration for `protocol` (and `rate` for UDP), validated.
-    pub fn config(
-        &self,
-        protocol: Protocol,
-        rate: Option<BitRate>,
-    ) -> anyhow::Result<NetTestConfig> {
+    pub fn config(&self, protocol: Protocol, rate: Option<BitRate>) -> anyhow::Result<NetTestConfig> {
         let base = match protocol {
             Protocol::Tcp => NetTestConfig::tcp(),
             Protocol::Udp => NetTestConfig::udp(rate.map(|r| r.0).unwrap_or(0)),
@@ -224,10 +216,7 @@ impl NetCommonArgs {
             reverse: self.reverse,
             bidir: self.bidir,
             omit_secs: self.omit,
-            len: self
-                .len
-                .map(|l| l.bytes().min(u32::MAX as u64) as u32)
-                .unwrap_or(base.len),
+            len: self.len.map(|l| l.bytes().min(u32::MAX as u64) as u32).unwrap_or(base.len),
             interval: self.interval.0,
             ..base
         };
@@ -329,16 +318,10 @@ impl SampleArgs {
 }
 
 fn sampler_config(interval: Span, watch: Option<WatchTarget>) -> anyhow::Result<SamplerConfig> {
-    if interval.0 < std::time::Duration::from_millis(100)
-        || interval.0 > std::time::Duration::from_secs(3600)
-    {
+    if interval.0 < std::time::Duration::from_millis(100) || interval.0 > std::time::Duration::from_secs(3600) {
         anyhow::bail!("--interval {interval} is out of range; use 100ms to 1h");
     }
-    Ok(SamplerConfig {
-        interval: interval.0,
-        watch,
-        ..SamplerConfig::default()
-    })
+    Ok(SamplerConfig { interval: interval.0, watch, ..SamplerConfig::default() })
 }
 
 #[cfg(test)]
@@ -353,13 +336,9 @@ mod tests {
 
     #[test]
     fn disk_flags_become_a_config() {
-        let cli = Cli::try_parse_from([
-            "plateau", "disk", "--path", "/data", "--size", "64M", "--fsync", "end",
-        ])
-        .unwrap();
-        let Command::Disk(args) = cli.command else {
-            panic!("parsed as another command")
-        };
+        let cli =
+            Cli::try_parse_from(["plateau", "disk", "--path", "/data", "--size", "64M", "--fsync", "end"]).unwrap();
+        let Command::Disk(args) = cli.command else { panic!("parsed as another command") };
         let config = args.config();
         assert_eq!(config.size, ByteSize(64 << 20));
         assert_eq!(config.fsync, FsyncMode::End);

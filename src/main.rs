@@ -8,10 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 
-use plateau::cli::{
-    AgentArgs, Cli, Command, DiskArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs,
-    SampleArgs,
-};
+use plateau::cli::{AgentArgs, Cli, Command, DiskArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs, SampleArgs};
 use plateau::net::{self, Protocol};
 use plateau::probe::disk::DiskProbe;
 use plateau::probe::{Cancel, ProbeError, ProbeOutput};
@@ -22,10 +19,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PLATEAU_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PLATEAU_LOG").unwrap_or_else(|_| "info".into()))
         .init();
     let result = match cli.command {
         Command::Agent(args) => run_agent(args),
@@ -33,10 +27,7 @@ fn main() -> ExitCode {
         Command::Net(args) => run_net(args),
         Command::Sample(args) => run_sample(args),
         other => {
-            eprintln!(
-                "plateau {} is not available yet; this build has: agent, disk, net, sample",
-                other.name()
-            );
+            eprintln!("plateau {} is not available yet; this build has: agent, disk, net, sample", other.name());
             return ExitCode::from(2);
         }
     };
@@ -44,12 +35,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            let usage_error = err
-                .downcast_ref::<ProbeError>()
-                .is_some_and(|e| matches!(e, ProbeError::InvalidInput(_)))
-                || err
-                    .downcast_ref::<net::NetError>()
-                    .is_some_and(|e| matches!(e, net::NetError::InvalidInput(_)));
+            let usage_error =
+                err.downcast_ref::<ProbeError>().is_some_and(|e| matches!(e, ProbeError::InvalidInput(_)))
+                    || err.downcast_ref::<net::NetError>().is_some_and(|e| matches!(e, net::NetError::InvalidInput(_)));
             ExitCode::from(if usage_error { 2 } else { 1 })
         }
     }
@@ -58,10 +46,7 @@ fn main() -> ExitCode {
 fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
     // One thread for the API is plenty: the sampler and the probes have their own.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
     let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -125,40 +110,37 @@ fn run_sample(args: SampleArgs) -> anyhow::Result<()> {
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<std::io::Error>()
-        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    err.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 fn run_net(args: NetArgs) -> anyhow::Result<()> {
     match args.command {
-        NetCommand::Tcp(args) => {
-            run_net_test(&args.common, args.common.config(Protocol::Tcp, None)?)
-        }
-        NetCommand::Udp(args) => run_net_test(
-            &args.common,
-            args.common.config(Protocol::Udp, Some(args.rate))?,
-        ),
+        NetCommand::Tcp(args) => run_net_test(&args.common, args.common.config(Protocol::Tcp, None)?),
+        NetCommand::Udp(args) => run_net_test(&args.common, args.common.config(Protocol::Udp, Some(args.rate))?),
         NetCommand::Matrix(args) => run_net_matrix(args),
     }
 }
 
 fn run_net_test(args: &NetCommonArgs, config: net::NetTestConfig) -> anyhow::Result<()> {
     let token = args.token()?;
+    if token.is_none() && (matches!(args.target, net::Target::Agent(_)) || args.from.is_some()) {
+        anyhow::bail!("talking to an agent needs its token: pass --token-file FILE");
+    }
     let endpoint = net::remote::endpoint_for(&args.target, &config, token.as_deref())?;
     let report = match &args.from {
         Some(from) => net::remote::run_from(from, &endpoint, &config, token.as_deref())?,
         None => {
-            if !args.json {
-                println!(
-                    "{}",
-                    terminal::net_header(&args.target.to_string(), config.protocol)
-                );
-            }
-            let json = args.json;
+            // The header waits for the first interval, so that a failed connection
+            // prints only its error.
+            let mut header = (!args.json).then(|| terminal::net_header(&args.target.to_string(), config.protocol));
             net::client::run_test(&endpoint, &config, &Cancel::new(), &mut |interval| {
-                if !json {
-                    print!("{}", terminal::net_interval(interval));
+                if args.json {
+                    return;
                 }
+                if let Some(header) = header.take() {
+                    println!("{header}");
+                }
+                print!("{}", terminal::net_interval(interval));
             })?
         }
     };
@@ -167,10 +149,7 @@ fn run_net_test(args: &NetCommonArgs, config: net::NetTestConfig) -> anyhow::Res
         return Ok(());
     }
     if let Some(from) = &args.from {
-        println!(
-            "{}",
-            terminal::net_header(&format!("{} from {from}", args.target), config.protocol)
-        );
+        println!("{}", terminal::net_header(&format!("{} from {from}", args.target), config.protocol));
         for interval in &report.intervals {
             print!("{}", terminal::net_interval(interval));
         }
@@ -183,16 +162,8 @@ fn run_net_matrix(args: NetMatrixArgs) -> anyhow::Result<()> {
     if args.agents.len() < 2 {
         anyhow::bail!("--agents needs at least two agent URLs");
     }
-    let token = args
-        .token_file
-        .as_deref()
-        .map(plateau::agent::read_token_file)
-        .transpose()?;
-    let config = net::NetTestConfig {
-        time_secs: args.time,
-        parallel: args.parallel,
-        ..net::NetTestConfig::tcp()
-    };
+    let token = args.token_file.as_deref().map(plateau::agent::read_token_file).transpose()?;
+    let config = net::NetTestConfig { time_secs: args.time, parallel: args.parallel, ..net::NetTestConfig::tcp() };
     config.validate(&net::NetCaps::default())?;
     let report = net::remote::run_matrix(&args.agents, &config, args.sequential, token.as_deref());
     if args.json {

@@ -77,9 +77,9 @@ impl FromStr for Span {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let trimmed = text.trim();
         if let Ok(secs) = trimmed.parse::<f64>() {
-            return Duration::try_from_secs_f64(secs).map(Span).map_err(|_| {
-                format!("invalid duration '{text}': must be a non-negative number of seconds")
-            });
+            return Duration::try_from_secs_f64(secs)
+                .map(Span)
+                .map_err(|_| format!("invalid duration '{text}': must be a non-negative number of seconds"));
         }
         humantime::parse_duration(trimmed)
             .map(Span)
@@ -108,9 +108,9 @@ impl<'de> Deserialize<'de> for Span {
             Text(String),
         }
         match Raw::deserialize(deserializer)? {
-            Raw::Secs(secs) => Duration::try_from_secs_f64(secs).map(Span).map_err(|_| {
-                serde::de::Error::custom(format!("invalid duration {secs}: must be >= 0"))
-            }),
+            Raw::Secs(secs) => Duration::try_from_secs_f64(secs)
+                .map(Span)
+                .map_err(|_| serde::de::Error::custom(format!("invalid duration {secs}: must be >= 0"))),
             Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
         }
     }
@@ -133,13 +133,11 @@ impl FromStr for BitRate {
             Some((at, 't' | 'T')) => (&trimmed[..at], 1e12),
             _ => (trimmed, 1.0),
         };
-        let value: f64 = number.parse().map_err(|_| {
-            format!("invalid rate '{text}'; use bits per second like 100M, 1.5G or 500K")
-        })?;
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("invalid rate '{text}'; use bits per second like 100M, 1.5G or 500K"))?;
         if !value.is_finite() || value < 0.0 {
-            return Err(format!(
-                "invalid rate '{text}': must be a positive number of bits per second"
-            ));
+            return Err(format!("invalid rate '{text}': must be a positive number of bits per second"));
         }
         Ok(BitRate((value * factor).round() as u64))
     }
@@ -181,11 +179,7 @@ impl<'de> Deserialize<'de> for BitRate {
 /// Megabytes (10^6 bytes) per second from a byte count and an elapsed time; 0 for no time.
 pub fn mb_per_sec(bytes: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
-    if secs > 0.0 {
-        bytes as f64 / secs / 1e6
-    } else {
-        0.0
-    }
+    if secs > 0.0 { bytes as f64 / secs / 1e6 } else { 0.0 }
 }
 
 #[cfg(test)]
@@ -216,15 +210,9 @@ mod tests {
     #[test]
     fn durations_accept_units_and_bare_seconds() {
         assert_eq!("10s".parse::<Span>().unwrap().0, Duration::from_secs(10));
-        assert_eq!(
-            "500ms".parse::<Span>().unwrap().0,
-            Duration::from_millis(500)
-        );
+        assert_eq!("500ms".parse::<Span>().unwrap().0, Duration::from_millis(500));
         assert_eq!("2m".parse::<Span>().unwrap().0, Duration::from_secs(120));
-        assert_eq!(
-            "1.5".parse::<Span>().unwrap().0,
-            Duration::from_millis(1500)
-        );
+        assert_eq!("1.5".parse::<Span>().unwrap().0, Duration::from_millis(1500));
         assert!("-1".parse::<Span>().is_err());
         assert!("soon".parse::<Span>().is_err());
         let from_json: Span = serde_json::from_str("\"3s\"").unwrap();

@@ -36,18 +36,13 @@ pub fn router(shared: Arc<AgentShared>) -> Router {
         .route("/net/session", post(net_session))
         .route("/net/tcp", post(run_net_tcp))
         .route("/net/udp", post(run_net_udp))
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&shared),
-            require_token,
-        ));
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), require_token));
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/samples", get(samples))
         .merge(mutating)
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see GET /status")
-        })
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see GET /status") })
         .with_state(shared)
 }
 
@@ -60,10 +55,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-        }
+        ApiError { status, message: message.into() }
     }
 }
 
@@ -74,31 +66,19 @@ struct ErrorBody {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(ErrorBody {
-                error: self.message,
-            }),
-        )
-            .into_response()
+        (self.status, Json(ErrorBody { error: self.message })).into_response()
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
-        ApiError::new(
-            rejection.status(),
-            format!("invalid request body: {}", rejection.body_text()),
-        )
+        ApiError::new(rejection.status(), format!("invalid request body: {}", rejection.body_text()))
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("invalid query: {}", rejection.body_text()),
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, format!("invalid query: {}", rejection.body_text()))
     }
 }
 
@@ -130,15 +110,11 @@ async fn require_token(
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
-            next.run(request).await
-        }
+        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => next.run(request).await,
         Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "wrong token").into_response(),
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing 'Authorization: Bearer <token>' header",
-        )
-        .into_response(),
+        None => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "missing 'Authorization: Bearer <token>' header").into_response()
+        }
     }
 }
 
@@ -208,10 +184,7 @@ pub struct ProbeStats {
 
 async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> {
     let sampler = {
-        let state = shared
-            .sampler
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = shared.sampler.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         SamplerStatus {
             running: !shared.shutting_down.is_cancelled(),
             interval_ms: state.interval.as_millis() as u64,
@@ -222,11 +195,7 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
             last_problems: state.last_problems.clone(),
         }
     };
-    let probes = shared
-        .probes
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .statuses();
+    let probes = shared.probes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).statuses();
     Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION").to_string(),
         hostname: shared.hostname.clone(),
@@ -241,19 +210,9 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
 }
 
 async fn metrics(State(shared): State<Arc<AgentShared>>) -> Result<Response, ApiError> {
-    let text = super::metrics::render(
-        Arc::clone(&shared.sampler),
-        shared.started_at_ms as f64 / 1000.0,
-    )
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed"))?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response())
+    let text = super::metrics::render(Arc::clone(&shared.sampler), shared.started_at_ms as f64 / 1000.0)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed"))?;
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
 }
 
 /// Query of `GET /samples`.
@@ -278,16 +237,8 @@ async fn samples(
     query: Result<Query<SamplesQuery>, QueryRejection>,
 ) -> Result<Json<SamplesResponse>, ApiError> {
     let Query(query) = query?;
-    let samples = shared
-        .sampler
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .ring
-        .since(query.since);
-    Ok(Json(SamplesResponse {
-        hostname: shared.hostname.clone(),
-        samples,
-    }))
+    let samples = shared.sampler.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).ring.since(query.since);
+    Ok(Json(SamplesResponse { hostname: shared.hostname.clone(), samples }))
 }
 
 /// Body of `POST /disk`; field names mirror `plateau disk`'s flags.
@@ -324,19 +275,12 @@ impl DiskRequest {
 }
 
 /// Runs `probe` on a blocking thread unless another probe holds the slot (409).
-async fn run_exclusive(
-    shared: &Arc<AgentShared>,
-    probe: impl Probe + Send + 'static,
-) -> Result<ProbeOutput, ApiError> {
+async fn run_exclusive(shared: &Arc<AgentShared>, probe: impl Probe + Send + 'static) -> Result<ProbeOutput, ApiError> {
     let slot = acquire(shared, probe.name())?;
     let cancel = shared.shutting_down.clone();
     let outcome = tokio::task::spawn_blocking(move || probe.run(&cancel))
         .await
-        .unwrap_or_else(|join_err| {
-            Err(ProbeError::Failed(format!(
-                "probe thread failed: {join_err}"
-            )))
-        });
+        .unwrap_or_else(|join_err| Err(ProbeError::Failed(format!("probe thread failed: {join_err}"))));
     slot.record(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
     Ok(outcome?)
 }
@@ -345,9 +289,7 @@ fn acquire(shared: &Arc<AgentShared>, name: &str) -> Result<Slot, ApiError> {
     ProbeBook::acquire(&shared.probes, name).map_err(|running| {
         ApiError::new(
             StatusCode::CONFLICT,
-            format!(
-                "a {running} probe is already running on this agent; retry when it has finished"
-            ),
+            format!("a {running} probe is already running on this agent; retry when it has finished"),
         )
     })
 }
@@ -426,17 +368,13 @@ impl NetRequest {
             Protocol::Tcp => NetTestConfig::tcp(),
             Protocol::Udp => {
                 let rate = self.rate.ok_or_else(|| {
-                    NetError::InvalidInput(
-                        "a UDP test needs a rate (e.g. \"rate\": \"100M\")".into(),
-                    )
+                    NetError::InvalidInput("a UDP test needs a rate (e.g. \"rate\": \"100M\")".into())
                 })?;
                 NetTestConfig::udp(rate.0)
             }
         };
         if self.reverse && self.bidir {
-            return Err(NetError::InvalidInput(
-                "reverse and bidir cannot be combined".into(),
-            ));
+            return Err(NetError::InvalidInput("reverse and bidir cannot be combined".into()));
         }
         Ok(NetTestConfig {
             time_secs: self.time.unwrap_or(base.time_secs),
@@ -444,10 +382,7 @@ impl NetRequest {
             reverse: self.reverse,
             bidir: self.bidir,
             omit_secs: self.omit.unwrap_or(base.omit_secs),
-            len: self
-                .len
-                .map(|l| l.bytes().min(u32::MAX as u64) as u32)
-                .unwrap_or(base.len),
+            len: self.len.map(|l| l.bytes().min(u32::MAX as u64) as u32).unwrap_or(base.len),
             interval: self.interval.map(|i| i.0).unwrap_or(base.interval),
             ..base
         })
@@ -471,10 +406,7 @@ async fn net_session(
 ) -> Result<Json<Session>, ApiError> {
     let Json(request) = body?;
     let protocol = request.protocol.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "say which test to serve: \"protocol\": \"tcp\" or \"udp\"",
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "say which test to serve: \"protocol\": \"tcp\" or \"udp\"")
     })?;
     let config = request.test_config(protocol)?;
     config.validate(&shared.net.caps())?;
@@ -528,23 +460,11 @@ async fn run_net(
         }
     };
     if peer == "plateau" && r.cookie.is_none() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "a plateau:// target needs the cookie its agent issued",
-        ));
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "a plateau:// target needs the cookie its agent issued"));
     }
     check_allowed(&shared, &host, port).await?;
-    let endpoint = Endpoint {
-        host,
-        port,
-        cookie: r.cookie,
-        peer: peer.to_string(),
-    };
-    let probe = NetProbe {
-        endpoint,
-        config,
-        from: shared.hostname.clone(),
-    };
+    let endpoint = Endpoint { host, port, cookie: r.cookie, peer: peer.to_string() };
+    let probe = NetProbe { endpoint, config, from: shared.hostname.clone() };
     run_exclusive(&shared, probe).await.map(Json)
 }
 
@@ -552,31 +472,18 @@ async fn run_net(
 async fn check_allowed(shared: &AgentShared, host: &str, port: u16) -> Result<(), ApiError> {
     let addresses: Vec<IpAddr> = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|err| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("cannot resolve target '{host}': {err}"),
-            )
-        })?
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot resolve target '{host}': {err}")))?
         .map(|addr| addr.ip())
         .collect();
     let allowed = |ip: &IpAddr| shared.allow.iter().any(|net| net.contains(ip));
     match addresses.iter().find(|ip| !allowed(ip)) {
         None if !addresses.is_empty() => Ok(()),
-        None => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("target '{host}' resolves to no address"),
-        )),
+        None => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("target '{host}' resolves to no address"))),
         Some(ip) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             format!(
                 "target {host} ({ip}) is not in this agent's --allow list ({}); start the agent with --allow including it",
-                shared
-                    .allow
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
+                shared.allow.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
             ),
         )),
     }

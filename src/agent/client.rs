@@ -59,11 +59,7 @@ impl AgentClient {
             .timeout(timeout)
             .build()
             .expect("building an HTTP client");
-        AgentClient {
-            url: url.trim_end_matches('/').to_string(),
-            token,
-            http,
-        }
+        AgentClient { url: url.trim_end_matches('/').to_string(), token, http }
     }
 
     /// The agent's URL.
@@ -93,12 +89,8 @@ impl AgentClient {
         cookie: Option<String>,
         config: &NetTestConfig,
     ) -> Result<NetReport, AgentError> {
-        let request = NetRequest {
-            target: Some(target.to_string()),
-            cookie,
-            protocol: None,
-            ..NetRequest::for_config(config)
-        };
+        let request =
+            NetRequest { target: Some(target.to_string()), cookie, protocol: None, ..NetRequest::for_config(config) };
         let path = match config.protocol {
             crate::net::Protocol::Tcp => "/net/tcp",
             crate::net::Protocol::Udp => "/net/udp",
@@ -113,11 +105,7 @@ impl AgentClient {
         }
     }
 
-    fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, AgentError> {
+    fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, AgentError> {
         let mut request = self.http.post(format!("{}{path}", self.url)).json(body);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -125,14 +113,8 @@ impl AgentClient {
         self.send(request)
     }
 
-    fn send<T: DeserializeOwned>(
-        &self,
-        request: reqwest::blocking::RequestBuilder,
-    ) -> Result<T, AgentError> {
-        let unreachable = |reason: String| AgentError::Unreachable {
-            url: self.url.clone(),
-            reason,
-        };
+    fn send<T: DeserializeOwned>(&self, request: reqwest::blocking::RequestBuilder) -> Result<T, AgentError> {
+        let unreachable = |reason: String| AgentError::Unreachable { url: self.url.clone(), reason };
         let response = request.send().map_err(|err| {
             unreachable(if err.is_connect() {
                 "connection refused or no route (is `plateau agent` running there?)".into()
@@ -144,29 +126,16 @@ impl AgentClient {
         })?;
         let status = response.status();
         if status.is_success() {
-            return response
-                .json()
-                .map_err(|err| unreachable(format!("unreadable answer: {err}")));
+            return response.json().map_err(|err| unreachable(format!("unreadable answer: {err}")));
         }
         let message = response
             .json::<serde_json::Value>()
             .ok()
-            .and_then(|body| {
-                body.get("error")
-                    .and_then(|e| e.as_str())
-                    .map(str::to_string)
-            })
+            .and_then(|body| body.get("error").and_then(|e| e.as_str()).map(str::to_string))
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_string());
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(AgentError::Unauthorized {
-                url: self.url.clone(),
-                message,
-            });
+            return Err(AgentError::Unauthorized { url: self.url.clone(), message });
         }
-        Err(AgentError::Refused {
-            url: self.url.clone(),
-            status: status.as_u16(),
-            message,
-        })
+        Err(AgentError::Refused { url: self.url.clone(), status: status.as_u16(), message })
     }
 }

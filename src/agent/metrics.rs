@@ -17,15 +17,9 @@ use crate::sampler::SamplerState;
 type Labels = Vec<(&'static str, String)>;
 
 /// Encodes the current sampler state as OpenMetrics text.
-pub fn render(
-    state: Arc<Mutex<SamplerState>>,
-    start_time_secs: f64,
-) -> Result<String, std::fmt::Error> {
+pub fn render(state: Arc<Mutex<SamplerState>>, start_time_secs: f64) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(HostCollector {
-        state,
-        start_time_secs,
-    }));
+    registry.register_collector(Box::new(HostCollector { state, start_time_secs }));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)
@@ -66,10 +60,7 @@ fn single(value: f64) -> Vec<(Labels, f64)> {
 impl Collector for HostCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         use MetricType::{Counter, Gauge};
-        let state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let enc = &mut encoder;
 
         family(
@@ -77,10 +68,7 @@ impl Collector for HostCollector {
             "plateau_build_info",
             "plateau version.",
             Gauge,
-            vec![(
-                vec![("version", env!("CARGO_PKG_VERSION").to_string())],
-                1.0,
-            )],
+            vec![(vec![("version", env!("CARGO_PKG_VERSION").to_string())], 1.0)],
         )?;
         family(
             enc,
@@ -124,90 +112,31 @@ impl Collector for HostCollector {
                 ];
                 for (mode, value) in modes {
                     if let Some(value) = value {
-                        cpu_series.push((
-                            vec![("cpu", index.to_string()), ("mode", mode.to_string())],
-                            value as f64 / ticks,
-                        ));
+                        cpu_series
+                            .push((vec![("cpu", index.to_string()), ("mode", mode.to_string())], value as f64 / ticks));
                     }
                 }
             }
-            family(
-                enc,
-                "plateau_cpu_seconds",
-                "Seconds each CPU spent in each mode.",
-                Counter,
-                cpu_series,
-            )?;
+            family(enc, "plateau_cpu_seconds", "Seconds each CPU spent in each mode.", Counter, cpu_series)?;
             if let Some(running) = stat.procs_running {
-                family(
-                    enc,
-                    "plateau_procs_running",
-                    "Runnable tasks.",
-                    Gauge,
-                    single(running as f64),
-                )?;
+                family(enc, "plateau_procs_running", "Runnable tasks.", Gauge, single(running as f64))?;
             }
             if let Some(blocked) = stat.procs_blocked {
-                family(
-                    enc,
-                    "plateau_procs_blocked",
-                    "Tasks blocked on I/O.",
-                    Gauge,
-                    single(blocked as f64),
-                )?;
+                family(enc, "plateau_procs_blocked", "Tasks blocked on I/O.", Gauge, single(blocked as f64))?;
             }
         }
         if let Some(load) = &raw.loadavg {
-            family(
-                enc,
-                "plateau_load1",
-                "1-minute load average.",
-                Gauge,
-                single(load.one as f64),
-            )?;
-            family(
-                enc,
-                "plateau_load5",
-                "5-minute load average.",
-                Gauge,
-                single(load.five as f64),
-            )?;
-            family(
-                enc,
-                "plateau_load15",
-                "15-minute load average.",
-                Gauge,
-                single(load.fifteen as f64),
-            )?;
+            family(enc, "plateau_load1", "1-minute load average.", Gauge, single(load.one as f64))?;
+            family(enc, "plateau_load5", "5-minute load average.", Gauge, single(load.five as f64))?;
+            family(enc, "plateau_load15", "15-minute load average.", Gauge, single(load.fifteen as f64))?;
         }
 
         let per_disk = |value: fn(&procfs::DiskStat) -> f64| -> Vec<(Labels, f64)> {
-            raw.disks
-                .iter()
-                .map(|(name, disk)| (vec![("device", name.clone())], value(disk)))
-                .collect()
+            raw.disks.iter().map(|(name, disk)| (vec![("device", name.clone())], value(disk))).collect()
         };
-        family(
-            enc,
-            "plateau_disk_reads_completed",
-            "Reads completed.",
-            Counter,
-            per_disk(|d| d.reads as f64),
-        )?;
-        family(
-            enc,
-            "plateau_disk_writes_completed",
-            "Writes completed.",
-            Counter,
-            per_disk(|d| d.writes as f64),
-        )?;
-        family(
-            enc,
-            "plateau_disk_read_bytes",
-            "Bytes read.",
-            Counter,
-            per_disk(|d| d.sectors_read as f64 * 512.0),
-        )?;
+        family(enc, "plateau_disk_reads_completed", "Reads completed.", Counter, per_disk(|d| d.reads as f64))?;
+        family(enc, "plateau_disk_writes_completed", "Writes completed.", Counter, per_disk(|d| d.writes as f64))?;
+        family(enc, "plateau_disk_read_bytes", "Bytes read.", Counter, per_disk(|d| d.sectors_read as f64 * 512.0))?;
         family(
             enc,
             "plateau_disk_written_bytes",
@@ -245,100 +174,26 @@ impl Collector for HostCollector {
         )?;
 
         let per_nic = |value: fn(&procfs::net::DeviceStatus) -> u64| -> Vec<(Labels, f64)> {
-            raw.nics
-                .iter()
-                .map(|(name, nic)| (vec![("device", name.clone())], value(&nic.status) as f64))
-                .collect()
+            raw.nics.iter().map(|(name, nic)| (vec![("device", name.clone())], value(&nic.status) as f64)).collect()
         };
-        family(
-            enc,
-            "plateau_network_receive_bytes",
-            "Bytes received.",
-            Counter,
-            per_nic(|n| n.recv_bytes),
-        )?;
-        family(
-            enc,
-            "plateau_network_transmit_bytes",
-            "Bytes transmitted.",
-            Counter,
-            per_nic(|n| n.sent_bytes),
-        )?;
-        family(
-            enc,
-            "plateau_network_receive_packets",
-            "Packets received.",
-            Counter,
-            per_nic(|n| n.recv_packets),
-        )?;
-        family(
-            enc,
-            "plateau_network_transmit_packets",
-            "Packets transmitted.",
-            Counter,
-            per_nic(|n| n.sent_packets),
-        )?;
-        family(
-            enc,
-            "plateau_network_receive_drop",
-            "Received packets dropped.",
-            Counter,
-            per_nic(|n| n.recv_drop),
-        )?;
-        family(
-            enc,
-            "plateau_network_transmit_drop",
-            "Transmit packets dropped.",
-            Counter,
-            per_nic(|n| n.sent_drop),
-        )?;
-        family(
-            enc,
-            "plateau_network_receive_errs",
-            "Receive errors.",
-            Counter,
-            per_nic(|n| n.recv_errs),
-        )?;
-        family(
-            enc,
-            "plateau_network_transmit_errs",
-            "Transmit errors.",
-            Counter,
-            per_nic(|n| n.sent_errs),
-        )?;
+        family(enc, "plateau_network_receive_bytes", "Bytes received.", Counter, per_nic(|n| n.recv_bytes))?;
+        family(enc, "plateau_network_transmit_bytes", "Bytes transmitted.", Counter, per_nic(|n| n.sent_bytes))?;
+        family(enc, "plateau_network_receive_packets", "Packets received.", Counter, per_nic(|n| n.recv_packets))?;
+        family(enc, "plateau_network_transmit_packets", "Packets transmitted.", Counter, per_nic(|n| n.sent_packets))?;
+        family(enc, "plateau_network_receive_drop", "Received packets dropped.", Counter, per_nic(|n| n.recv_drop))?;
+        family(enc, "plateau_network_transmit_drop", "Transmit packets dropped.", Counter, per_nic(|n| n.sent_drop))?;
+        family(enc, "plateau_network_receive_errs", "Receive errors.", Counter, per_nic(|n| n.recv_errs))?;
+        family(enc, "plateau_network_transmit_errs", "Transmit errors.", Counter, per_nic(|n| n.sent_errs))?;
         let speeds = raw
             .nics
             .iter()
-            .filter_map(|(name, nic)| {
-                Some((
-                    vec![("device", name.clone())],
-                    nic.speed_bits_per_sec? as f64 / 8.0,
-                ))
-            })
+            .filter_map(|(name, nic)| Some((vec![("device", name.clone())], nic.speed_bits_per_sec? as f64 / 8.0)))
             .collect();
-        family(
-            enc,
-            "plateau_network_speed_bytes",
-            "Link speed in bytes per second.",
-            Gauge,
-            speeds,
-        )?;
+        family(enc, "plateau_network_speed_bytes", "Link speed in bytes per second.", Gauge, speeds)?;
 
         if let Some(tcp) = raw.tcp {
-            family(
-                enc,
-                "plateau_tcp_out_segments",
-                "TCP segments sent.",
-                Counter,
-                single(tcp.out_segs as f64),
-            )?;
-            family(
-                enc,
-                "plateau_tcp_in_segments",
-                "TCP segments received.",
-                Counter,
-                single(tcp.in_segs as f64),
-            )?;
+            family(enc, "plateau_tcp_out_segments", "TCP segments sent.", Counter, single(tcp.out_segs as f64))?;
+            family(enc, "plateau_tcp_in_segments", "TCP segments received.", Counter, single(tcp.in_segs as f64))?;
             family(
                 enc,
                 "plateau_tcp_retransmitted_segments",
@@ -350,13 +205,7 @@ impl Collector for HostCollector {
 
         if let Some(mem) = &raw.meminfo {
             let available = mem.mem_available.unwrap_or(mem.mem_free + mem.cached);
-            family(
-                enc,
-                "plateau_memory_total_bytes",
-                "Usable memory.",
-                Gauge,
-                single(mem.mem_total as f64),
-            )?;
+            family(enc, "plateau_memory_total_bytes", "Usable memory.", Gauge, single(mem.mem_total as f64))?;
             family(
                 enc,
                 "plateau_memory_available_bytes",
@@ -364,13 +213,7 @@ impl Collector for HostCollector {
                 Gauge,
                 single(available as f64),
             )?;
-            family(
-                enc,
-                "plateau_memory_cached_bytes",
-                "Page cache.",
-                Gauge,
-                single(mem.cached as f64),
-            )?;
+            family(enc, "plateau_memory_cached_bytes", "Page cache.", Gauge, single(mem.cached as f64))?;
             family(
                 enc,
                 "plateau_memory_swap_used_bytes",
@@ -380,13 +223,8 @@ impl Collector for HostCollector {
             )?;
         }
         if let Some(vmstat) = &raw.vmstat {
-            let counter = |key: &str, scale: f64| {
-                vmstat
-                    .0
-                    .get(key)
-                    .map(|v| single(*v as f64 * scale))
-                    .unwrap_or_default()
-            };
+            let counter =
+                |key: &str, scale: f64| vmstat.0.get(key).map(|v| single(*v as f64 * scale)).unwrap_or_default();
             family(
                 enc,
                 "plateau_memory_page_in_bytes",
@@ -401,54 +239,21 @@ impl Collector for HostCollector {
                 Counter,
                 counter("pgpgout", 1024.0),
             )?;
-            family(
-                enc,
-                "plateau_memory_swap_in_pages",
-                "Pages swapped in.",
-                Counter,
-                counter("pswpin", 1.0),
-            )?;
-            family(
-                enc,
-                "plateau_memory_swap_out_pages",
-                "Pages swapped out.",
-                Counter,
-                counter("pswpout", 1.0),
-            )?;
-            family(
-                enc,
-                "plateau_memory_major_faults",
-                "Major page faults.",
-                Counter,
-                counter("pgmajfault", 1.0),
-            )?;
+            family(enc, "plateau_memory_swap_in_pages", "Pages swapped in.", Counter, counter("pswpin", 1.0))?;
+            family(enc, "plateau_memory_swap_out_pages", "Pages swapped out.", Counter, counter("pswpout", 1.0))?;
+            family(enc, "plateau_memory_major_faults", "Major page faults.", Counter, counter("pgmajfault", 1.0))?;
         }
 
         let mut pressure = Vec::new();
-        for (resource, counters) in [
-            ("cpu", &raw.psi_cpu),
-            ("io", &raw.psi_io),
-            ("memory", &raw.psi_memory),
-        ] {
+        for (resource, counters) in [("cpu", &raw.psi_cpu), ("io", &raw.psi_io), ("memory", &raw.psi_memory)] {
             let Some(counters) = counters else { continue };
-            let labels = |kind: &str| {
-                vec![
-                    ("resource", resource.to_string()),
-                    ("kind", kind.to_string()),
-                ]
-            };
+            let labels = |kind: &str| vec![("resource", resource.to_string()), ("kind", kind.to_string())];
             pressure.push((labels("some"), counters.some.total as f64 / 1e6));
             if let Some(full) = &counters.full {
                 pressure.push((labels("full"), full.total as f64 / 1e6));
             }
         }
-        family(
-            enc,
-            "plateau_pressure_stalled_seconds",
-            "Time tasks stalled on a resource (PSI).",
-            Counter,
-            pressure,
-        )?;
+        family(enc, "plateau_pressure_stalled_seconds", "Time tasks stalled on a resource (PSI).", Counter, pressure)?;
 
         if let Some(sample) = state.ring.latest() {
             family(
@@ -458,11 +263,7 @@ impl Collector for HostCollector {
                 Gauge,
                 single(sample.cpu.total.busy),
             )?;
-            let disk_util = sample
-                .disks
-                .iter()
-                .map(|d| (vec![("device", d.name.clone())], d.util_ratio))
-                .collect();
+            let disk_util = sample.disks.iter().map(|d| (vec![("device", d.name.clone())], d.util_ratio)).collect();
             family(
                 enc,
                 "plateau_disk_utilization_ratio",
@@ -490,8 +291,7 @@ impl Collector for HostCollector {
                 vec![(labels(), cpu_ns as f64 / 1e9)],
             )?;
             if let Some((_, cgroup)) = &watch.cgroup {
-                let counter =
-                    |value: Option<f64>| value.map(|v| vec![(labels(), v)]).unwrap_or_default();
+                let counter = |value: Option<f64>| value.map(|v| vec![(labels(), v)]).unwrap_or_default();
                 family(
                     enc,
                     "plateau_watch_cgroup_cpu_seconds",

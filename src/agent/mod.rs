@@ -53,24 +53,16 @@ pub enum AgentSetupError {
     )]
     NoToken,
     /// `--no-auth` on a non-loopback address.
-    #[error(
-        "--no-auth is allowed only when listening on a loopback address, not {0}; pass --token-file FILE"
-    )]
+    #[error("--no-auth is allowed only when listening on a loopback address, not {0}; pass --token-file FILE")]
     NoAuthOffLoopback(SocketAddr),
     /// An empty token file.
-    #[error(
-        "token file {0} is empty; put a long random string in it (e.g. `openssl rand -hex 32 > {0}`)"
-    )]
+    #[error("token file {0} is empty; put a long random string in it (e.g. `openssl rand -hex 32 > {0}`)")]
     EmptyToken(String),
 }
 
 impl AgentConfig {
     /// Checks the authentication rules: a token always, unless `no_auth` on loopback.
-    pub fn check_auth(
-        listen: SocketAddr,
-        token: Option<&str>,
-        no_auth: bool,
-    ) -> Result<(), AgentSetupError> {
+    pub fn check_auth(listen: SocketAddr, token: Option<&str>, no_auth: bool) -> Result<(), AgentSetupError> {
         match (token, no_auth) {
             (Some(_), _) => Ok(()),
             (None, true) if listen.ip().is_loopback() => Ok(()),
@@ -82,8 +74,8 @@ impl AgentConfig {
 
 /// Reads a token file: its content without surrounding whitespace, never empty.
 pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("could not read token file '{}'", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("could not read token file '{}'", path.display()))?;
     let token = text.trim();
     if token.is_empty() {
         bail!(AgentSetupError::EmptyToken(path.display().to_string()));
@@ -111,25 +103,17 @@ pub struct AgentShared {
 pub async fn serve(config: AgentConfig, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let data_bind = std::net::SocketAddr::new(config.listen.ip(), config.data_port);
     let net = DataServer::start(data_bind, config.net_caps).with_context(|| {
-        format!(
-            "could not open the data port {data_bind} (TCP and UDP); pick another with --data-port"
-        )
+        format!("could not open the data port {data_bind} (TCP and UDP); pick another with --data-port")
     })?;
     // Tests and scripts read this first line to learn where the agent listens.
     let local = listener.local_addr()?;
-    println!(
-        "plateau agent listening on http://{local} (data port {})",
-        net.port()
-    );
+    println!("plateau agent listening on http://{local} (data port {})", net.port());
     std::io::Write::flush(&mut std::io::stdout())?;
     let mut sampler = BackgroundSampler::start(config.sampler.clone());
     let shared = Arc::new(AgentShared {
         token: config.token.clone(),
         allow: config.allow.clone(),
-        hostname: rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned(),
+        hostname: rustix::system::uname().nodename().to_string_lossy().into_owned(),
         started: Instant::now(),
         started_at_ms: crate::sampler::raw::unix_ms_now(),
         max_disk_size: config.max_disk_size,
@@ -155,9 +139,7 @@ pub async fn serve(config: AgentConfig, listener: tokio::net::TcpListener) -> an
     let _ = stop_tx.send(());
     sampler.stop();
     match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-        Ok(result) => result
-            .context("agent server task failed")?
-            .context("agent server failed")?,
+        Ok(result) => result.context("agent server task failed")?.context("agent server failed")?,
         Err(_) => tracing::warn!("requests still open after {SHUTDOWN_GRACE:?}; exiting anyway"),
     }
     Ok(())
@@ -181,14 +163,8 @@ mod tests {
         let loopback: SocketAddr = "127.0.0.1:7070".parse().unwrap();
         let public: SocketAddr = "0.0.0.0:7070".parse().unwrap();
         assert!(AgentConfig::check_auth(loopback, None, true).is_ok());
-        assert!(matches!(
-            AgentConfig::check_auth(public, None, true),
-            Err(AgentSetupError::NoAuthOffLoopback(_))
-        ));
-        assert!(matches!(
-            AgentConfig::check_auth(loopback, None, false),
-            Err(AgentSetupError::NoToken)
-        ));
+        assert!(matches!(AgentConfig::check_auth(public, None, true), Err(AgentSetupError::NoAuthOffLoopback(_))));
+        assert!(matches!(AgentConfig::check_auth(loopback, None, false), Err(AgentSetupError::NoToken)));
         assert!(AgentConfig::check_auth(public, Some("secret"), false).is_ok());
     }
 

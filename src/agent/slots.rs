@@ -35,10 +35,7 @@ impl ProbeBook {
         let status = guard.statuses.entry(name.to_string()).or_default();
         status.running = true;
         status.stats.started_at = Some(crate::sampler::raw::unix_ms_now());
-        Ok(Slot {
-            book: Arc::clone(book),
-            name: name.to_string(),
-        })
+        Ok(Slot { book: Arc::clone(book), name: name.to_string() })
     }
 
     /// Every probe's status, by name.

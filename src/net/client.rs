@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::kernel;
 use super::report::{
-    Connected, ConnectingTo, CpuUtilization, End, EndStream, Interval, LimitFacts, NetReport,
-    PlateauFindings, Segment, Start, TestStart, Timestamp, judge,
+    Connected, ConnectingTo, CpuUtilization, End, EndStream, Interval, LimitFacts, NetReport, PlateauFindings, Segment,
+    Start, TestStart, Timestamp, judge,
 };
 use super::streams::{self, Role, StreamHandle, StreamSettings, UdpPeer};
 use super::tally::{self, Measured, Snapshot};
@@ -40,24 +40,16 @@ pub fn run_test(
 ) -> Result<NetReport, NetError> {
     let addr = resolve(&endpoint.host, endpoint.port)?;
     let display = format!("{}:{}", endpoint.host, endpoint.port);
-    let protocol_error = |reason: String| NetError::Protocol {
-        addr: display.clone(),
-        reason,
-    };
+    let protocol_error = |reason: String| NetError::Protocol { addr: display.clone(), reason };
     let mut control = connect_tcp(addr)?;
     control.set_nodelay(true).ok();
     set_timeouts(&control, STEP_TIMEOUT);
     let cookie = endpoint.cookie.clone().unwrap_or_else(wire::new_cookie);
     let io = |context: &'static str| {
         let display = display.clone();
-        move |err: wire::WireError| NetError::Protocol {
-            addr: display,
-            reason: format!("{context}: {err}"),
-        }
+        move |err: wire::WireError| NetError::Protocol { addr: display, reason: format!("{context}: {err}") }
     };
-    control
-        .write_all(&wire::cookie_bytes(&cookie))
-        .map_err(|err| io("sending the cookie")(err.into()))?;
+    control.write_all(&wire::cookie_bytes(&cookie)).map_err(|err| io("sending the cookie")(err.into()))?;
 
     let started_at = SystemTime::now();
     let mut streams: Vec<StreamHandle> = Vec::new();
@@ -75,31 +67,26 @@ pub fn run_test(
             Ok(state) => state,
             Err(wire::WireError::Io(err)) if err.kind() == ErrorKind::UnexpectedEof => {
                 return Err(protocol_error(match run {
-                    None => "the server closed the connection (a plateau agent does this for an unknown or expired cookie)".into(),
+                    None => {
+                        "the server closed the connection (a plateau agent does this for an unknown or expired cookie)"
+                            .into()
+                    }
                     Some(_) => "the server closed the connection before the results".into(),
                 }));
             }
             Err(err) => return Err(io("waiting for the server")(err)),
         };
         match state {
-            State::ParamExchange => wire::write_json(&mut control, &config.params())
-                .map_err(io("sending parameters"))?,
+            State::ParamExchange => {
+                wire::write_json(&mut control, &config.params()).map_err(io("sending parameters"))?
+            }
             State::CreateStreams => {
                 pending = create_streams(addr, &cookie, config).map_err(&protocol_error)?;
-                connected = pending
-                    .iter()
-                    .enumerate()
-                    .map(|(index, stream)| stream.connected(index))
-                    .collect();
+                connected = pending.iter().enumerate().map(|(index, stream)| stream.connected(index)).collect();
             }
             State::TestStart => {}
             State::TestRunning => {
-                streams = start_streams(
-                    std::mem::take(&mut pending),
-                    config,
-                    &stop_send,
-                    &stop_receive,
-                );
+                streams = start_streams(std::mem::take(&mut pending), config, &stop_send, &stop_receive);
                 let outcome = run_intervals(&mut control, &streams, config, cancel, on_interval);
                 stop_send.store(true, Ordering::Relaxed);
                 let mut outcome = match outcome {
@@ -124,9 +111,7 @@ pub fn run_test(
             }
             State::ExchangeResults => {
                 let Some(run) = &mut run else {
-                    return Err(protocol_error(
-                        "results asked for before the test ran".into(),
-                    ));
+                    return Err(protocol_error("results asked for before the test ran".into()));
                 };
                 stop_receive.store(true, Ordering::Relaxed);
                 let received = join_role(&mut streams, Role::Receiver);
@@ -134,12 +119,9 @@ pub fn run_test(
                 measured.outcomes.extend(received);
                 measured.last = streams.iter().map(Snapshot::take).collect();
                 measured.rcvbuf_errors.1 = tally::udp_rcvbuf_errors_now();
-                let results =
-                    tally::local_results(&streams, config.protocol == Protocol::Udp, measured);
+                let results = tally::local_results(&streams, config.protocol == Protocol::Udp, measured);
                 wire::write_json(&mut control, &results).map_err(io("sending results"))?;
-                remote = Some(
-                    wire::read_json(&mut control).map_err(io("reading the server's results"))?,
-                );
+                remote = Some(wire::read_json(&mut control).map_err(io("reading the server's results"))?);
             }
             State::DisplayResults => {
                 let _ = wire::write_state(&mut control, State::IperfDone);
@@ -151,37 +133,20 @@ pub fn run_test(
                 return Err(protocol_error("the server ended the test early".into()));
             }
             other => {
-                return Err(protocol_error(format!(
-                    "unexpected message {other:?} from the server"
-                )));
+                return Err(protocol_error(format!("unexpected message {other:?} from the server")));
             }
         }
     }
 
     let (Some(run), Some(remote)) = (run, remote) else {
-        return Err(protocol_error(
-            "the server ended the test without results".into(),
-        ));
+        return Err(protocol_error("the server ended the test without results".into()));
     };
     let receiver_is_local = addr.ip().is_loopback();
-    Ok(build_report(
-        endpoint,
-        config,
-        &cookie,
-        started_at,
-        connected,
-        &streams,
-        &run,
-        &remote,
-        receiver_is_local,
-    ))
+    Ok(build_report(endpoint, config, &cookie, started_at, connected, &streams, &run, &remote, receiver_is_local))
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, NetError> {
-    let resolve_error = |reason: String| NetError::Resolve {
-        host: host.to_string(),
-        reason,
-    };
+    let resolve_error = |reason: String| NetError::Resolve { host: host.to_string(), reason };
     (host, port)
         .to_socket_addrs()
         .map_err(|err| resolve_error(err.to_string()))?
@@ -218,19 +183,13 @@ fn server_error(control: &mut TcpStream, display: &str) -> NetError {
         Ok(()) => {
             let code = i32::from_be_bytes(codes[..4].try_into().unwrap());
             let errno = i32::from_be_bytes(codes[4..].try_into().unwrap());
-            let os = if errno != 0 {
-                format!(" ({})", std::io::Error::from_raw_os_error(errno))
-            } else {
-                String::new()
-            };
+            let os =
+                if errno != 0 { format!(" ({})", std::io::Error::from_raw_os_error(errno)) } else { String::new() };
             format!("{}{os}", describe_iperf3_error(code))
         }
         Err(_) => "an unspecified error".to_string(),
     };
-    NetError::Server {
-        addr: display.to_string(),
-        message,
-    }
+    NetError::Server { addr: display.to_string(), message }
 }
 
 /// Words for the iperf3 error codes a server sends most often.
@@ -240,9 +199,7 @@ pub fn describe_iperf3_error(code: i32) -> String {
         wire::ERROR_NUM_STREAMS => "the test has more parallel streams than it allows",
         wire::ERROR_BLOCK_SIZE | wire::ERROR_UDP_BLOCK_SIZE => "the block size is out of its range",
         wire::ERROR_RECV_PARAMS => "it could not read the test parameters",
-        wire::ERROR_PLATEAU_REFUSED => {
-            "it refused the test (rate, length or protocol beyond its limits)"
-        }
+        wire::ERROR_PLATEAU_REFUSED => "it refused the test (rate, length or protocol beyond its limits)",
         wire::ERROR_STREAM_ACCEPT => "it could not accept a data stream",
         wire::ERROR_STREAM_LISTEN => "it could not listen for data streams",
         wire::ERROR_RECV_RESULTS => "it could not read our results",
@@ -279,11 +236,7 @@ impl PendingStream {
 /// the second half receives, as iperf3 orders them.
 pub fn client_role(config: &NetTestConfig, index: usize) -> Role {
     if config.bidir {
-        if index < config.parallel as usize {
-            Role::Sender
-        } else {
-            Role::Receiver
-        }
+        if index < config.parallel as usize { Role::Sender } else { Role::Receiver }
     } else if config.reverse {
         Role::Receiver
     } else {
@@ -291,11 +244,7 @@ pub fn client_role(config: &NetTestConfig, index: usize) -> Role {
     }
 }
 
-fn create_streams(
-    addr: SocketAddr,
-    cookie: &str,
-    config: &NetTestConfig,
-) -> Result<Vec<PendingStream>, String> {
+fn create_streams(addr: SocketAddr, cookie: &str, config: &NetTestConfig) -> Result<Vec<PendingStream>, String> {
     (0..config.n_streams())
         .map(|index| {
             let role = client_role(config, index);
@@ -315,29 +264,19 @@ fn create_streams(
 
 /// Announces a UDP stream: one datagram, one answer (iperf3 waits the same way).
 fn udp_connect(addr: SocketAddr) -> Result<UdpSocket, String> {
-    let local: SocketAddr = if addr.is_ipv4() {
-        "0.0.0.0:0".parse().unwrap()
-    } else {
-        "[::]:0".parse().unwrap()
-    };
+    let local: SocketAddr = if addr.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
     let socket = UdpSocket::bind(local).map_err(|err| format!("binding a UDP socket: {err}"))?;
     enlarge_udp_buffers(&socket);
-    socket
-        .connect(addr)
-        .map_err(|err| format!("connecting UDP to {addr}: {err}"))?;
+    socket.connect(addr).map_err(|err| format!("connecting UDP to {addr}: {err}"))?;
     socket.set_read_timeout(Some(CONNECT_TIMEOUT)).ok();
-    socket
-        .send(&wire::UDP_CONNECT_MSG)
-        .map_err(|err| format!("announcing a UDP stream to {addr}: {err}"))?;
+    socket.send(&wire::UDP_CONNECT_MSG).map_err(|err| format!("announcing a UDP stream to {addr}: {err}"))?;
     let mut reply = [0u8; 4];
     match socket.recv(&mut reply) {
         Ok(_) => Ok(socket),
-        Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            Err(format!(
-                "no answer to the UDP stream announcement within {} s: UDP to {addr} is blocked",
-                CONNECT_TIMEOUT.as_secs()
-            ))
-        }
+        Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Err(format!(
+            "no answer to the UDP stream announcement within {} s: UDP to {addr} is blocked",
+            CONNECT_TIMEOUT.as_secs()
+        )),
         Err(err) => Err(format!("announcing a UDP stream to {addr}: {err}")),
     }
 }
@@ -350,11 +289,7 @@ pub fn enlarge_udp_buffers(socket: &UdpSocket) {
 
 /// Joins the threads of the streams in `role`.
 fn join_role(streams: &mut [StreamHandle], role: Role) -> Vec<(Role, streams::StreamOutcome)> {
-    streams
-        .iter_mut()
-        .filter(|s| s.role == role)
-        .map(|s| (role, s.join()))
-        .collect()
+    streams.iter_mut().filter(|s| s.role == role).map(|s| (role, s.join())).collect()
 }
 
 fn start_streams(
@@ -363,11 +298,8 @@ fn start_streams(
     stop_send: &Arc<AtomicBool>,
     stop_receive: &Arc<AtomicBool>,
 ) -> Vec<StreamHandle> {
-    let settings = StreamSettings {
-        len: config.len as usize,
-        rate_bits_per_sec: config.rate_bits_per_sec,
-        counters_64bit: false,
-    };
+    let settings =
+        StreamSettings { len: config.len as usize, rate_bits_per_sec: config.rate_bits_per_sec, counters_64bit: false };
     pending
         .into_iter()
         .enumerate()
@@ -375,25 +307,15 @@ fn start_streams(
             PendingStream::Tcp(Role::Sender, socket) => {
                 streams::start_tcp(index, Role::Sender, socket, settings, Arc::clone(stop_send))
             }
-            PendingStream::Tcp(Role::Receiver, socket) => streams::start_tcp(
-                index,
-                Role::Receiver,
-                socket,
-                settings,
-                Arc::clone(stop_receive),
-            ),
-            PendingStream::Udp(Role::Sender, socket) => streams::start_udp_sender(
-                index,
-                UdpPeer::Connected(Arc::new(socket)),
-                settings,
-                Arc::clone(stop_send),
-            ),
-            PendingStream::Udp(Role::Receiver, socket) => streams::start_udp_receiver(
-                index,
-                Arc::new(socket),
-                settings,
-                Arc::clone(stop_receive),
-            ),
+            PendingStream::Tcp(Role::Receiver, socket) => {
+                streams::start_tcp(index, Role::Receiver, socket, settings, Arc::clone(stop_receive))
+            }
+            PendingStream::Udp(Role::Sender, socket) => {
+                streams::start_udp_sender(index, UdpPeer::Connected(Arc::new(socket)), settings, Arc::clone(stop_send))
+            }
+            PendingStream::Udp(Role::Receiver, socket) => {
+                streams::start_udp_receiver(index, Arc::new(socket), settings, Arc::clone(stop_receive))
+            }
         })
         .collect()
 }
@@ -431,11 +353,7 @@ fn run_intervals(
         at = next;
     }
     let mut previous: Vec<Snapshot> = streams.iter().map(Snapshot::take).collect();
-    let mut baseline = if omit.is_zero() {
-        previous.clone()
-    } else {
-        Vec::new()
-    };
+    let mut baseline = if omit.is_zero() { previous.clone() } else { Vec::new() };
     let mut intervals = Vec::new();
     let mut span_start = 0.0;
     for boundary in boundaries {
@@ -496,19 +414,12 @@ fn interval_of(config: &NetTestConfig, segments: Vec<Segment>, span: (f64, f64))
             streams: segments,
         }
     } else {
-        Interval {
-            sum: tally::sum(&segments, span, first_role),
-            sum_bidir_reverse: None,
-            streams: segments,
-        }
+        Interval { sum: tally::sum(&segments, span, first_role), sum_bidir_reverse: None, streams: segments }
     }
 }
 
 fn peer_name(control: &TcpStream) -> String {
-    control
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "the server".into())
+    control.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "the server".into())
 }
 
 /// A state byte the server sent unasked, if any, without blocking.
@@ -522,14 +433,9 @@ fn poll_control(control: &mut TcpStream) -> Result<Option<State>, NetError> {
             addr: peer_name(control),
             reason: "the server closed the connection during the test".into(),
         }),
-        Ok(_) => Ok(Some(
-            State::from_byte(byte[0]).unwrap_or(State::ServerTerminate),
-        )),
+        Ok(_) => Ok(Some(State::from_byte(byte[0]).unwrap_or(State::ServerTerminate))),
         Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(None),
-        Err(err) => Err(NetError::Protocol {
-            addr: peer_name(control),
-            reason: format!("control connection: {err}"),
-        }),
+        Err(err) => Err(NetError::Protocol { addr: peer_name(control), reason: format!("control connection: {err}") }),
     }
 }
 
@@ -561,18 +467,12 @@ fn build_report(
     let local_busy = |role: Role| tally::busiest_thread(&run.outcomes, Some(role));
     // iperf3 reports its process CPU; it moves data on one thread, so that is the
     // busiest thread's share too.
-    let remote_busy = remote
-        .plateau_busiest_thread_ratio
-        .or(Some(remote.cpu_util_total / 100.0));
+    let remote_busy = remote.plateau_busiest_thread_ratio.or(Some(remote.cpu_util_total / 100.0));
     let mut end_streams = Vec::new();
     let mut directions = Vec::new();
     // With --bidir the first half of the streams goes one way, the second the other.
     let p = config.parallel as usize;
-    let halves = if config.bidir {
-        [Some(0..p), Some(p..2 * p)]
-    } else {
-        [Some(0..streams.len()), None]
-    };
+    let halves = if config.bidir { [Some(0..p), Some(p..2 * p)] } else { [Some(0..streams.len()), None] };
     for range in halves.into_iter().flatten() {
         let mut sent_parts = Vec::new();
         let mut received_parts = Vec::new();
@@ -583,17 +483,9 @@ fn build_report(
             let id = wire::stream_id(index);
             let (before, after) = (&run.baseline[index], &run.last[index]);
             let local = tally::segment(&streams[index], udp, before, after, (0.0, measured), None);
-            let theirs = remote
-                .streams
-                .iter()
-                .find(|s| s.id == id)
-                .cloned()
-                .unwrap_or_default();
-            let remote_seconds = if theirs.end_time > theirs.start_time {
-                theirs.end_time - theirs.start_time
-            } else {
-                measured
-            };
+            let theirs = remote.streams.iter().find(|s| s.id == id).cloned().unwrap_or_default();
+            let remote_seconds =
+                if theirs.end_time > theirs.start_time { theirs.end_time - theirs.start_time } else { measured };
             let remote_segment = Segment {
                 socket: Some(id),
                 start: 0.0,
@@ -619,29 +511,17 @@ fn build_report(
                     // The server counted gaps; the bytes it received show tail loss too.
                     Role::Sender => {
                         let arrived = theirs.bytes / config.len.max(1) as u64;
-                        let lost =
-                            (theirs.errors.max(0) as u64).max(sent_packets.saturating_sub(arrived));
+                        let lost = (theirs.errors.max(0) as u64).max(sent_packets.saturating_sub(arrived));
                         if let Some(d) = theirs.plateau_duplicates {
                             *duplicates.get_or_insert(0) += d;
                         }
-                        (
-                            lost,
-                            theirs.jitter * 1000.0,
-                            theirs.plateau_out_of_order.unwrap_or(0),
-                        )
+                        (lost, theirs.jitter * 1000.0, theirs.plateau_out_of_order.unwrap_or(0))
                     }
                     Role::Receiver => {
                         let unique = after.unique_received.saturating_sub(before.unique_received);
-                        let lost = sent_packets
-                            .saturating_sub(unique)
-                            .max(after.lost.saturating_sub(before.lost));
-                        *duplicates.get_or_insert(0) +=
-                            after.duplicates.saturating_sub(before.duplicates);
-                        (
-                            lost,
-                            after.jitter_secs * 1000.0,
-                            after.out_of_order.saturating_sub(before.out_of_order),
-                        )
+                        let lost = sent_packets.saturating_sub(unique).max(after.lost.saturating_sub(before.lost));
+                        *duplicates.get_or_insert(0) += after.duplicates.saturating_sub(before.duplicates);
+                        (lost, after.jitter_secs * 1000.0, after.out_of_order.saturating_sub(before.out_of_order))
                     }
                 };
                 let udp_segment = Segment {
@@ -649,19 +529,12 @@ fn build_report(
                     jitter_ms: Some(jitter_ms),
                     lost_packets: Some(lost),
                     packets: Some(sent_packets),
-                    lost_percent: Some(if sent_packets > 0 {
-                        100.0 * lost as f64 / sent_packets as f64
-                    } else {
-                        0.0
-                    }),
+                    lost_percent: Some(if sent_packets > 0 { 100.0 * lost as f64 / sent_packets as f64 } else { 0.0 }),
                     out_of_order: Some(out_of_order),
                     sender: true,
                     ..sender.clone()
                 };
-                end_streams.push(EndStream {
-                    udp: Some(udp_segment.clone()),
-                    ..EndStream::default()
-                });
+                end_streams.push(EndStream { udp: Some(udp_segment.clone()), ..EndStream::default() });
                 udp_parts.push(udp_segment);
             } else {
                 end_streams.push(EndStream {
@@ -674,11 +547,7 @@ fn build_report(
             received_parts.push(receiver);
         }
         let sent = tally::sum(&sent_parts, (0.0, measured), true);
-        let received_seconds = received_parts
-            .iter()
-            .map(|s| s.seconds)
-            .fold(0.0, f64::max)
-            .max(1e-9);
+        let received_seconds = received_parts.iter().map(|s| s.seconds).fold(0.0, f64::max).max(1e-9);
         let received = tally::sum(&received_parts, (0.0, received_seconds), false);
         let udp_sum = udp.then(|| tally::sum(&udp_parts, (0.0, measured), true));
         let (sender_busy, receiver_busy) = match local_role {
@@ -697,44 +566,27 @@ fn build_report(
             receiver_busy,
             // An iperf3 server on this very host drops into this host's counters.
             receiver_rcvbuf_errors: match local_role {
-                Role::Sender => remote.plateau_udp_rcvbuf_errors.or(if receiver_is_local {
-                    run.rcvbuf_errors()
-                } else {
-                    None
-                }),
+                Role::Sender => {
+                    remote.plateau_udp_rcvbuf_errors.or(if receiver_is_local { run.rcvbuf_errors() } else { None })
+                }
                 Role::Receiver => run.rcvbuf_errors(),
             },
         };
-        directions.push(Direction {
-            sent,
-            received,
-            udp_sum,
-            facts,
-            duplicates,
-        });
+        directions.push(Direction { sent, received, udp_sum, facts, duplicates });
     }
 
     let first = &directions[0];
     let (limited_by, explanation) = judge(&first.facts);
     let cpu_percent = |cpu: Duration| 100.0 * cpu.as_secs_f64() / run.wall.as_secs_f64().max(1e-9);
-    let timesecs = started_at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let timesecs = started_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let target_bitrate = udp.then_some(config.rate_bits_per_sec);
     NetReport {
         start: Start {
             connected,
             version: concat!("plateau ", env!("CARGO_PKG_VERSION")).to_string(),
             system_info: system_info(),
-            timestamp: Timestamp {
-                time: humantime::format_rfc3339_seconds(started_at).to_string(),
-                timesecs,
-            },
-            connecting_to: ConnectingTo {
-                host: endpoint.host.clone(),
-                port: endpoint.port,
-            },
+            timestamp: Timestamp { time: humantime::format_rfc3339_seconds(started_at).to_string(), timesecs },
+            connecting_to: ConnectingTo { host: endpoint.host.clone(), port: endpoint.port },
             cookie: cookie.to_string(),
             target_bitrate,
             test_start: TestStart {

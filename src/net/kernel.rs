@@ -61,10 +61,7 @@ impl CpuTimes {
 
     /// The CPU used since `earlier`.
     pub fn since(self, earlier: CpuTimes) -> CpuTimes {
-        CpuTimes {
-            user: self.user.saturating_sub(earlier.user),
-            system: self.system.saturating_sub(earlier.system),
-        }
+        CpuTimes { user: self.user.saturating_sub(earlier.user), system: self.system.saturating_sub(earlier.system) }
     }
 }
 
@@ -76,10 +73,7 @@ fn rusage(who: libc::c_int) -> CpuTimes {
         return CpuTimes::default();
     }
     let duration = |tv: libc::timeval| Duration::new(tv.tv_sec as u64, (tv.tv_usec as u32) * 1000);
-    CpuTimes {
-        user: duration(usage.ru_utime),
-        system: duration(usage.ru_stime),
-    }
+    CpuTimes { user: duration(usage.ru_utime), system: duration(usage.ru_stime) }
 }
 
 /// CPU time of the calling thread.

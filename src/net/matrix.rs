@@ -20,11 +20,7 @@ pub fn rounds(n_hosts: usize) -> Vec<Vec<(usize, usize)>> {
     for round in 0..n - 1 {
         // Host n-1 stays put; the others rotate around it.
         let position = |slot: usize| {
-            if slot == n - 1 {
-                n - 1
-            } else {
-                (slot + round) % (n - 1)
-            }
+            if slot == n - 1 { n - 1 } else { (slot + round) % (n - 1) }
         };
         let pairs: Vec<(usize, usize)> = (0..n / 2)
             .map(|k| (position(k), position(n - 1 - k)))
@@ -38,13 +34,7 @@ pub fn rounds(n_hosts: usize) -> Vec<Vec<(usize, usize)>> {
 
 /// Every ordered pair, one per round.
 pub fn sequential_rounds(n_hosts: usize) -> Vec<Vec<(usize, usize)>> {
-    (0..n_hosts)
-        .flat_map(|from| {
-            (0..n_hosts)
-                .filter(move |&to| to != from)
-                .map(move |to| vec![(from, to)])
-        })
-        .collect()
+    (0..n_hosts).flat_map(|from| (0..n_hosts).filter(move |&to| to != from).map(move |to| vec![(from, to)])).collect()
 }
 
 /// The result of one ordered pair.
@@ -95,10 +85,7 @@ mod tests {
         for round in &rounds {
             let mut busy = HashSet::new();
             for &(a, b) in round {
-                assert!(
-                    busy.insert(a) && busy.insert(b),
-                    "host in two tests at once: {round:?}"
-                );
+                assert!(busy.insert(a) && busy.insert(b), "host in two tests at once: {round:?}");
                 assert!(seen.insert((a, b)), "pair {a}->{b} twice");
             }
         }

@@ -94,12 +94,7 @@ impl NetTestConfig {
 
     /// A UDP test at `rate_bits_per_sec` with 1460-byte datagrams.
     pub fn udp(rate_bits_per_sec: u64) -> NetTestConfig {
-        NetTestConfig {
-            protocol: Protocol::Udp,
-            len: DEFAULT_UDP_LEN,
-            rate_bits_per_sec,
-            ..NetTestConfig::tcp()
-        }
+        NetTestConfig { protocol: Protocol::Udp, len: DEFAULT_UDP_LEN, rate_bits_per_sec, ..NetTestConfig::tcp() }
     }
 
     /// Streams in the test, both directions together.
@@ -123,10 +118,7 @@ impl NetTestConfig {
             ));
         }
         if self.parallel == 0 || self.parallel > caps.max_parallel {
-            return invalid(format!(
-                "--parallel {} is out of range; use 1 to {}",
-                self.parallel, caps.max_parallel
-            ));
+            return invalid(format!("--parallel {} is out of range; use 1 to {}", self.parallel, caps.max_parallel));
         }
         let max_len = match self.protocol {
             Protocol::Tcp => caps.max_tcp_len,
@@ -179,15 +171,11 @@ impl NetTestConfig {
             (_, true) => Protocol::Udp,
             (true, false) => Protocol::Tcp,
             (false, false) => {
-                return Err(NetError::InvalidInput(
-                    "the test is neither TCP nor UDP".into(),
-                ));
+                return Err(NetError::InvalidInput("the test is neither TCP nor UDP".into()));
             }
         };
         if params.num != 0 || params.blockcount != 0 {
-            return Err(NetError::InvalidInput(
-                "byte- and block-count tests are not supported; use a time".into(),
-            ));
+            return Err(NetError::InvalidInput("byte- and block-count tests are not supported; use a time".into()));
         }
         Ok(NetTestConfig {
             protocol,
@@ -218,12 +206,7 @@ pub struct NetCaps {
 
 impl Default for NetCaps {
     fn default() -> Self {
-        NetCaps {
-            max_time_secs: 300,
-            max_parallel: 32,
-            max_rate_bits_per_sec: 100_000_000_000,
-            max_tcp_len: 16 << 20,
-        }
+        NetCaps { max_time_secs: 300, max_parallel: 32, max_rate_bits_per_sec: 100_000_000_000, max_tcp_len: 16 << 20 }
     }
 }
 
@@ -254,11 +237,9 @@ impl Target {
     /// The host part.
     pub fn host(&self) -> String {
         match self {
-            Target::Agent(url) => {
-                split_host_port(url.trim_start_matches("http://").trim_end_matches('/'))
-                    .map(|(host, _)| host)
-                    .unwrap_or_default()
-            }
+            Target::Agent(url) => split_host_port(url.trim_start_matches("http://").trim_end_matches('/'))
+                .map(|(host, _)| host)
+                .unwrap_or_default(),
             Target::Iperf3 { host, .. } | Target::Data { host, .. } => host.clone(),
         }
     }
@@ -275,11 +256,7 @@ impl fmt::Display for Target {
 }
 
 fn bracket(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
+    if host.contains(':') { format!("[{host}]") } else { host.to_string() }
 }
 
 /// Splits `host:port` or `[v6]:port`; the port is optional.
@@ -294,9 +271,7 @@ fn split_host_port(text: &str) -> Option<(String, Option<u16>)> {
         return Some((host.to_string(), port));
     }
     match text.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => {
-            Some((host.to_string(), Some(port.parse().ok()?)))
-        }
+        Some((host, port)) if !host.contains(':') => Some((host.to_string(), Some(port.parse().ok()?))),
         _ => Some((text.to_string(), None)),
     }
 }
@@ -306,43 +281,26 @@ impl FromStr for Target {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
-        let bad = || {
-            format!(
-                "invalid target '{text}'; use an agent URL (http://HOST:PORT) or iperf3://HOST[:PORT]"
-            )
-        };
+        let bad = || format!("invalid target '{text}'; use an agent URL (http://HOST:PORT) or iperf3://HOST[:PORT]");
         let host_port = |rest: &str| -> Result<(String, Option<u16>), String> {
             let (host, port) = split_host_port(rest.trim_end_matches('/')).ok_or_else(bad)?;
-            if host.is_empty() {
-                Err(bad())
-            } else {
-                Ok((host, port))
-            }
+            if host.is_empty() { Err(bad()) } else { Ok((host, port)) }
         };
         if let Some(rest) = text.strip_prefix("iperf3://") {
             let (host, port) = host_port(rest)?;
-            return Ok(Target::Iperf3 {
-                host,
-                port: port.unwrap_or(IPERF3_PORT),
-            });
+            return Ok(Target::Iperf3 { host, port: port.unwrap_or(IPERF3_PORT) });
         }
         if let Some(rest) = text.strip_prefix("plateau://") {
             let (host, port) = host_port(rest)?;
-            let port =
-                port.ok_or_else(|| format!("plateau:// target '{text}' needs the data port"))?;
+            let port = port.ok_or_else(|| format!("plateau:// target '{text}' needs the data port"))?;
             return Ok(Target::Data { host, port });
         }
         if let Some(rest) = text.strip_prefix("http://") {
             host_port(rest)?;
-            return Ok(Target::Agent(format!(
-                "http://{}",
-                rest.trim_end_matches('/')
-            )));
+            return Ok(Target::Agent(format!("http://{}", rest.trim_end_matches('/'))));
         }
         if text.starts_with("https://") {
-            return Err(format!(
-                "'{text}': agents serve plain http://; TLS in front of an agent is not supported yet"
-            ));
+            return Err(format!("'{text}': agents serve plain http://; TLS in front of an agent is not supported yet"));
         }
         Err(bad())
     }
@@ -413,91 +371,36 @@ mod tests {
 
     #[test]
     fn targets_parse_in_their_three_forms() {
-        assert_eq!(
-            "http://10.0.0.1:7070".parse::<Target>().unwrap(),
-            Target::Agent("http://10.0.0.1:7070".into())
-        );
+        assert_eq!("http://10.0.0.1:7070".parse::<Target>().unwrap(), Target::Agent("http://10.0.0.1:7070".into()));
         assert_eq!(
             "iperf3://server".parse::<Target>().unwrap(),
-            Target::Iperf3 {
-                host: "server".into(),
-                port: IPERF3_PORT
-            }
+            Target::Iperf3 { host: "server".into(), port: IPERF3_PORT }
         );
-        assert_eq!(
-            "iperf3://[::1]:5300".parse::<Target>().unwrap(),
-            Target::Iperf3 {
-                host: "::1".into(),
-                port: 5300
-            }
-        );
-        assert_eq!(
-            "plateau://h:7071".parse::<Target>().unwrap(),
-            Target::Data {
-                host: "h".into(),
-                port: 7071
-            }
-        );
-        assert!(
-            "plateau://h"
-                .parse::<Target>()
-                .unwrap_err()
-                .contains("data port")
-        );
-        assert!(
-            "10.0.0.1"
-                .parse::<Target>()
-                .unwrap_err()
-                .contains("iperf3://HOST")
-        );
+        assert_eq!("iperf3://[::1]:5300".parse::<Target>().unwrap(), Target::Iperf3 { host: "::1".into(), port: 5300 });
+        assert_eq!("plateau://h:7071".parse::<Target>().unwrap(), Target::Data { host: "h".into(), port: 7071 });
+        assert!("plateau://h".parse::<Target>().unwrap_err().contains("data port"));
+        assert!("10.0.0.1".parse::<Target>().unwrap_err().contains("iperf3://HOST"));
         assert!("iperf3://h:notaport".parse::<Target>().is_err());
-        assert_eq!(
-            "http://10.0.0.1:7070/".parse::<Target>().unwrap().host(),
-            "10.0.0.1"
-        );
+        assert_eq!("http://10.0.0.1:7070/".parse::<Target>().unwrap().host(), "10.0.0.1");
     }
 
     #[test]
     fn absurd_tests_are_refused_with_the_range() {
         let caps = NetCaps::default();
-        let long = NetTestConfig {
-            time_secs: 100_000,
-            ..NetTestConfig::tcp()
-        };
-        assert!(
-            long.validate(&caps)
-                .unwrap_err()
-                .to_string()
-                .contains("use 1 to 300 seconds")
-        );
+        let long = NetTestConfig { time_secs: 100_000, ..NetTestConfig::tcp() };
+        assert!(long.validate(&caps).unwrap_err().to_string().contains("use 1 to 300 seconds"));
         let fast = NetTestConfig::udp(1_000_000_000_000);
-        assert!(
-            fast.validate(&caps)
-                .unwrap_err()
-                .to_string()
-                .contains("over the limit")
-        );
-        let wide = NetTestConfig {
-            parallel: 1000,
-            ..NetTestConfig::tcp()
-        };
+        assert!(fast.validate(&caps).unwrap_err().to_string().contains("over the limit"));
+        let wide = NetTestConfig { parallel: 1000, ..NetTestConfig::tcp() };
         assert!(wide.validate(&caps).is_err());
-        let tiny = NetTestConfig {
-            len: 4,
-            ..NetTestConfig::udp(1_000_000)
-        };
+        let tiny = NetTestConfig { len: 4, ..NetTestConfig::udp(1_000_000) };
         assert!(tiny.validate(&caps).is_err());
         assert!(NetTestConfig::udp(100_000_000).validate(&caps).is_ok());
     }
 
     #[test]
     fn params_round_trip() {
-        let config = NetTestConfig {
-            parallel: 4,
-            reverse: true,
-            omit_secs: 2,
-            ..NetTestConfig::udp(5_000_000)
-        };
+        let config = NetTestConfig { parallel: 4, reverse: true, omit_secs: 2, ..NetTestConfig::udp(5_000_000) };
         let back = NetTestConfig::from_params(&config.params()).unwrap();
         assert_eq!(back, config);
     }

@@ -14,18 +14,11 @@ fn request_timeout(config: &NetTestConfig) -> Duration {
 
 /// The endpoint for `target`: an iperf3 server as is, an agent through a session
 /// (cookie and data port) obtained with `token`.
-pub fn endpoint_for(
-    target: &Target,
-    config: &NetTestConfig,
-    token: Option<&str>,
-) -> Result<Endpoint, AgentError> {
+pub fn endpoint_for(target: &Target, config: &NetTestConfig, token: Option<&str>) -> Result<Endpoint, AgentError> {
     match target {
-        Target::Iperf3 { host, port } => Ok(Endpoint {
-            host: host.clone(),
-            port: *port,
-            cookie: None,
-            peer: "iperf3".into(),
-        }),
+        Target::Iperf3 { host, port } => {
+            Ok(Endpoint { host: host.clone(), port: *port, cookie: None, peer: "iperf3".into() })
+        }
         Target::Agent(url) => {
             let agent = AgentClient::new(url, token.map(str::to_string), Duration::from_secs(10));
             let session = agent.net_session(config)?;
@@ -47,15 +40,9 @@ pub fn endpoint_for(
 /// The endpoint as a target string an agent accepts in `POST /net/*`.
 pub fn target_string(endpoint: &Endpoint) -> String {
     let target = if endpoint.peer == "iperf3" {
-        Target::Iperf3 {
-            host: endpoint.host.clone(),
-            port: endpoint.port,
-        }
+        Target::Iperf3 { host: endpoint.host.clone(), port: endpoint.port }
     } else {
-        Target::Data {
-            host: endpoint.host.clone(),
-            port: endpoint.port,
-        }
+        Target::Data { host: endpoint.host.clone(), port: endpoint.port }
     };
     target.to_string()
 }
@@ -74,18 +61,9 @@ pub fn run_from(
 /// Tests every ordered pair of `agents` (from → to), in rounds of disjoint pairs run
 /// concurrently, or one at a time with `sequential`. A failed pair is recorded with
 /// its error; it does not stop the matrix.
-pub fn run_matrix(
-    agents: &[String],
-    config: &NetTestConfig,
-    sequential: bool,
-    token: Option<&str>,
-) -> MatrixReport {
+pub fn run_matrix(agents: &[String], config: &NetTestConfig, sequential: bool, token: Option<&str>) -> MatrixReport {
     let started = Instant::now();
-    let rounds = if sequential {
-        matrix::sequential_rounds(agents.len())
-    } else {
-        matrix::rounds(agents.len())
-    };
+    let rounds = if sequential { matrix::sequential_rounds(agents.len()) } else { matrix::rounds(agents.len()) };
     let mut cells = Vec::new();
     for round in &rounds {
         let results: Vec<MatrixCell> = std::thread::scope(|scope| {
@@ -93,29 +71,15 @@ pub fn run_matrix(
                 .iter()
                 .map(|&(from, to)| scope.spawn(move || run_pair(agents, from, to, config, token)))
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("matrix thread panicked"))
-                .collect()
+            handles.into_iter().map(|h| h.join().expect("matrix thread panicked")).collect()
         });
         cells.extend(results);
     }
     cells.sort_by_key(|cell| (cell.from, cell.to));
-    MatrixReport {
-        agents: agents.to_vec(),
-        cells,
-        rounds: rounds.len(),
-        elapsed_secs: started.elapsed().as_secs_f64(),
-    }
+    MatrixReport { agents: agents.to_vec(), cells, rounds: rounds.len(), elapsed_secs: started.elapsed().as_secs_f64() }
 }
 
-fn run_pair(
-    agents: &[String],
-    from: usize,
-    to: usize,
-    config: &NetTestConfig,
-    token: Option<&str>,
-) -> MatrixCell {
+fn run_pair(agents: &[String], from: usize, to: usize, config: &NetTestConfig, token: Option<&str>) -> MatrixCell {
     let outcome = endpoint_for(&Target::Agent(agents[to].clone()), config, token)
         .and_then(|endpoint| run_from(&agents[from], &endpoint, config, token));
     match outcome {

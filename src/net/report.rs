@@ -306,8 +306,7 @@ fn mbit(bits_per_second: f64) -> String {
 }
 
 fn busy_note(busy: Option<f64>) -> String {
-    busy.map(|b| format!(" (busiest thread {:.0} % busy)", b * 100.0))
-        .unwrap_or_default()
+    busy.map(|b| format!(" (busiest thread {:.0} % busy)", b * 100.0)).unwrap_or_default()
 }
 
 /// Decides who limited a test: the sender, the receiver, or the network.
@@ -421,15 +420,9 @@ mod tests {
 
     #[test]
     fn a_slow_sender_is_named() {
-        let (bound, why) = judge(&LimitFacts {
-            sender_busy: Some(1.0),
-            ..udp(1e9, 6e8, 0.0, 0)
-        });
+        let (bound, why) = judge(&LimitFacts { sender_busy: Some(1.0), ..udp(1e9, 6e8, 0.0, 0) });
         assert_eq!(bound, LimitedBy::Sender);
-        assert!(
-            why.contains("600.0 Mbit/s") && why.contains("60 %"),
-            "{why}"
-        );
+        assert!(why.contains("600.0 Mbit/s") && why.contains("60 %"), "{why}");
     }
 
     #[test]
@@ -439,10 +432,7 @@ mod tests {
 
     #[test]
     fn loss_at_the_receivers_socket_buffer_is_the_receivers() {
-        let facts = LimitFacts {
-            receiver_rcvbuf_errors: Some(40_000),
-            ..udp(1e9, 1e9, 50.0, 42_000)
-        };
+        let facts = LimitFacts { receiver_rcvbuf_errors: Some(40_000), ..udp(1e9, 1e9, 50.0, 42_000) };
         let (bound, why) = judge(&facts);
         assert_eq!(bound, LimitedBy::Receiver);
         assert!(why.contains("not the network's"), "{why}");
@@ -450,43 +440,16 @@ mod tests {
 
     #[test]
     fn loss_in_transit_is_the_networks() {
-        let facts = LimitFacts {
-            receiver_rcvbuf_errors: Some(0),
-            receiver_busy: Some(0.2),
-            ..udp(2e8, 2e8, 50.0, 8_000)
-        };
+        let facts =
+            LimitFacts { receiver_rcvbuf_errors: Some(0), receiver_busy: Some(0.2), ..udp(2e8, 2e8, 50.0, 8_000) };
         assert_eq!(judge(&facts).0, LimitedBy::Network);
     }
 
     #[test]
     fn tcp_blames_a_saturated_end_before_the_network() {
-        let base = LimitFacts {
-            received_bits_per_second: 9e9,
-            ..LimitFacts::default()
-        };
-        assert_eq!(
-            judge(&LimitFacts {
-                receiver_busy: Some(0.97),
-                ..base
-            })
-            .0,
-            LimitedBy::Receiver
-        );
-        assert_eq!(
-            judge(&LimitFacts {
-                sender_busy: Some(0.95),
-                ..base
-            })
-            .0,
-            LimitedBy::Sender
-        );
-        assert_eq!(
-            judge(&LimitFacts {
-                sender_busy: Some(0.3),
-                ..base
-            })
-            .0,
-            LimitedBy::Network
-        );
+        let base = LimitFacts { received_bits_per_second: 9e9, ..LimitFacts::default() };
+        assert_eq!(judge(&LimitFacts { receiver_busy: Some(0.97), ..base }).0, LimitedBy::Receiver);
+        assert_eq!(judge(&LimitFacts { sender_busy: Some(0.95), ..base }).0, LimitedBy::Sender);
+        assert_eq!(judge(&LimitFacts { sender_busy: Some(0.3), ..base }).0, LimitedBy::Network);
     }
 }

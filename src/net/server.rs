@@ -67,9 +67,7 @@ pub struct DataServer {
 
 impl std::fmt::Debug for DataServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DataServer")
-            .field("port", &self.shared.port)
-            .finish_non_exhaustive()
+        f.debug_struct("DataServer").field("port", &self.shared.port).finish_non_exhaustive()
     }
 }
 
@@ -80,33 +78,24 @@ impl DataServer {
         let (listener, udp) = bind_both(bind)?;
         enlarge_udp_buffers(&udp);
         let port = listener.local_addr()?.port();
-        let shared = Arc::new(Shared {
-            sessions: Mutex::default(),
-            caps,
-            udp: Arc::new(udp),
-            port,
-        });
+        let shared = Arc::new(Shared { sessions: Mutex::default(), caps, udp: Arc::new(udp), port });
         let accept_shared = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name("net-accept".into())
-            .spawn(move || {
-                for connection in listener.incoming().flatten() {
-                    let shared = Arc::clone(&accept_shared);
-                    let _ = std::thread::Builder::new()
-                        .name("net-conn".into())
-                        .spawn(move || handle_connection(&shared, connection));
-                }
-            })?;
+        std::thread::Builder::new().name("net-accept".into()).spawn(move || {
+            for connection in listener.incoming().flatten() {
+                let shared = Arc::clone(&accept_shared);
+                let _ = std::thread::Builder::new()
+                    .name("net-conn".into())
+                    .spawn(move || handle_connection(&shared, connection));
+            }
+        })?;
         let janitor = Arc::downgrade(&shared);
-        std::thread::Builder::new()
-            .name("net-expiry".into())
-            .spawn(move || {
-                while let Some(shared) = janitor.upgrade() {
-                    shared.expire_pending();
-                    drop(shared);
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-            })?;
+        std::thread::Builder::new().name("net-expiry".into()).spawn(move || {
+            while let Some(shared) = janitor.upgrade() {
+                shared.expire_pending();
+                drop(shared);
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })?;
         Ok(DataServer { shared })
     }
 
@@ -131,33 +120,19 @@ impl DataServer {
             return Err(NetError::Busy(format!("data port {}", self.shared.port)));
         }
         let cookie = wire::new_cookie();
-        sessions.pending = Some(Pending {
-            cookie: cookie.clone(),
-            expires: Instant::now() + SESSION_TTL,
-            _slot: slot,
-        });
-        Ok(Session {
-            cookie,
-            data_port: self.shared.port,
-            expires_in_secs: SESSION_TTL.as_secs(),
-        })
+        sessions.pending = Some(Pending { cookie: cookie.clone(), expires: Instant::now() + SESSION_TTL, _slot: slot });
+        Ok(Session { cookie, data_port: self.shared.port, expires_in_secs: SESSION_TTL.as_secs() })
     }
 }
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn expire_pending(&self) {
         let mut sessions = self.lock();
-        if sessions
-            .pending
-            .as_ref()
-            .is_some_and(|p| p.expires <= Instant::now())
-        {
+        if sessions.pending.as_ref().is_some_and(|p| p.expires <= Instant::now()) {
             sessions.pending = None;
         }
     }
@@ -204,9 +179,7 @@ fn handle_connection(shared: &Shared, mut connection: TcpStream) {
                 }
             }
             (Some(_), _) => Admission::Denied,
-            (None, Some(pending))
-                if pending.cookie == cookie && pending.expires > Instant::now() =>
-            {
+            (None, Some(pending)) if pending.cookie == cookie && pending.expires > Instant::now() => {
                 let pending = sessions.pending.take().expect("checked above");
                 let (streams_tx, streams_rx) = mpsc::channel();
                 sessions.active = Some((cookie.clone(), streams_tx));
@@ -221,10 +194,7 @@ fn handle_connection(shared: &Shared, mut connection: TcpStream) {
             if let Err(err) = outcome {
                 tracing::warn!(
                     "network test from {}: {err}",
-                    connection
-                        .peer_addr()
-                        .map(|a| a.to_string())
-                        .unwrap_or_default()
+                    connection.peer_addr().map(|a| a.to_string()).unwrap_or_default()
                 );
             }
             shared.lock().active = None;
@@ -246,29 +216,20 @@ fn refuse(control: &mut TcpStream, code: i32) {
 }
 
 fn refusal_code(config: &NetTestConfig, caps: &NetCaps) -> i32 {
-    if config.time_secs == 0
-        || config.time_secs > caps.max_time_secs
-        || config.omit_secs > caps.max_time_secs
-    {
+    if config.time_secs == 0 || config.time_secs > caps.max_time_secs || config.omit_secs > caps.max_time_secs {
         wire::ERROR_DURATION
     } else if config.parallel == 0 || config.parallel > caps.max_parallel {
         wire::ERROR_NUM_STREAMS
-    } else if config.protocol == Protocol::Udp && (config.len as usize) < wire::UdpHeader::len(true)
-    {
+    } else if config.protocol == Protocol::Udp && (config.len as usize) < wire::UdpHeader::len(true) {
         wire::ERROR_UDP_BLOCK_SIZE
-    } else if config.protocol == Protocol::Tcp && (config.len == 0 || config.len > caps.max_tcp_len)
-    {
+    } else if config.protocol == Protocol::Tcp && (config.len == 0 || config.len > caps.max_tcp_len) {
         wire::ERROR_BLOCK_SIZE
     } else {
         wire::ERROR_PLATEAU_REFUSED
     }
 }
 
-fn serve_test(
-    shared: &Shared,
-    control: &mut TcpStream,
-    streams_rx: mpsc::Receiver<TcpStream>,
-) -> Result<(), String> {
+fn serve_test(shared: &Shared, control: &mut TcpStream, streams_rx: mpsc::Receiver<TcpStream>) -> Result<(), String> {
     let _ = control.set_read_timeout(Some(STEP_TIMEOUT));
     let _ = control.set_write_timeout(Some(STEP_TIMEOUT));
     let _ = control.set_nodelay(true);
@@ -317,9 +278,7 @@ fn serve_test(
     let start = Instant::now();
     let omit = Duration::from_secs(config.omit_secs as u64);
     let deadline = omit + Duration::from_secs(config.time_secs as u64) + GRACE;
-    let mut baseline: Option<Vec<Snapshot>> = omit
-        .is_zero()
-        .then(|| handles.iter().map(Snapshot::take).collect());
+    let mut baseline: Option<Vec<Snapshot>> = omit.is_zero().then(|| handles.iter().map(Snapshot::take).collect());
     let _ = control.set_read_timeout(Some(Duration::from_millis(100)));
     let ended = loop {
         if baseline.is_none() && start.elapsed() >= omit {
@@ -330,16 +289,10 @@ fn serve_test(
             Ok(State::ClientTerminate) => break Err("the client ended the test early".to_string()),
             Ok(other) => break Err(format!("unexpected {other:?} during the test")),
             Err(wire::WireError::Io(err))
-                if matches!(
-                    err.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
+                if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
             {
                 if start.elapsed() > deadline {
-                    break Err(format!(
-                        "the client did not end its test within {} s; cut off",
-                        deadline.as_secs()
-                    ));
+                    break Err(format!("the client did not end its test within {} s; cut off", deadline.as_secs()));
                 }
             }
             Err(err) => break Err(format!("control connection during the test: {err}")),
@@ -347,8 +300,7 @@ fn serve_test(
     };
     let measured = start.elapsed().saturating_sub(omit);
     stop.store(true, Ordering::Relaxed);
-    let mut outcomes: Vec<(Role, streams::StreamOutcome)> =
-        handles.iter_mut().map(|h| (h.role, h.join())).collect();
+    let mut outcomes: Vec<(Role, streams::StreamOutcome)> = handles.iter_mut().map(|h| (h.role, h.join())).collect();
     if let Some(demux) = demux {
         outcomes.push((Role::Receiver, demux.join().unwrap_or_default()));
     }
@@ -366,8 +318,7 @@ fn serve_test(
     let results: Results = tally::local_results(&handles, udp, &measured);
     let _ = control.set_read_timeout(Some(STEP_TIMEOUT));
     wire::write_state(control, State::ExchangeResults).map_err(step("asking for results"))?;
-    let _client: Results =
-        wire::read_json(control).map_err(step("reading the client's results"))?;
+    let _client: Results = wire::read_json(control).map_err(step("reading the client's results"))?;
     wire::write_json(control, &results).map_err(step("sending results"))?;
     wire::write_state(control, State::DisplayResults).map_err(step("ending the test"))?;
     let _ = wire::read_state(control);
@@ -393,35 +344,25 @@ fn accept_streams(
         Protocol::Tcp => {
             while accepted.len() < wanted {
                 let wait = deadline.saturating_duration_since(Instant::now());
-                let stream = streams_rx.recv_timeout(wait).map_err(|_| {
-                    format!(
-                        "only {} of {wanted} data connections arrived",
-                        accepted.len()
-                    )
-                })?;
+                let stream = streams_rx
+                    .recv_timeout(wait)
+                    .map_err(|_| format!("only {} of {wanted} data connections arrived", accepted.len()))?;
                 accepted.push(Accepted::Tcp(stream));
             }
         }
         Protocol::Udp => {
             let mut buffer = [0u8; 64];
-            let _ = shared
-                .udp
-                .set_read_timeout(Some(Duration::from_millis(100)));
+            let _ = shared.udp.set_read_timeout(Some(Duration::from_millis(100)));
             while accepted.len() < wanted {
                 if Instant::now() >= deadline {
-                    return Err(format!(
-                        "only {} of {wanted} UDP streams announced themselves",
-                        accepted.len()
-                    ));
+                    return Err(format!("only {} of {wanted} UDP streams announced themselves", accepted.len()));
                 }
                 let Ok((n, from)) = shared.udp.recv_from(&mut buffer) else {
                     continue;
                 };
                 // Only the client of this test, and only announcements (stray datagrams
                 // of an earlier test may still arrive).
-                let known = accepted
-                    .iter()
-                    .any(|a| matches!(a, Accepted::Udp(addr) if *addr == from));
+                let known = accepted.iter().any(|a| matches!(a, Accepted::Udp(addr) if *addr == from));
                 if n == wire::UDP_CONNECT_MSG.len() && from.ip() == client_ip && !known {
                     shared
                         .udp
@@ -440,15 +381,9 @@ fn start_streams(
     config: &NetTestConfig,
     accepted: Vec<Accepted>,
     stop: &Arc<AtomicBool>,
-) -> (
-    Vec<StreamHandle>,
-    Option<std::thread::JoinHandle<streams::StreamOutcome>>,
-) {
-    let settings = StreamSettings {
-        len: config.len as usize,
-        rate_bits_per_sec: config.rate_bits_per_sec,
-        counters_64bit: false,
-    };
+) -> (Vec<StreamHandle>, Option<std::thread::JoinHandle<streams::StreamOutcome>>) {
+    let settings =
+        StreamSettings { len: config.len as usize, rate_bits_per_sec: config.rate_bits_per_sec, counters_64bit: false };
     let server_role = |index: usize| match client_role(config, index) {
         Role::Sender => Role::Receiver,
         Role::Receiver => Role::Sender,
@@ -464,12 +399,8 @@ fn start_streams(
     let (mut demux_counters, demux) = if udp_receivers.is_empty() {
         (Vec::new(), None)
     } else {
-        let (counters, thread) = streams::start_udp_demux_receiver(
-            Arc::clone(&shared.udp),
-            udp_receivers,
-            settings,
-            Arc::clone(stop),
-        );
+        let (counters, thread) =
+            streams::start_udp_demux_receiver(Arc::clone(&shared.udp), udp_receivers, settings, Arc::clone(stop));
         (counters, Some(thread))
     };
     demux_counters.reverse();
@@ -477,21 +408,16 @@ fn start_streams(
         .into_iter()
         .enumerate()
         .map(|(index, stream)| match (stream, server_role(index)) {
-            (Accepted::Tcp(socket), role) => {
-                streams::start_tcp(index, role, socket, settings, Arc::clone(stop))
-            }
+            (Accepted::Tcp(socket), role) => streams::start_tcp(index, role, socket, settings, Arc::clone(stop)),
             (Accepted::Udp(addr), Role::Sender) => streams::start_udp_sender(
                 index,
                 UdpPeer::Shared(Arc::clone(&shared.udp), addr),
                 settings,
                 Arc::clone(stop),
             ),
-            (Accepted::Udp(_), Role::Receiver) => streams::passive_receiver(
-                index,
-                demux_counters
-                    .pop()
-                    .expect("one counter per receiving stream"),
-            ),
+            (Accepted::Udp(_), Role::Receiver) => {
+                streams::passive_receiver(index, demux_counters.pop().expect("one counter per receiving stream"))
+            }
         })
         .collect();
     (handles, demux)

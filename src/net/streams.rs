@@ -69,10 +69,7 @@ impl StreamHandle {
     pub fn join(&mut self) -> StreamOutcome {
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(outcome)) => outcome,
-            Some(Err(_)) => StreamOutcome {
-                error: Some("stream thread panicked".into()),
-                ..StreamOutcome::default()
-            },
+            Some(Err(_)) => StreamOutcome { error: Some("stream thread panicked".into()), ..StreamOutcome::default() },
             None => StreamOutcome::default(),
         }
     }
@@ -98,14 +95,8 @@ pub struct StreamSettings {
     pub counters_64bit: bool,
 }
 
-fn spawn(
-    name: String,
-    body: impl FnOnce() -> StreamOutcome + Send + 'static,
-) -> JoinHandle<StreamOutcome> {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(body)
-        .expect("spawning a stream thread")
+fn spawn(name: String, body: impl FnOnce() -> StreamOutcome + Send + 'static) -> JoinHandle<StreamOutcome> {
+    std::thread::Builder::new().name(name).spawn(body).expect("spawning a stream thread")
 }
 
 /// Measures a stream thread's CPU and wall time around `work`.
@@ -113,26 +104,16 @@ fn measured(work: impl FnOnce() -> Result<(), std::io::Error>) -> StreamOutcome 
     let cpu_before = kernel::thread_cpu();
     let start = Instant::now();
     let error = work().err().map(|err| err.to_string());
-    StreamOutcome {
-        thread_cpu: kernel::thread_cpu().since(cpu_before),
-        elapsed: start.elapsed(),
-        error,
-    }
+    StreamOutcome { thread_cpu: kernel::thread_cpu().since(cpu_before), elapsed: start.elapsed(), error }
 }
 
 fn is_timeout(err: &std::io::Error) -> bool {
-    matches!(
-        err.kind(),
-        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-    )
+    matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted)
 }
 
 /// Whether an error only says the peer has gone, as it does at the end of every test.
 fn is_peer_gone(err: &std::io::Error) -> bool {
-    matches!(
-        err.kind(),
-        ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
-    )
+    matches!(err.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted)
 }
 
 /// Starts a TCP stream on a connected socket.
@@ -154,13 +135,7 @@ pub fn start_tcp(
             Role::Receiver => tcp_receive(&thread_socket, &thread_counters, settings.len, &stop),
         })
     });
-    StreamHandle {
-        index,
-        role,
-        counters,
-        tcp: Some(socket),
-        thread: Some(thread),
-    }
+    StreamHandle { index, role, counters, tcp: Some(socket), thread: Some(thread) }
 }
 
 fn tcp_send(
@@ -215,31 +190,17 @@ fn payload(len: usize) -> Vec<u8> {
 }
 
 fn unix_now() -> (u32, u32, f64) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     (now.as_secs() as u32, now.subsec_micros(), now.as_secs_f64())
 }
 
 /// Starts a UDP sending stream.
-pub fn start_udp_sender(
-    index: usize,
-    peer: UdpPeer,
-    settings: StreamSettings,
-    stop: Arc<AtomicBool>,
-) -> StreamHandle {
+pub fn start_udp_sender(index: usize, peer: UdpPeer, settings: StreamSettings, stop: Arc<AtomicBool>) -> StreamHandle {
     let counters = Arc::new(StreamCounters::default());
     let thread_counters = Arc::clone(&counters);
-    let thread = spawn(format!("udp-send-{index}"), move || {
-        measured(|| udp_send(&peer, &thread_counters, settings, &stop))
-    });
-    StreamHandle {
-        index,
-        role: Role::Sender,
-        counters,
-        tcp: None,
-        thread: Some(thread),
-    }
+    let thread =
+        spawn(format!("udp-send-{index}"), move || measured(|| udp_send(&peer, &thread_counters, settings, &stop)));
+    StreamHandle { index, role: Role::Sender, counters, tcp: None, thread: Some(thread) }
 }
 
 fn udp_send(
@@ -258,20 +219,11 @@ fn udp_send(
     let mut sequence: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         // Send every datagram that is due, then sleep until the next one is.
-        let due = if gap_secs > 0.0 {
-            (start.elapsed().as_secs_f64() / gap_secs) as u64 + 1
-        } else {
-            sequence + 64
-        };
+        let due = if gap_secs > 0.0 { (start.elapsed().as_secs_f64() / gap_secs) as u64 + 1 } else { sequence + 64 };
         while sequence < due && !stop.load(Ordering::Relaxed) {
             sequence += 1;
             let (sec, usec, _) = unix_now();
-            UdpHeader {
-                sec,
-                usec,
-                count: sequence,
-            }
-            .write(&mut buffer, settings.counters_64bit);
+            UdpHeader { sec, usec, count: sequence }.write(&mut buffer, settings.counters_64bit);
             let sent = match peer {
                 UdpPeer::Connected(socket) => socket.send(&buffer),
                 UdpPeer::Shared(socket, address) => socket.send_to(&buffer, address),
@@ -283,11 +235,7 @@ fn udp_send(
                 }
                 // A full socket buffer or an ICMP error from an earlier datagram: the
                 // datagram is not sent, and the sequence number shows it as lost.
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        ErrorKind::WouldBlock | ErrorKind::ConnectionRefused
-                    ) => {}
+                Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::ConnectionRefused) => {}
                 Err(err) if err.raw_os_error() == Some(libc::ENOBUFS) => {}
                 Err(err) => return Err(err),
             }
@@ -320,9 +268,7 @@ pub fn start_udp_receiver(
             let mut buffer = vec![0u8; 65_536];
             while !stop.load(Ordering::Relaxed) {
                 match socket.recv(&mut buffer) {
-                    Ok(n) => {
-                        record_datagram(&thread_counters, &buffer[..n], settings.counters_64bit)
-                    }
+                    Ok(n) => record_datagram(&thread_counters, &buffer[..n], settings.counters_64bit),
                     Err(err) if is_timeout(&err) || err.kind() == ErrorKind::ConnectionRefused => {}
                     Err(err) => return Err(err),
                 }
@@ -330,13 +276,7 @@ pub fn start_udp_receiver(
             Ok(())
         })
     });
-    StreamHandle {
-        index,
-        role: Role::Receiver,
-        counters,
-        tcp: None,
-        thread: Some(thread),
-    }
+    StreamHandle { index, role: Role::Receiver, counters, tcp: None, thread: Some(thread) }
 }
 
 /// Starts one thread that receives the datagrams of several streams on a shared socket
@@ -347,15 +287,9 @@ pub fn start_udp_demux_receiver(
     settings: StreamSettings,
     stop: Arc<AtomicBool>,
 ) -> (Vec<Arc<StreamCounters>>, JoinHandle<StreamOutcome>) {
-    let counters: Vec<Arc<StreamCounters>> = streams
-        .iter()
-        .map(|_| Arc::new(StreamCounters::default()))
-        .collect();
-    let routes: Vec<(SocketAddr, Arc<StreamCounters>)> = streams
-        .iter()
-        .map(|(_, address)| *address)
-        .zip(counters.iter().cloned())
-        .collect();
+    let counters: Vec<Arc<StreamCounters>> = streams.iter().map(|_| Arc::new(StreamCounters::default())).collect();
+    let routes: Vec<(SocketAddr, Arc<StreamCounters>)> =
+        streams.iter().map(|(_, address)| *address).zip(counters.iter().cloned()).collect();
     let _ = socket.set_read_timeout(Some(POLL));
     let thread = spawn("udp-recv".into(), move || {
         measured(|| {
@@ -363,9 +297,7 @@ pub fn start_udp_demux_receiver(
             while !stop.load(Ordering::Relaxed) {
                 match socket.recv_from(&mut buffer) {
                     Ok((n, from)) => {
-                        if let Some((_, counters)) =
-                            routes.iter().find(|(address, _)| *address == from)
-                        {
+                        if let Some((_, counters)) = routes.iter().find(|(address, _)| *address == from) {
                             record_datagram(counters, &buffer[..n], settings.counters_64bit);
                         }
                     }
@@ -382,13 +314,7 @@ pub fn start_udp_demux_receiver(
 /// A receiving stream whose datagrams another thread records (see
 /// [`start_udp_demux_receiver`]).
 pub fn passive_receiver(index: usize, counters: Arc<StreamCounters>) -> StreamHandle {
-    StreamHandle {
-        index,
-        role: Role::Receiver,
-        counters,
-        tcp: None,
-        thread: None,
-    }
+    StreamHandle { index, role: Role::Receiver, counters, tcp: None, thread: None }
 }
 
 fn record_datagram(counters: &StreamCounters, datagram: &[u8], counters_64bit: bool) {
@@ -397,13 +323,8 @@ fn record_datagram(counters: &StreamCounters, datagram: &[u8], counters_64bit: b
     };
     let (_, _, arrived) = unix_now();
     let sent = header.sec as f64 + header.usec as f64 / 1e6;
-    counters
-        .bytes
-        .fetch_add(datagram.len() as u64, Ordering::Relaxed);
-    let mut stats = counters
-        .udp
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    counters.bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+    let mut stats = counters.udp.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     stats.record(header.count, datagram.len(), sent, arrived);
 }
 
@@ -412,11 +333,7 @@ mod tests {
     use super::*;
 
     fn settings(len: usize, rate: u64) -> StreamSettings {
-        StreamSettings {
-            len,
-            rate_bits_per_sec: rate,
-            counters_64bit: false,
-        }
+        StreamSettings { len, rate_bits_per_sec: rate, counters_64bit: false }
     }
 
     #[test]
@@ -427,33 +344,18 @@ mod tests {
         receiver.connect(sender.local_addr().unwrap()).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         // 8 Mbit/s of 1000-byte datagrams: 1000 datagrams per second.
-        let mut rx = start_udp_receiver(
-            0,
-            Arc::clone(&receiver),
-            settings(1000, 0),
-            Arc::clone(&stop),
-        );
-        let mut tx = start_udp_sender(
-            0,
-            UdpPeer::Connected(Arc::new(sender)),
-            settings(1000, 8_000_000),
-            Arc::clone(&stop),
-        );
+        let mut rx = start_udp_receiver(0, Arc::clone(&receiver), settings(1000, 0), Arc::clone(&stop));
+        let mut tx =
+            start_udp_sender(0, UdpPeer::Connected(Arc::new(sender)), settings(1000, 8_000_000), Arc::clone(&stop));
         std::thread::sleep(Duration::from_millis(500));
         stop.store(true, Ordering::Relaxed);
         let sent_outcome = tx.join();
         rx.join();
         assert!(sent_outcome.error.is_none(), "{:?}", sent_outcome.error);
         let sent = tx.counters.packets_sent.load(Ordering::Relaxed);
-        assert!(
-            (450..=560).contains(&sent),
-            "sent {sent} datagrams in 0.5 s at 1000/s"
-        );
+        assert!((450..=560).contains(&sent), "sent {sent} datagrams in 0.5 s at 1000/s");
         let stats = rx.counters.udp.lock().unwrap();
-        assert_eq!(
-            stats.highest_seq, stats.received,
-            "loopback at 8 Mbit/s loses nothing"
-        );
+        assert_eq!(stats.highest_seq, stats.received, "loopback at 8 Mbit/s loses nothing");
     }
 
     #[test]
@@ -462,32 +364,14 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
-        let mut tx = start_tcp(
-            0,
-            Role::Sender,
-            client,
-            settings(128 * 1024, 0),
-            Arc::clone(&stop),
-        );
-        let mut rx = start_tcp(
-            0,
-            Role::Receiver,
-            server,
-            settings(128 * 1024, 0),
-            Arc::clone(&stop),
-        );
+        let mut tx = start_tcp(0, Role::Sender, client, settings(128 * 1024, 0), Arc::clone(&stop));
+        let mut rx = start_tcp(0, Role::Receiver, server, settings(128 * 1024, 0), Arc::clone(&stop));
         std::thread::sleep(Duration::from_millis(200));
         stop.store(true, Ordering::Relaxed);
         let (sent, received) = (tx.join(), rx.join());
-        assert!(
-            sent.error.is_none() && received.error.is_none(),
-            "{sent:?} {received:?}"
-        );
+        assert!(sent.error.is_none() && received.error.is_none(), "{sent:?} {received:?}");
         let moved = rx.counters.bytes.load(Ordering::Relaxed);
-        assert!(
-            moved > 1_000_000,
-            "only {moved} bytes in 200 ms on loopback"
-        );
+        assert!(moved > 1_000_000, "only {moved} bytes in 200 ms on loopback");
         assert!(tx.counters.bytes.load(Ordering::Relaxed) >= moved);
     }
 }

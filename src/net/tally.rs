@@ -36,10 +36,7 @@ impl Snapshot {
     /// Reads a stream's counters now.
     pub fn take(handle: &StreamHandle) -> Snapshot {
         let counters = &handle.counters;
-        let udp = counters
-            .udp
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let udp = counters.udp.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         Snapshot {
             bytes: counters.bytes.load(Ordering::Relaxed),
             packets_sent: counters.packets_sent.load(Ordering::Relaxed),
@@ -94,11 +91,7 @@ pub fn segment(
             let lost = after.lost.saturating_sub(before.lost);
             segment.packets = Some(expected);
             segment.lost_packets = Some(lost);
-            segment.lost_percent = Some(if expected > 0 {
-                100.0 * lost as f64 / expected as f64
-            } else {
-                0.0
-            });
+            segment.lost_percent = Some(if expected > 0 { 100.0 * lost as f64 / expected as f64 } else { 0.0 });
             segment.jitter_ms = Some(after.jitter_secs * 1000.0);
             segment.out_of_order = Some(after.out_of_order.saturating_sub(before.out_of_order));
         }
@@ -112,9 +105,8 @@ pub fn sum(segments: &[Segment], span: (f64, f64), sender: bool) -> Segment {
     let seconds = (span.1 - span.0).max(1e-9);
     let bytes: u64 = segments.iter().map(|s| s.bytes).sum();
     // A field is summed when some stream has it, and absent when none has.
-    let total = |field: fn(&Segment) -> Option<u64>| -> Option<u64> {
-        segments.iter().filter_map(field).reduce(|a, b| a + b)
-    };
+    let total =
+        |field: fn(&Segment) -> Option<u64>| -> Option<u64> { segments.iter().filter_map(field).reduce(|a, b| a + b) };
     let packets = total(|s| s.packets);
     let lost = total(|s| s.lost_packets);
     let jitters: Vec<f64> = segments.iter().filter_map(|s| s.jitter_ms).collect();
@@ -128,14 +120,11 @@ pub fn sum(segments: &[Segment], span: (f64, f64), sender: bool) -> Segment {
         packets,
         lost_packets: lost,
         lost_percent: match (lost, packets) {
-            (Some(lost), Some(packets)) if packets > 0 => {
-                Some(100.0 * lost as f64 / packets as f64)
-            }
+            (Some(lost), Some(packets)) if packets > 0 => Some(100.0 * lost as f64 / packets as f64),
             (Some(_), _) => Some(0.0),
             _ => None,
         },
-        jitter_ms: (!jitters.is_empty())
-            .then(|| jitters.iter().sum::<f64>() / jitters.len() as f64),
+        jitter_ms: (!jitters.is_empty()).then(|| jitters.iter().sum::<f64>() / jitters.len() as f64),
         out_of_order: total(|s| s.out_of_order),
         omitted: segments.first().and_then(|s| s.omitted),
         sender,
@@ -174,15 +163,7 @@ impl Measured {
 
 /// This end's results message: per-stream totals since the end of the omitted start.
 pub fn local_results(handles: &[StreamHandle], udp: bool, measured: &Measured) -> Results {
-    let Measured {
-        baseline,
-        last,
-        measured: elapsed,
-        wall,
-        process_cpu,
-        outcomes,
-        ..
-    } = measured;
+    let Measured { baseline, last, measured: elapsed, wall, process_cpu, outcomes, .. } = measured;
     let receiving = handles.iter().any(|h| h.role == Role::Receiver);
     let percent = |cpu: Duration| 100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9);
     let any_tcp_sender = !udp && handles.iter().any(|h| h.role == Role::Sender);
@@ -201,11 +182,7 @@ pub fn local_results(handles: &[StreamHandle], udp: bool, measured: &Measured) -
                 bytes: after.bytes.saturating_sub(before.bytes),
                 retransmits,
                 jitter: if sender { 0.0 } else { after.jitter_secs },
-                errors: if sender {
-                    0
-                } else {
-                    after.lost.saturating_sub(before.lost) as i64
-                },
+                errors: if sender { 0 } else { after.lost.saturating_sub(before.lost) as i64 },
                 packets: if sender {
                     after.packets_sent.saturating_sub(before.packets_sent) as i64
                 } else {
@@ -213,10 +190,8 @@ pub fn local_results(handles: &[StreamHandle], udp: bool, measured: &Measured) -
                 },
                 start_time: 0.0,
                 end_time: elapsed.as_secs_f64(),
-                plateau_out_of_order: (!sender && udp)
-                    .then(|| after.out_of_order.saturating_sub(before.out_of_order)),
-                plateau_duplicates: (!sender && udp)
-                    .then(|| after.duplicates.saturating_sub(before.duplicates)),
+                plateau_out_of_order: (!sender && udp).then(|| after.out_of_order.saturating_sub(before.out_of_order)),
+                plateau_duplicates: (!sender && udp).then(|| after.duplicates.saturating_sub(before.duplicates)),
             }
         })
         .collect();
@@ -224,19 +199,11 @@ pub fn local_results(handles: &[StreamHandle], udp: bool, measured: &Measured) -
         cpu_util_total: percent(process_cpu.total()),
         cpu_util_user: percent(process_cpu.user),
         cpu_util_system: percent(process_cpu.system),
-        sender_has_retransmits: if only_receiving {
-            -1
-        } else {
-            i64::from(any_tcp_sender)
-        },
+        sender_has_retransmits: if only_receiving { -1 } else { i64::from(any_tcp_sender) },
         congestion_used: None,
         streams,
         plateau_busiest_thread_ratio: busiest_thread(outcomes, None),
-        plateau_udp_rcvbuf_errors: if udp && receiving {
-            measured.rcvbuf_errors()
-        } else {
-            None
-        },
+        plateau_udp_rcvbuf_errors: if udp && receiving { measured.rcvbuf_errors() } else { None },
     }
 }
 
@@ -252,7 +219,5 @@ pub fn busiest_thread(outcomes: &[(Role, StreamOutcome)], role: Option<Role>) ->
 /// UDP RcvbufErrors of this host now (from /proc/net/snmp).
 pub fn udp_rcvbuf_errors_now() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/net/snmp").ok()?;
-    crate::sampler::raw::parse_snmp_udp(&text)
-        .ok()
-        .map(|udp| udp.rcvbuf_errors)
+    crate::sampler::raw::parse_snmp_udp(&text).ok().map(|udp| udp.rcvbuf_errors)
 }

@@ -76,11 +76,7 @@ impl UdpReceiveStats {
     /// seen when the sender's count is unknown).
     pub fn lost_percent(&self, sent: Option<u64>) -> f64 {
         let expected = sent.unwrap_or(self.highest_seq).max(self.highest_seq);
-        if expected == 0 {
-            0.0
-        } else {
-            100.0 * self.lost_of(sent) as f64 / expected as f64
-        }
+        if expected == 0 { 0.0 } else { 100.0 * self.lost_of(sent) as f64 / expected as f64 }
     }
 }
 
@@ -95,10 +91,7 @@ struct SeenWindow {
 
 impl Default for SeenWindow {
     fn default() -> Self {
-        SeenWindow {
-            bits: vec![0; (SEEN_WINDOW / 64) as usize],
-            top: 0,
-        }
+        SeenWindow { bits: vec![0; (SEEN_WINDOW / 64) as usize], top: 0 }
     }
 }
 
@@ -152,10 +145,7 @@ mod tests {
     #[test]
     fn in_order_traffic_has_no_loss_and_no_jitter() {
         let stats = receive(&[1, 2, 3, 4, 5]);
-        assert_eq!(
-            (stats.lost, stats.out_of_order, stats.duplicates),
-            (0, 0, 0)
-        );
+        assert_eq!((stats.lost, stats.out_of_order, stats.duplicates), (0, 0, 0));
         assert!(stats.jitter_secs < 1e-12, "{}", stats.jitter_secs);
         assert_eq!(stats.bytes, 500);
     }
@@ -192,11 +182,7 @@ mod tests {
         stats.record(3, 100, 0.002, 0.012);
         let expected_first = 0.002 / 16.0;
         let expected = expected_first + (0.002 - expected_first) / 16.0;
-        assert!(
-            (stats.jitter_secs - expected).abs() < 1e-12,
-            "{}",
-            stats.jitter_secs
-        );
+        assert!((stats.jitter_secs - expected).abs() < 1e-12, "{}", stats.jitter_secs);
     }
 
     #[test]

@@ -165,9 +165,7 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(reader: &mut impl Read) -> Result
     reader.read_exact(&mut length)?;
     let length = u32::from_be_bytes(length);
     if length > MAX_JSON_BYTES {
-        return Err(WireError::BadMessage(format!(
-            "{length}-byte message is too large"
-        )));
+        return Err(WireError::BadMessage(format!("{length}-byte message is too large")));
     }
     let mut text = vec![0u8; length as usize];
     reader.read_exact(&mut text)?;
@@ -179,9 +177,7 @@ pub fn new_cookie() -> String {
     use rand::RngExt;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
     let mut rng = rand::rng();
-    (0..COOKIE_SIZE - 1)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..COOKIE_SIZE - 1).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 /// The cookie as sent on the wire: its bytes and a NUL, padded to 37 bytes.
@@ -363,16 +359,9 @@ impl UdpHeader {
             return None;
         }
         let word = |at: usize| u32::from_be_bytes(datagram[at..at + 4].try_into().unwrap());
-        let count = if counters_64bit {
-            u64::from_be_bytes(datagram[8..16].try_into().unwrap())
-        } else {
-            word(8) as u64
-        };
-        Some(UdpHeader {
-            sec: word(0),
-            usec: word(4),
-            count,
-        })
+        let count =
+            if counters_64bit { u64::from_be_bytes(datagram[8..16].try_into().unwrap()) } else { word(8) as u64 };
+        Some(UdpHeader { sec: word(0), usec: word(4), count })
     }
 }
 
@@ -382,13 +371,9 @@ mod tests {
 
     #[test]
     fn states_round_trip_including_negative_ones() {
-        for state in [
-            State::TestStart,
-            State::ExchangeResults,
-            State::IperfDone,
-            State::AccessDenied,
-            State::ServerError,
-        ] {
+        for state in
+            [State::TestStart, State::ExchangeResults, State::IperfDone, State::AccessDenied, State::ServerError]
+        {
             assert_eq!(State::from_byte(state.byte()), Some(state));
         }
         assert_eq!(State::AccessDenied.byte(), 0xff);
@@ -403,10 +388,7 @@ mod tests {
         let back: serde_json::Value = read_json(&mut wire.as_slice()).unwrap();
         assert_eq!(back["a"], 1);
         let oversized = [0xffu8, 0xff, 0xff, 0xff];
-        assert!(matches!(
-            read_json::<serde_json::Value>(&mut oversized.as_slice()),
-            Err(WireError::BadMessage(_))
-        ));
+        assert!(matches!(read_json::<serde_json::Value>(&mut oversized.as_slice()), Err(WireError::BadMessage(_))));
     }
 
     #[test]
@@ -425,11 +407,7 @@ mod tests {
 
     #[test]
     fn udp_headers_in_both_counter_widths() {
-        let header = UdpHeader {
-            sec: 1_700_000_000,
-            usec: 123_456,
-            count: 42,
-        };
+        let header = UdpHeader { sec: 1_700_000_000, usec: 123_456, count: 42 };
         for wide in [false, true] {
             let mut buffer = [0u8; 32];
             header.write(&mut buffer, wide);
@@ -449,13 +427,7 @@ mod tests {
 
     #[test]
     fn params_use_iperf3_field_names() {
-        let params = Params {
-            tcp: true,
-            time: 10,
-            parallel: 2,
-            len: 131072,
-            ..Params::default()
-        };
+        let params = Params { tcp: true, time: 10, parallel: 2, len: 131072, ..Params::default() };
         let json = serde_json::to_value(&params).unwrap();
         assert_eq!(json["tcp"], true);
         assert_eq!(json["parallel"], 2);

@@ -88,34 +88,19 @@ impl DiskConfig {
         let invalid = |msg: String| Err(ProbeError::InvalidInput(msg));
         let (size, block) = (self.size.bytes(), self.block.bytes());
         if block == 0 || block > MAX_BLOCK_BYTES {
-            return invalid(format!(
-                "block {} is out of range; use 4K to 64M",
-                self.block
-            ));
+            return invalid(format!("block {} is out of range; use 4K to 64M", self.block));
         }
         if size < block {
-            return invalid(format!(
-                "size {} is smaller than one block ({})",
-                self.size, self.block
-            ));
+            return invalid(format!("size {} is smaller than one block ({})", self.size, self.block));
         }
         if size > max_size.bytes() {
-            return invalid(format!(
-                "size {} is over the limit of {}; use a smaller --size",
-                self.size, max_size
-            ));
+            return invalid(format!("size {} is over the limit of {}; use a smaller --size", self.size, max_size));
         }
         if self.direct && !block.is_multiple_of(DIRECT_ALIGN as u64) {
-            return invalid(format!(
-                "--direct needs a block that is a multiple of 4K, not {}",
-                self.block
-            ));
+            return invalid(format!("--direct needs a block that is a multiple of 4K, not {}", self.block));
         }
         if self.reads > 1_000_000 {
-            return invalid(format!(
-                "{} reads is too many; use at most 1000000",
-                self.reads
-            ));
+            return invalid(format!("{} reads is too many; use at most 1000000", self.reads));
         }
         Ok(())
     }
@@ -187,14 +172,10 @@ impl Probe for DiskProbe {
 }
 
 fn check_directory(path: &Path, size: u64) -> Result<(), ProbeError> {
-    let metadata = std::fs::metadata(path).map_err(|err| {
-        ProbeError::InvalidInput(format!("cannot use --path {}: {err}", path.display()))
-    })?;
+    let metadata = std::fs::metadata(path)
+        .map_err(|err| ProbeError::InvalidInput(format!("cannot use --path {}: {err}", path.display())))?;
     if !metadata.is_dir() {
-        return Err(ProbeError::InvalidInput(format!(
-            "--path {} is not a directory",
-            path.display()
-        )));
+        return Err(ProbeError::InvalidInput(format!("--path {} is not a directory", path.display())));
     }
     let stats = rustix::fs::statvfs(path).map_err(|err| ProbeError::Io {
         context: format!("checking free space on {}", path.display()),
@@ -223,11 +204,7 @@ impl AlignedBuffer {
     fn new(len: usize) -> AlignedBuffer {
         let storage = vec![0u8; len + DIRECT_ALIGN];
         let offset = storage.as_ptr().align_offset(DIRECT_ALIGN);
-        AlignedBuffer {
-            storage,
-            offset,
-            len,
-        }
+        AlignedBuffer { storage, offset, len }
     }
 
     fn as_slice(&self) -> &[u8] {
@@ -241,11 +218,7 @@ impl AlignedBuffer {
 
 /// Creates the probe file and unlinks it at once (see the module comment).
 fn create_probe_file(config: &DiskConfig) -> Result<File, ProbeError> {
-    let name = format!(
-        ".plateau-disk-probe-{}-{:08x}",
-        std::process::id(),
-        rand::rng().random::<u32>()
-    );
+    let name = format!(".plateau-disk-probe-{}-{:08x}", std::process::id(), rand::rng().random::<u32>());
     let file_path = config.path.join(name);
     let mut options = OpenOptions::new();
     options.read(true).write(true).create_new(true);
@@ -259,8 +232,7 @@ fn create_probe_file(config: &DiskConfig) -> Result<File, ProbeError> {
         )),
         _ => ProbeError::Io { context: format!("creating {}", file_path.display()), source: err },
     })?;
-    std::fs::remove_file(&file_path)
-        .map_err(ProbeError::io(format!("unlinking {}", file_path.display())))?;
+    std::fs::remove_file(&file_path).map_err(ProbeError::io(format!("unlinking {}", file_path.display())))?;
     Ok(file)
 }
 
@@ -280,29 +252,24 @@ fn run_disk_probe(config: &DiskConfig, cancel: &Cancel) -> Result<DiskResult, Pr
     for _ in 0..n_blocks {
         cancel.check()?;
         let started = Instant::now();
-        file.write_all(buffer.as_slice())
-            .map_err(ProbeError::io("appending to the probe file"))?;
+        file.write_all(buffer.as_slice()).map_err(ProbeError::io("appending to the probe file"))?;
         record(&mut write_hist, started.elapsed());
         if config.fsync == FsyncMode::Every {
             let started = Instant::now();
-            file.sync_data()
-                .map_err(ProbeError::io("fsync of the probe file"))?;
+            file.sync_data().map_err(ProbeError::io("fsync of the probe file"))?;
             record(&mut fsync_hist, started.elapsed());
         }
     }
     if config.fsync == FsyncMode::End {
         let started = Instant::now();
-        file.sync_data()
-            .map_err(ProbeError::io("fsync of the probe file"))?;
+        file.sync_data().map_err(ProbeError::io("fsync of the probe file"))?;
         record(&mut fsync_hist, started.elapsed());
     }
     let write_elapsed = write_start.elapsed();
 
     // Dirty pages cannot be dropped from the cache; flush them (untimed) first.
     if config.fsync == FsyncMode::Never {
-        file.sync_data().map_err(ProbeError::io(
-            "flushing the probe file before the read phase",
-        ))?;
+        file.sync_data().map_err(ProbeError::io("flushing the probe file before the read phase"))?;
     }
     let reads_uncached = config.direct || drop_from_page_cache(&file);
     let (read_hist, read_elapsed) = random_reads(&file, config, written_bytes, cancel)?;
@@ -319,11 +286,7 @@ fn run_disk_probe(config: &DiskConfig, cancel: &Cancel) -> Result<DiskResult, Pr
         write_seconds: write_elapsed.as_secs_f64(),
         write_ms: LatencyMs::from_micros(&write_hist),
         fsync_ms: LatencyMs::from_micros(&fsync_hist),
-        read_iops: if read_secs > 0.0 {
-            n_reads as f64 / read_secs
-        } else {
-            0.0
-        },
+        read_iops: if read_secs > 0.0 { n_reads as f64 / read_secs } else { 0.0 },
         read_mb_per_sec: mb_per_sec(n_reads * READ_BYTES as u64, read_elapsed),
         read_ms: LatencyMs::from_micros(&read_hist),
         reads_uncached,
@@ -334,8 +297,7 @@ fn run_disk_probe(config: &DiskConfig, cancel: &Cancel) -> Result<DiskResult, Pr
 /// random reads measure the device. Returns whether the kernel accepted.
 fn drop_from_page_cache(file: &File) -> bool {
     use rustix::fs::{Advice, fadvise};
-    fadvise(file, 0, None, Advice::DontNeed).is_ok()
-        && fadvise(file, 0, None, Advice::Random).is_ok()
+    fadvise(file, 0, None, Advice::DontNeed).is_ok() && fadvise(file, 0, None, Advice::Random).is_ok()
 }
 
 fn random_reads(
@@ -356,8 +318,7 @@ fn random_reads(
         cancel.check()?;
         let offset = rng.random_range(0..n_slots) * READ_BYTES as u64;
         let started = Instant::now();
-        file.read_exact_at(buffer.as_mut_slice(), offset)
-            .map_err(ProbeError::io("reading the probe file"))?;
+        file.read_exact_at(buffer.as_mut_slice(), offset).map_err(ProbeError::io("reading the probe file"))?;
         record(&mut histogram, started.elapsed());
     }
     Ok((histogram, start.elapsed()))
@@ -373,12 +334,7 @@ mod tests {
     use super::*;
 
     fn small_config(dir: &Path) -> DiskConfig {
-        DiskConfig {
-            size: ByteSize(4 << 20),
-            block: ByteSize(256 << 10),
-            reads: 200,
-            ..DiskConfig::for_path(dir)
-        }
+        DiskConfig { size: ByteSize(4 << 20), block: ByteSize(256 << 10), reads: 200, ..DiskConfig::for_path(dir) }
     }
 
     #[test]
@@ -392,23 +348,14 @@ mod tests {
         assert!(result.write_mb_per_sec > 0.0);
         assert_eq!(result.read_ms.count, 200);
         assert!(result.read_iops > 0.0);
-        assert!(
-            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
-            "probe file left behind"
-        );
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "probe file left behind");
     }
 
     #[test]
     fn fsync_end_flushes_once() {
         let dir = tempfile::tempdir().unwrap();
-        let config = DiskConfig {
-            fsync: FsyncMode::End,
-            ..small_config(dir.path())
-        };
-        let result = DiskProbe::new(config, DiskProbe::MAX_SIZE)
-            .unwrap()
-            .measure(&Cancel::new())
-            .unwrap();
+        let config = DiskConfig { fsync: FsyncMode::End, ..small_config(dir.path()) };
+        let result = DiskProbe::new(config, DiskProbe::MAX_SIZE).unwrap().measure(&Cancel::new()).unwrap();
         assert_eq!(result.fsync_ms.count, 1);
     }
 
@@ -424,10 +371,7 @@ mod tests {
     #[test]
     fn more_than_the_free_space_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let config = DiskConfig {
-            size: ByteSize(1 << 50),
-            ..DiskConfig::for_path(dir.path())
-        };
+        let config = DiskConfig { size: ByteSize(1 << 50), ..DiskConfig::for_path(dir.path()) };
         let err = DiskProbe::new(config, ByteSize(u64::MAX)).unwrap_err();
         assert!(err.to_string().contains("free"), "{err}");
     }
@@ -435,16 +379,10 @@ mod tests {
     #[test]
     fn absurd_numbers_are_refused_with_the_fix() {
         let dir = tempfile::tempdir().unwrap();
-        let too_big = DiskConfig {
-            size: ByteSize(2 << 30),
-            ..DiskConfig::for_path(dir.path())
-        };
+        let too_big = DiskConfig { size: ByteSize(2 << 30), ..DiskConfig::for_path(dir.path()) };
         let err = DiskProbe::new(too_big, ByteSize(1 << 30)).unwrap_err();
         assert!(err.to_string().contains("use a smaller --size"), "{err}");
-        let zero_block = DiskConfig {
-            block: ByteSize(0),
-            ..DiskConfig::for_path(dir.path())
-        };
+        let zero_block = DiskConfig { block: ByteSize(0), ..DiskConfig::for_path(dir.path()) };
         assert!(DiskProbe::new(zero_block, DiskProbe::MAX_SIZE).is_err());
     }
 

@@ -81,11 +81,7 @@ impl Cancel {
 
     /// `Err(Cancelled)` once stopping was asked for, for use with `?` inside loops.
     pub fn check(&self) -> Result<(), ProbeError> {
-        if self.is_cancelled() {
-            Err(ProbeError::Cancelled)
-        } else {
-            Ok(())
-        }
+        if self.is_cancelled() { Err(ProbeError::Cancelled) } else { Ok(()) }
     }
 }
 
@@ -120,6 +116,5 @@ impl LatencyMs {
 
 /// A histogram for latencies from 1 µs to 10 minutes at 3 significant digits.
 pub fn latency_histogram() -> hdrhistogram::Histogram<u64> {
-    hdrhistogram::Histogram::new_with_bounds(1, 600_000_000, 3)
-        .expect("static histogram bounds are valid")
+    hdrhistogram::Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds are valid")
 }

@@ -21,8 +21,8 @@ impl Probe for NetProbe {
     }
 
     fn run(&self, cancel: &Cancel) -> Result<ProbeOutput, ProbeError> {
-        let mut report = client::run_test(&self.endpoint, &self.config, cancel, &mut |_| {})
-            .map_err(|err| match err {
+        let mut report =
+            client::run_test(&self.endpoint, &self.config, cancel, &mut |_| {}).map_err(|err| match err {
                 NetError::Cancelled => ProbeError::Cancelled,
                 NetError::InvalidInput(message) => ProbeError::InvalidInput(message),
                 other => ProbeError::Failed(other.to_string()),

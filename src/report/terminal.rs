@@ -10,9 +10,7 @@ use crate::sampler::Sample;
 
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table
-        .load_style(UTF8_FULL_CONDENSED)
-        .set_header(header.iter().map(Cell::new));
+    table.load_style(UTF8_FULL_CONDENSED).set_header(header.iter().map(Cell::new));
     for index in 1..header.len() {
         if let Some(column) = table.column_mut(index) {
             column.set_cell_alignment(CellAlignment::Right);
@@ -30,21 +28,16 @@ fn mb(bytes_per_sec: f64) -> String {
 }
 
 fn opt_ms(value: Option<f64>) -> String {
-    value
-        .map(|ms| format!("{ms:.2}"))
-        .unwrap_or_else(|| "-".into())
+    value.map(|ms| format!("{ms:.2}")).unwrap_or_else(|| "-".into())
 }
 
 /// One interval of `plateau sample`: CPU, disks, NICs, TCP, memory, PSI and the watch.
 pub fn sample_tables(sample: &Sample) -> String {
-    let time = humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(sample.ts_ms),
-    );
+    let time =
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(sample.ts_ms));
     let mut out = format!("── {time} ({} ms)\n", sample.interval_ms);
 
-    let mut cpu = table(&[
-        "cpu", "%usr", "%sys", "%iowait", "%irq", "%steal", "%idle", "runq", "load1",
-    ]);
+    let mut cpu = table(&["cpu", "%usr", "%sys", "%iowait", "%irq", "%steal", "%idle", "runq", "load1"]);
     let total = &sample.cpu.total;
     cpu.add_row(vec![
         "all".to_string(),
@@ -54,16 +47,8 @@ pub fn sample_tables(sample: &Sample) -> String {
         pct(total.irq),
         pct(total.steal),
         pct(total.idle),
-        sample
-            .cpu
-            .procs_running
-            .map(|n| n.to_string())
-            .unwrap_or_default(),
-        sample
-            .cpu
-            .load1
-            .map(|l| format!("{l:.2}"))
-            .unwrap_or_default(),
+        sample.cpu.procs_running.map(|n| n.to_string()).unwrap_or_default(),
+        sample.cpu.load1.map(|l| format!("{l:.2}")).unwrap_or_default(),
     ]);
     for (index, core) in sample.cpu.cores.iter().enumerate() {
         cpu.add_row(vec![
@@ -81,9 +66,7 @@ pub fn sample_tables(sample: &Sample) -> String {
     out.push_str(&format!("{cpu}\n"));
 
     if !sample.disks.is_empty() {
-        let mut disks = table(&[
-            "disk", "r/s", "w/s", "rMB/s", "wMB/s", "r_await", "w_await", "aqu-sz", "%util",
-        ]);
+        let mut disks = table(&["disk", "r/s", "w/s", "rMB/s", "wMB/s", "r_await", "w_await", "aqu-sz", "%util"]);
         for d in &sample.disks {
             disks.add_row(vec![
                 d.name.clone(),
@@ -101,16 +84,7 @@ pub fn sample_tables(sample: &Sample) -> String {
     }
 
     if !sample.nics.is_empty() {
-        let mut nics = table(&[
-            "nic",
-            "rxMB/s",
-            "txMB/s",
-            "rxpkt/s",
-            "txpkt/s",
-            "drop/s",
-            "err/s",
-            "link Mbit/s",
-        ]);
+        let mut nics = table(&["nic", "rxMB/s", "txMB/s", "rxpkt/s", "txpkt/s", "drop/s", "err/s", "link Mbit/s"]);
         for n in &sample.nics {
             nics.add_row(vec![
                 n.name.clone(),
@@ -120,9 +94,7 @@ pub fn sample_tables(sample: &Sample) -> String {
                 format!("{:.0}", n.tx_packets_per_sec),
                 format!("{:.1}", n.rx_drops_per_sec + n.tx_drops_per_sec),
                 format!("{:.1}", n.rx_errors_per_sec + n.tx_errors_per_sec),
-                n.speed_bits_per_sec
-                    .map(|b| (b / 1_000_000).to_string())
-                    .unwrap_or_else(|| "-".into()),
+                n.speed_bits_per_sec.map(|b| (b / 1_000_000).to_string()).unwrap_or_else(|| "-".into()),
             ]);
         }
         out.push_str(&format!("{nics}\n"));
@@ -147,21 +119,12 @@ pub fn sample_tables(sample: &Sample) -> String {
         ));
     }
     if let Some(psi) = &sample.psi {
-        let some = |r: Option<crate::sampler::sample::PsiResource>| {
-            r.map(|r| pct(r.some_ratio)).unwrap_or_else(|| "-".into())
-        };
-        misc.push(format!(
-            "psi some %: cpu {} io {} mem {}",
-            some(psi.cpu),
-            some(psi.io),
-            some(psi.memory)
-        ));
+        let some =
+            |r: Option<crate::sampler::sample::PsiResource>| r.map(|r| pct(r.some_ratio)).unwrap_or_else(|| "-".into());
+        misc.push(format!("psi some %: cpu {} io {} mem {}", some(psi.cpu), some(psi.io), some(psi.memory)));
     }
     if let Some(watch) = &sample.watch {
-        let opt = |v: Option<f64>, digits: usize| {
-            v.map(|v| format!("{v:.digits$}"))
-                .unwrap_or_else(|| "-".into())
-        };
+        let opt = |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "-".into());
         misc.push(format!(
             "watch {}: {} procs, {} cpu s/s, quota {} cores, throttled {} periods / {} s, io r/w {}/{} MB/s",
             watch.target,
@@ -183,19 +146,10 @@ pub fn sample_tables(sample: &Sample) -> String {
 
 /// The result of `plateau disk`.
 pub fn disk_table(result: &DiskResult) -> String {
-    let mut summary = table(&[
-        "phase", "MB/s", "IOPS", "p50 ms", "p99 ms", "max ms", "count",
-    ]);
-    let write_iops = if result.write_seconds > 0.0 {
-        result.write_ms.count as f64 / result.write_seconds
-    } else {
-        0.0
-    };
+    let mut summary = table(&["phase", "MB/s", "IOPS", "p50 ms", "p99 ms", "max ms", "count"]);
+    let write_iops = if result.write_seconds > 0.0 { result.write_ms.count as f64 / result.write_seconds } else { 0.0 };
     summary.add_row(vec![
-        format!(
-            "append {} blocks",
-            crate::units::ByteSize(result.block_bytes)
-        ),
+        format!("append {} blocks", crate::units::ByteSize(result.block_bytes)),
         format!("{:.2}", result.write_mb_per_sec),
         format!("{write_iops:.0}"),
         format!("{:.2}", result.write_ms.p50),
@@ -231,9 +185,7 @@ pub fn disk_table(result: &DiskResult) -> String {
         if result.direct { ", O_DIRECT" } else { "" },
     );
     if !result.reads_uncached {
-        out.push_str(
-            "note: the kernel kept the file in the page cache; read figures may be cache hits\n",
-        );
+        out.push_str("note: the kernel kept the file in the page cache; read figures may be cache hits\n");
     }
     out
 }
@@ -296,10 +248,7 @@ pub fn net_header(target: &str, protocol: crate::net::Protocol) -> String {
 pub fn net_interval(interval: &crate::net::report::Interval) -> String {
     let mut out = String::new();
     for stream in &interval.streams {
-        out.push_str(&segment_line(
-            &stream.socket.unwrap_or(0).to_string(),
-            stream,
-        ));
+        out.push_str(&segment_line(&stream.socket.unwrap_or(0).to_string(), stream));
         out.push('\n');
     }
     if interval.streams.len() > 1 || interval.sum_bidir_reverse.is_some() {
@@ -316,14 +265,7 @@ pub fn net_interval(interval: &crate::net::report::Interval) -> String {
 /// The totals of a network test and who limited it.
 pub fn net_summary(report: &crate::net::NetReport) -> String {
     let end = &report.end;
-    let mut summary = table(&[
-        "direction",
-        "sent",
-        "received",
-        "retransmits",
-        "lost",
-        "jitter ms",
-    ]);
+    let mut summary = table(&["direction", "sent", "received", "retransmits", "lost", "jitter ms"]);
     let mut row = |name: &str,
                    sent: &crate::net::report::Segment,
                    received: &crate::net::report::Segment,
@@ -332,30 +274,15 @@ pub fn net_summary(report: &crate::net::NetReport) -> String {
             name.to_string(),
             rate(sent.bits_per_second),
             rate(received.bits_per_second),
-            sent.retransmits
-                .map(|r| r.to_string())
+            sent.retransmits.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+            udp.and_then(|u| Some(format!("{}/{} ({:.2}%)", u.lost_packets?, u.packets?, u.lost_percent?)))
                 .unwrap_or_else(|| "-".into()),
-            udp.and_then(|u| {
-                Some(format!(
-                    "{}/{} ({:.2}%)",
-                    u.lost_packets?, u.packets?, u.lost_percent?
-                ))
-            })
-            .unwrap_or_else(|| "-".into()),
-            udp.and_then(|u| u.jitter_ms)
-                .map(|j| format!("{j:.3}"))
-                .unwrap_or_else(|| "-".into()),
+            udp.and_then(|u| u.jitter_ms).map(|j| format!("{j:.3}")).unwrap_or_else(|| "-".into()),
         ]);
     };
-    let forward = if report.start.test_start.reverse == 1 {
-        "target → here"
-    } else {
-        "here → target"
-    };
+    let forward = if report.start.test_start.reverse == 1 { "target → here" } else { "here → target" };
     row(forward, &end.sum_sent, &end.sum_received, end.sum.as_ref());
-    if let (Some(sent), Some(received)) =
-        (&end.sum_sent_bidir_reverse, &end.sum_received_bidir_reverse)
-    {
+    if let (Some(sent), Some(received)) = (&end.sum_sent_bidir_reverse, &end.sum_received_bidir_reverse) {
         row("target → here", sent, received, None);
     }
     let cpu = &end.cpu_utilization_percent;
@@ -364,10 +291,7 @@ pub fn net_summary(report: &crate::net::NetReport) -> String {
         "{summary}\nCPU: this end {:.1} %, remote {:.1} % (of one core)\nlimited by: {} — {}\n",
         cpu.host_total,
         cpu.remote_total,
-        serde_json::to_value(findings.limited_by)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        serde_json::to_value(findings.limited_by).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
         findings.explanation
     )
 }
@@ -397,18 +321,8 @@ pub fn matrix_table(report: &crate::net::matrix::MatrixReport) -> String {
         out.push_str(&format!("#{index} = {agent}\n"));
     }
     for cell in report.cells.iter().filter(|c| c.error.is_some()) {
-        out.push_str(&format!(
-            "#{} → #{} failed: {}\n",
-            cell.from,
-            cell.to,
-            cell.error.as_deref().unwrap_or_default()
-        ));
+        out.push_str(&format!("#{} → #{} failed: {}\n", cell.from, cell.to, cell.error.as_deref().unwrap_or_default()));
     }
-    out.push_str(&format!(
-        "{} tests in {} rounds, {:.1} s\n",
-        report.cells.len(),
-        report.rounds,
-        report.elapsed_secs
-    ));
+    out.push_str(&format!("{} tests in {} rounds, {:.1} s\n", report.cells.len(), report.rounds, report.elapsed_secs));
     out
 }

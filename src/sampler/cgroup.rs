@@ -22,19 +22,13 @@ pub struct CgroupMounts {
 impl CgroupMounts {
     /// Parses /proc/mounts text.
     pub fn parse(mounts_text: &str) -> CgroupMounts {
-        let entries: Vec<procfs::MountEntry> =
-            FromRead::from_read(mounts_text.as_bytes()).unwrap_or_default();
+        let entries: Vec<procfs::MountEntry> = FromRead::from_read(mounts_text.as_bytes()).unwrap_or_default();
         let mut mounts = CgroupMounts::default();
         for entry in entries {
             match entry.fs_vfstype.as_str() {
                 "cgroup2" => mounts.v2 = Some(PathBuf::from(entry.fs_file)),
                 "cgroup" => {
-                    let controllers = entry
-                        .fs_mntops
-                        .keys()
-                        .filter(|opt| is_v1_controller(opt))
-                        .cloned()
-                        .collect();
+                    let controllers = entry.fs_mntops.keys().filter(|opt| is_v1_controller(opt)).cloned().collect();
                     mounts.v1.push((controllers, PathBuf::from(entry.fs_file)));
                 }
                 _ => {}
@@ -45,9 +39,7 @@ impl CgroupMounts {
 
     /// Reads the running system's mounts.
     pub fn read(proc_root: &Path) -> CgroupMounts {
-        std::fs::read_to_string(proc_root.join("mounts"))
-            .map(|text| CgroupMounts::parse(&text))
-            .unwrap_or_default()
+        std::fs::read_to_string(proc_root.join("mounts")).map(|text| CgroupMounts::parse(&text)).unwrap_or_default()
     }
 
     fn v1_mount(&self, controller: &str) -> Option<&Path> {
@@ -77,23 +69,16 @@ impl CgroupMounts {
             return Some(v1);
         }
         let dir = self.v2.as_ref()?.join(relative);
-        dir.is_dir()
-            .then(|| CgroupDirs::v2(format!("/{relative}"), dir))
+        dir.is_dir().then(|| CgroupDirs::v2(format!("/{relative}"), dir))
     }
 
     /// The cgroup directories for a directory under one of the mounts
     /// (`/sys/fs/cgroup/cpu/mygroup`): its siblings in the other v1 controllers are found too.
     pub fn dirs_for_directory(&self, dir: &Path) -> Option<CgroupDirs> {
         if let Some(relative) = self.v2.as_ref().and_then(|v2| dir.strip_prefix(v2).ok()) {
-            return Some(CgroupDirs::v2(
-                format!("/{}", relative.display()),
-                dir.to_path_buf(),
-            ));
+            return Some(CgroupDirs::v2(format!("/{}", relative.display()), dir.to_path_buf()));
         }
-        let relative = self
-            .v1
-            .iter()
-            .find_map(|(_, mount)| dir.strip_prefix(mount).ok())?;
+        let relative = self.v1.iter().find_map(|(_, mount)| dir.strip_prefix(mount).ok())?;
         self.dirs_for_relative(&relative.to_string_lossy())
     }
 
@@ -101,24 +86,15 @@ impl CgroupMounts {
     pub fn dirs_for_process(&self, proc_cgroup_text: &str) -> Option<CgroupDirs> {
         let groups = procfs::ProcessCGroups::from_read(proc_cgroup_text.as_bytes()).ok()?;
         let v1_path = |controller: &str| {
-            groups
-                .0
-                .iter()
-                .find(|g| g.controllers.iter().any(|c| c == controller))
-                .map(|g| g.pathname.clone())
+            groups.0.iter().find(|g| g.controllers.iter().any(|c| c == controller)).map(|g| g.pathname.clone())
         };
         // On v1 each controller has its own hierarchy, and a process may sit in a
         // different group in each (e.g. `cpu:/limited` but `cpuacct:/`).
         let v1_dir = |controller: &str| {
-            let dir = self
-                .v1_mount(controller)?
-                .join(v1_path(controller)?.trim_start_matches('/'));
+            let dir = self.v1_mount(controller)?.join(v1_path(controller)?.trim_start_matches('/'));
             dir.is_dir().then_some(dir)
         };
-        if let Some(name) = v1_path("cpu")
-            .or_else(|| v1_path("cpuacct"))
-            .or_else(|| v1_path("blkio"))
-        {
+        if let Some(name) = v1_path("cpu").or_else(|| v1_path("cpuacct")).or_else(|| v1_path("blkio")) {
             return Some(CgroupDirs {
                 name,
                 v2: false,
@@ -128,10 +104,7 @@ impl CgroupMounts {
             });
         }
         let unified = groups.0.iter().find(|g| g.hierarchy == 0)?;
-        let dir = self
-            .v2
-            .as_ref()?
-            .join(unified.pathname.trim_start_matches('/'));
+        let dir = self.v2.as_ref()?.join(unified.pathname.trim_start_matches('/'));
         Some(CgroupDirs::v2(unified.pathname.clone(), dir))
     }
 }
@@ -173,29 +146,18 @@ pub struct CgroupDirs {
 
 impl CgroupDirs {
     fn v2(name: String, dir: PathBuf) -> CgroupDirs {
-        CgroupDirs {
-            name,
-            v2: true,
-            cpu: Some(dir.clone()),
-            cpuacct: Some(dir.clone()),
-            blkio: Some(dir),
-        }
+        CgroupDirs { name, v2: true, cpu: Some(dir.clone()), cpuacct: Some(dir.clone()), blkio: Some(dir) }
     }
 
     /// Any directory of this cgroup, to list its member processes.
     pub fn any_dir(&self) -> Option<&Path> {
-        self.cpu
-            .as_deref()
-            .or(self.cpuacct.as_deref())
-            .or(self.blkio.as_deref())
+        self.cpu.as_deref().or(self.cpuacct.as_deref()).or(self.blkio.as_deref())
     }
 
     /// Reads the cgroup's counters; files that do not exist leave their fields empty.
     pub fn read(&self) -> CgroupCounters {
-        let read = |dir: &Option<PathBuf>, file: &str| {
-            dir.as_ref()
-                .and_then(|d| std::fs::read_to_string(d.join(file)).ok())
-        };
+        let read =
+            |dir: &Option<PathBuf>, file: &str| dir.as_ref().and_then(|d| std::fs::read_to_string(d.join(file)).ok());
         let mut counters = CgroupCounters::default();
         if let Some(text) = read(&self.cpu, "cpu.stat") {
             counters.cpu = parse_cpu_stat(&text);
@@ -206,14 +168,12 @@ impl CgroupDirs {
                 counters.io = Some(parse_io_stat(&text));
             }
         } else {
-            if let (Some(quota), Some(period)) = (
-                read(&self.cpu, "cpu.cfs_quota_us"),
-                read(&self.cpu, "cpu.cfs_period_us"),
-            ) {
+            if let (Some(quota), Some(period)) =
+                (read(&self.cpu, "cpu.cfs_quota_us"), read(&self.cpu, "cpu.cfs_period_us"))
+            {
                 counters.quota_cores = parse_cfs_quota(&quota, &period);
             }
-            counters.cpu.usage_ns =
-                read(&self.cpuacct, "cpuacct.usage").and_then(|text| text.trim().parse().ok());
+            counters.cpu.usage_ns = read(&self.cpuacct, "cpuacct.usage").and_then(|text| text.trim().parse().ok());
             let service_bytes = read(&self.blkio, "blkio.throttle.io_service_bytes_recursive")
                 .or_else(|| read(&self.blkio, "blkio.throttle.io_service_bytes"));
             counters.io = service_bytes.map(|text| parse_blkio_service_bytes(&text));
@@ -225,11 +185,7 @@ impl CgroupDirs {
     pub fn pids(&self) -> Vec<i32> {
         self.any_dir()
             .and_then(|dir| std::fs::read_to_string(dir.join("cgroup.procs")).ok())
-            .map(|text| {
-                text.lines()
-                    .filter_map(|line| line.trim().parse().ok())
-                    .collect()
-            })
+            .map(|text| text.lines().filter_map(|line| line.trim().parse().ok()).collect())
             .unwrap_or_default()
     }
 }
@@ -349,19 +305,10 @@ mod tests {
              cgroup /sys/fs/cgroup/systemd cgroup rw,relatime,name=systemd 0 0\n\
              cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0\n",
         );
-        assert_eq!(
-            mounts.v1_mount("cpu"),
-            Some(Path::new("/sys/fs/cgroup/cpu"))
-        );
-        assert_eq!(
-            mounts.v1_mount("cpuacct"),
-            Some(Path::new("/sys/fs/cgroup/cpuacct"))
-        );
+        assert_eq!(mounts.v1_mount("cpu"), Some(Path::new("/sys/fs/cgroup/cpu")));
+        assert_eq!(mounts.v1_mount("cpuacct"), Some(Path::new("/sys/fs/cgroup/cpuacct")));
         assert_eq!(mounts.v1_mount("blkio"), None);
-        assert_eq!(
-            mounts.v2.as_deref(),
-            Some(Path::new("/sys/fs/cgroup/unified"))
-        );
+        assert_eq!(mounts.v2.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
     }
 
     #[test]

@@ -12,8 +12,8 @@ use procfs::{CpuTime, DiskStat};
 
 use super::raw::{PressureCounters, RawSnapshot};
 use super::sample::{
-    CpuSample, CpuShares, DiskSample, MemorySample, NicSample, PsiResource, PsiSample, Sample,
-    TcpSample, UdpSample, WatchSample,
+    CpuSample, CpuShares, DiskSample, MemorySample, NicSample, PsiResource, PsiSample, Sample, TcpSample, UdpSample,
+    WatchSample,
 };
 use super::watch::WatchRaw;
 
@@ -42,11 +42,7 @@ pub fn counter_delta(prev: u64, cur: u64) -> Option<u64> {
 /// Derives the sample for the interval between `prev` and `cur`.
 /// `watch_target` names the watched workload for the report.
 pub fn derive(prev: &RawSnapshot, cur: &RawSnapshot, watch_target: Option<&str>) -> Sample {
-    let secs = cur
-        .taken_at
-        .saturating_duration_since(prev.taken_at)
-        .as_secs_f64()
-        .max(1e-3);
+    let secs = cur.taken_at.saturating_duration_since(prev.taken_at).as_secs_f64().max(1e-3);
     Sample {
         ts_ms: cur.ts_ms,
         interval_ms: (secs * 1000.0).round() as u64,
@@ -111,12 +107,7 @@ fn derive_cpu(prev: &RawSnapshot, cur: &RawSnapshot) -> CpuSample {
     sample.total = cpu_shares(&p.total, &c.total);
     // A core going offline shifts the list; per-core shares are then skipped once.
     if p.cpu_time.len() == c.cpu_time.len() {
-        sample.cores = p
-            .cpu_time
-            .iter()
-            .zip(&c.cpu_time)
-            .map(|(p, c)| cpu_shares(p, c))
-            .collect();
+        sample.cores = p.cpu_time.iter().zip(&c.cpu_time).map(|(p, c)| cpu_shares(p, c)).collect();
     }
     sample.procs_running = c.procs_running;
     sample.procs_blocked = c.procs_blocked;
@@ -131,10 +122,7 @@ fn derive_disk(prev: &DiskStat, cur: &DiskStat, secs: f64) -> Option<DiskSample>
     let sectors_read = counter_delta(prev.sectors_read, cur.sectors_read)? as f64;
     let sectors_written = counter_delta(prev.sectors_written, cur.sectors_written)? as f64;
     let io_ms = counter_delta(prev.time_in_progress, cur.time_in_progress)? as f64;
-    let weighted_ms = counter_delta(
-        prev.weighted_time_in_progress,
-        cur.weighted_time_in_progress,
-    )? as f64;
+    let weighted_ms = counter_delta(prev.weighted_time_in_progress, cur.weighted_time_in_progress)? as f64;
     let interval_ms = secs * 1000.0;
     Some(DiskSample {
         name: cur.name.clone(),
@@ -149,14 +137,8 @@ fn derive_disk(prev: &DiskStat, cur: &DiskStat, secs: f64) -> Option<DiskSample>
     })
 }
 
-fn derive_disks(
-    prev: &BTreeMap<String, DiskStat>,
-    cur: &BTreeMap<String, DiskStat>,
-    secs: f64,
-) -> Vec<DiskSample> {
-    cur.iter()
-        .filter_map(|(name, c)| derive_disk(prev.get(name)?, c, secs))
-        .collect()
+fn derive_disks(prev: &BTreeMap<String, DiskStat>, cur: &BTreeMap<String, DiskStat>, secs: f64) -> Vec<DiskSample> {
+    cur.iter().filter_map(|(name, c)| derive_disk(prev.get(name)?, c, secs)).collect()
 }
 
 fn derive_nics(prev: &RawSnapshot, cur: &RawSnapshot, secs: f64) -> Vec<NicSample> {
@@ -182,31 +164,19 @@ fn derive_nics(prev: &RawSnapshot, cur: &RawSnapshot, secs: f64) -> Vec<NicSampl
         .collect()
 }
 
-fn derive_tcp(
-    prev: super::raw::TcpCounters,
-    cur: super::raw::TcpCounters,
-    secs: f64,
-) -> Option<TcpSample> {
+fn derive_tcp(prev: super::raw::TcpCounters, cur: super::raw::TcpCounters, secs: f64) -> Option<TcpSample> {
     let out_segs = counter_delta(prev.out_segs, cur.out_segs)? as f64;
     let retrans = counter_delta(prev.retrans_segs, cur.retrans_segs)? as f64;
     Some(TcpSample {
         out_segs_per_sec: out_segs / secs,
         in_segs_per_sec: counter_delta(prev.in_segs, cur.in_segs)? as f64 / secs,
         retrans_segs_per_sec: retrans / secs,
-        retrans_ratio: if out_segs > 0.0 {
-            retrans / out_segs
-        } else {
-            0.0
-        },
+        retrans_ratio: if out_segs > 0.0 { retrans / out_segs } else { 0.0 },
         in_errs_per_sec: counter_delta(prev.in_errs, cur.in_errs)? as f64 / secs,
     })
 }
 
-fn derive_udp(
-    prev: super::raw::UdpCounters,
-    cur: super::raw::UdpCounters,
-    secs: f64,
-) -> Option<UdpSample> {
+fn derive_udp(prev: super::raw::UdpCounters, cur: super::raw::UdpCounters, secs: f64) -> Option<UdpSample> {
     Some(UdpSample {
         in_datagrams_per_sec: counter_delta(prev.in_datagrams, cur.in_datagrams)? as f64 / secs,
         rcvbuf_errors_per_sec: counter_delta(prev.rcvbuf_errors, cur.rcvbuf_errors)? as f64 / secs,
@@ -241,24 +211,12 @@ fn derive_memory(prev: &RawSnapshot, cur: &RawSnapshot, secs: f64) -> Option<Mem
     Some(sample)
 }
 
-fn psi_resource(
-    prev: &Option<PressureCounters>,
-    cur: &Option<PressureCounters>,
-    secs: f64,
-) -> Option<PsiResource> {
+fn psi_resource(prev: &Option<PressureCounters>, cur: &Option<PressureCounters>, secs: f64) -> Option<PsiResource> {
     let cur = cur.as_ref()?;
-    let stall_ratio = |p: u64, c: u64| {
-        counter_delta(p, c)
-            .map(|us| (us as f64 / 1e6 / secs).min(1.0))
-            .unwrap_or(0.0)
-    };
+    let stall_ratio = |p: u64, c: u64| counter_delta(p, c).map(|us| (us as f64 / 1e6 / secs).min(1.0)).unwrap_or(0.0);
     let mut resource = PsiResource {
         some_avg10_ratio: cur.some.avg10 as f64 / 100.0,
-        full_avg10_ratio: cur
-            .full
-            .as_ref()
-            .map(|f| f.avg10 as f64 / 100.0)
-            .unwrap_or(0.0),
+        full_avg10_ratio: cur.full.as_ref().map(|f| f.avg10 as f64 / 100.0).unwrap_or(0.0),
         ..PsiResource::default()
     };
     if let Some(prev) = prev {
@@ -311,15 +269,9 @@ fn derive_watch(prev: &WatchRaw, cur: &WatchRaw, secs: f64, target: &str) -> Wat
         false => process_sum(prev, cur, |p| Some(p.cpu_ns)),
     };
     let (io_read, io_write) = if cur.is_cgroup_target {
-        (
-            cg_delta(|c| c.io.map(|io| io.read)),
-            cg_delta(|c| c.io.map(|io| io.write)),
-        )
+        (cg_delta(|c| c.io.map(|io| io.read)), cg_delta(|c| c.io.map(|io| io.write)))
     } else {
-        (
-            process_sum(prev, cur, |p| p.io_read_bytes),
-            process_sum(prev, cur, |p| p.io_write_bytes),
-        )
+        (process_sum(prev, cur, |p| p.io_read_bytes), process_sum(prev, cur, |p| p.io_write_bytes))
     };
     WatchSample {
         target: target.to_string(),

@@ -62,9 +62,10 @@ impl Sampler {
     /// A sampler for `config`; the first call to [`Sampler::step`] only takes a baseline.
     pub fn new(config: &SamplerConfig) -> Sampler {
         let info = raw::system_info();
-        let watcher = config.watch.clone().map(|target| {
-            watch::Watcher::new(target, &config.paths.proc_root, info.ticks_per_second)
-        });
+        let watcher = config
+            .watch
+            .clone()
+            .map(|target| watch::Watcher::new(target, &config.paths.proc_root, info.ticks_per_second));
         Sampler {
             paths: config.paths.clone(),
             watch_label: watcher.as_ref().map(|w| w.target().to_string()),
@@ -85,10 +86,7 @@ impl Sampler {
             }
             snapshot.watch = Some(watch);
         }
-        let sample = self
-            .previous
-            .as_ref()
-            .map(|prev| derive::derive(prev, &snapshot, self.watch_label.as_deref()));
+        let sample = self.previous.as_ref().map(|prev| derive::derive(prev, &snapshot, self.watch_label.as_deref()));
         let problems = std::mem::take(&mut snapshot.problems);
         self.previous = Some(snapshot);
         (sample, problems)
@@ -109,11 +107,7 @@ impl Sampler {
 /// (`start + k * interval`) so that slow ticks do not make the schedule drift.
 /// Returns when `on_tick` breaks or `stop` receives a message or is dropped.
 /// Returns the number of deadlines that were missed entirely.
-pub fn run_paced(
-    interval: Duration,
-    stop: &mpsc::Receiver<()>,
-    mut on_tick: impl FnMut() -> ControlFlow<()>,
-) -> u64 {
+pub fn run_paced(interval: Duration, stop: &mpsc::Receiver<()>, mut on_tick: impl FnMut() -> ControlFlow<()>) -> u64 {
     let start = Instant::now();
     let mut missed = 0;
     let mut tick: u32 = 0;
@@ -149,10 +143,7 @@ pub struct SampleRing {
 impl SampleRing {
     /// An empty ring keeping `retention` of history.
     pub fn new(retention: Duration) -> SampleRing {
-        SampleRing {
-            samples: VecDeque::new(),
-            retention_ms: retention.as_millis() as u64,
-        }
+        SampleRing { samples: VecDeque::new(), retention_ms: retention.as_millis() as u64 }
     }
 
     /// Adds a sample and drops those older than the retention.
@@ -238,9 +229,7 @@ impl BackgroundSampler {
             .spawn(move || {
                 let missed = run_paced(config.interval, &stop_rx, || {
                     let (sample, problems) = sampler.step();
-                    let mut state = shared
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let mut state = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                     state.readings_total += 1;
                     if !problems.is_empty() {
                         state.readings_with_problems_total += 1;
@@ -252,17 +241,10 @@ impl BackgroundSampler {
                     }
                     ControlFlow::Continue(())
                 });
-                shared
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .missed_deadlines_total += missed;
+                shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).missed_deadlines_total += missed;
             })
             .expect("spawning the sampler thread");
-        BackgroundSampler {
-            state,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+        BackgroundSampler { state, stop: Some(stop_tx), thread: Some(thread) }
     }
 
     /// The shared state, for readers.
@@ -325,17 +307,10 @@ mod tests {
             ticks += 1;
             // Each tick does some work; deadlines absorb it rather than adding it up.
             std::thread::sleep(Duration::from_millis(5));
-            if ticks == 10 {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+            if ticks == 10 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         });
         let elapsed = start.elapsed();
-        assert!(
-            elapsed < Duration::from_millis(20 * 9 + 5 + 40),
-            "{elapsed:?}"
-        );
+        assert!(elapsed < Duration::from_millis(20 * 9 + 5 + 40), "{elapsed:?}");
         assert!(elapsed >= Duration::from_millis(20 * 9), "{elapsed:?}");
     }
 

@@ -12,9 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use procfs::prelude::*;
 
 use super::watch::WatchRaw;
-use procfs::{
-    DiskStat, ExplicitSystemInfo, KernelStats, LoadAverage, Meminfo, PressureRecord, VmStat,
-};
+use procfs::{DiskStat, ExplicitSystemInfo, KernelStats, LoadAverage, Meminfo, PressureRecord, VmStat};
 
 /// Where the kernel's files live; tests point this at a fixture tree.
 #[derive(Debug, Clone)]
@@ -27,10 +25,7 @@ pub struct HostPaths {
 
 impl Default for HostPaths {
     fn default() -> Self {
-        HostPaths {
-            proc_root: PathBuf::from("/proc"),
-            sys_root: PathBuf::from("/sys"),
-        }
+        HostPaths { proc_root: PathBuf::from("/proc"), sys_root: PathBuf::from("/sys") }
     }
 }
 
@@ -123,10 +118,7 @@ pub fn system_info() -> ExplicitSystemInfo {
 
 /// Milliseconds since the Unix epoch, now.
 pub fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl RawSnapshot {
@@ -137,9 +129,7 @@ impl RawSnapshot {
         let mut problems = Vec::new();
         let mut read = |name: &str| -> Option<String> {
             let path = paths.proc_root.join(name);
-            std::fs::read_to_string(&path)
-                .map_err(|err| problems.push(format!("{}: {err}", path.display())))
-                .ok()
+            std::fs::read_to_string(&path).map_err(|err| problems.push(format!("{}: {err}", path.display()))).ok()
         };
         let stat_text = read("stat");
         let loadavg_text = read("loadavg");
@@ -155,52 +145,26 @@ impl RawSnapshot {
         };
 
         let stat = stat_text.and_then(|text| {
-            keep(
-                &mut problems,
-                "/proc/stat",
-                KernelStats::from_read(text.as_bytes(), info).map_err(|e| e.to_string()),
-            )
+            keep(&mut problems, "/proc/stat", KernelStats::from_read(text.as_bytes(), info).map_err(|e| e.to_string()))
         });
         let loadavg = loadavg_text.and_then(|text| {
-            keep(
-                &mut problems,
-                "/proc/loadavg",
-                LoadAverage::from_read(text.as_bytes()).map_err(|e| e.to_string()),
-            )
+            keep(&mut problems, "/proc/loadavg", LoadAverage::from_read(text.as_bytes()).map_err(|e| e.to_string()))
         });
         let meminfo = meminfo_text.and_then(|text| {
-            keep(
-                &mut problems,
-                "/proc/meminfo",
-                Meminfo::from_read(text.as_bytes()).map_err(|e| e.to_string()),
-            )
+            keep(&mut problems, "/proc/meminfo", Meminfo::from_read(text.as_bytes()).map_err(|e| e.to_string()))
         });
         let vmstat = vmstat_text.and_then(|text| {
-            keep(
-                &mut problems,
-                "/proc/vmstat",
-                VmStat::from_read(text.as_bytes()).map_err(|e| e.to_string()),
-            )
+            keep(&mut problems, "/proc/vmstat", VmStat::from_read(text.as_bytes()).map_err(|e| e.to_string()))
         });
-        let tcp = snmp_text
-            .as_deref()
-            .and_then(|text| keep(&mut problems, "/proc/net/snmp", parse_snmp_tcp(text)));
-        let udp = snmp_text
-            .as_deref()
-            .and_then(|text| keep(&mut problems, "/proc/net/snmp", parse_snmp_udp(text)));
+        let tcp = snmp_text.as_deref().and_then(|text| keep(&mut problems, "/proc/net/snmp", parse_snmp_tcp(text)));
+        let udp = snmp_text.as_deref().and_then(|text| keep(&mut problems, "/proc/net/snmp", parse_snmp_udp(text)));
         let nics = netdev_text
             .and_then(|text| keep(&mut problems, "/proc/net/dev", parse_net_dev(&text)))
             .unwrap_or_default()
             .into_iter()
             .map(|status| {
                 let speed_bits_per_sec = read_link_speed(&paths.sys_root, &status.name);
-                (
-                    status.name.clone(),
-                    NicCounters {
-                        status,
-                        speed_bits_per_sec,
-                    },
-                )
+                (status.name.clone(), NicCounters { status, speed_bits_per_sec })
             })
             .collect();
         let mut disks = BTreeMap::new();
@@ -212,11 +176,8 @@ impl RawSnapshot {
                 .filter(|disk| is_reported_disk(&disk.name, whole_disks.as_deref()))
                 .map(|disk| (disk.name.clone(), disk))
                 .collect();
-            problems.extend(
-                bad_lines
-                    .into_iter()
-                    .map(|line| format!("/proc/diskstats: skipped malformed line '{line}'")),
-            );
+            problems
+                .extend(bad_lines.into_iter().map(|line| format!("/proc/diskstats: skipped malformed line '{line}'")));
         }
 
         RawSnapshot {
@@ -241,9 +202,7 @@ impl RawSnapshot {
 
 /// The parsed value, or `None` with the failure added to `problems`.
 fn keep<T>(problems: &mut Vec<String>, what: &str, parsed: Result<T, String>) -> Option<T> {
-    parsed
-        .map_err(|err| problems.push(format!("{what}: {err}")))
-        .ok()
+    parsed.map_err(|err| problems.push(format!("{what}: {err}"))).ok()
 }
 
 /// Parses /proc/diskstats line by line, returning the good lines and the malformed ones
@@ -272,26 +231,16 @@ pub fn parse_net_dev(text: &str) -> Result<Vec<procfs::net::DeviceStatus>, Strin
 /// procfs has a parser for the whole file, but it insists on every IP, ICMP, TCP and
 /// UDP field; retransmits must not disappear because a kernel renamed an ICMP field.
 fn snmp_section<'a>(text: &'a str, prefix: &str) -> Result<BTreeMap<&'a str, &'a str>, String> {
-    let mut lines = text
-        .lines()
-        .filter(|line| line.split_whitespace().next() == Some(prefix));
+    let mut lines = text.lines().filter(|line| line.split_whitespace().next() == Some(prefix));
     let (Some(header), Some(values)) = (lines.next(), lines.next()) else {
         return Err(format!("no {prefix} section"));
     };
-    Ok(header
-        .split_whitespace()
-        .skip(1)
-        .zip(values.split_whitespace().skip(1))
-        .collect())
+    Ok(header.split_whitespace().skip(1).zip(values.split_whitespace().skip(1)).collect())
 }
 
 fn snmp_counter(fields: &BTreeMap<&str, &str>, section: &str, name: &str) -> Result<u64, String> {
-    let value = fields
-        .get(name)
-        .ok_or_else(|| format!("{section} section has no {name}"))?;
-    value
-        .parse()
-        .map_err(|_| format!("{section} {name} is not a counter: '{value}'"))
+    let value = fields.get(name).ok_or_else(|| format!("{section} section has no {name}"))?;
+    value.parse().map_err(|_| format!("{section} {name} is not a counter: '{value}'"))
 }
 
 /// Parses the `Tcp:` header and value lines of /proc/net/snmp.
@@ -334,19 +283,13 @@ pub fn parse_pressure(text: &str) -> Option<PressureCounters> {
 /// Names under /sys/block (whole disks, not partitions); `None` when /sys is not there.
 fn whole_disk_names(sys_root: &Path) -> Option<Vec<String>> {
     let entries = std::fs::read_dir(sys_root.join("block")).ok()?;
-    Some(
-        entries
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .collect(),
-    )
+    Some(entries.filter_map(|entry| entry.ok()?.file_name().into_string().ok()).collect())
 }
 
 /// Whether a diskstats device belongs in the report: whole disks that hold data.
 /// Without /sys/block to say what is a whole disk, everything but pseudo-devices counts.
 fn is_reported_disk(name: &str, whole_disks: Option<&[String]>) -> bool {
-    let pseudo = ["loop", "ram", "zram"]
-        .iter()
-        .any(|prefix| name.starts_with(prefix));
+    let pseudo = ["loop", "ram", "zram"].iter().any(|prefix| name.starts_with(prefix));
     match whole_disks {
         Some(names) => !pseudo && names.iter().any(|whole| whole == name),
         None => !pseudo,
@@ -373,15 +316,7 @@ mod tests {
     fn snmp_tcp_section_is_found_among_others() {
         let text = "Ip: Forwarding DefaultTTL\nIp: 1 64\nTcp: RtoAlgorithm InSegs OutSegs RetransSegs InErrs\nTcp: 1 100 200 7 1\nUdp: InDatagrams\nUdp: 5\n";
         let tcp = parse_snmp_tcp(text).unwrap();
-        assert_eq!(
-            tcp,
-            TcpCounters {
-                out_segs: 200,
-                in_segs: 100,
-                retrans_segs: 7,
-                in_errs: 1
-            }
-        );
+        assert_eq!(tcp, TcpCounters { out_segs: 200, in_segs: 100, retrans_segs: 7, in_errs: 1 });
     }
 
     #[test]
@@ -394,14 +329,7 @@ mod tests {
     #[test]
     fn snmp_udp_section_is_not_udplite() {
         let text = "Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 100 1 7 50 6 0\nUdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors\nUdpLite: 0 0 0 0 0\n";
-        assert_eq!(
-            parse_snmp_udp(text).unwrap(),
-            UdpCounters {
-                in_datagrams: 100,
-                in_errors: 7,
-                rcvbuf_errors: 6
-            }
-        );
+        assert_eq!(parse_snmp_udp(text).unwrap(), UdpCounters { in_datagrams: 100, in_errors: 7, rcvbuf_errors: 6 });
     }
 
     #[test]

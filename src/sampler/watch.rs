@@ -34,10 +34,7 @@ impl FromStr for WatchTarget {
             return Err("empty --watch target; give a pid, a process name or a cgroup path".into());
         }
         if let Some(pid) = text.strip_prefix("pid:") {
-            return pid
-                .parse()
-                .map(WatchTarget::Pid)
-                .map_err(|_| format!("invalid pid in --watch '{text}'"));
+            return pid.parse().map(WatchTarget::Pid).map_err(|_| format!("invalid pid in --watch '{text}'"));
         }
         if let Some(name) = text.strip_prefix("name:") {
             return Ok(WatchTarget::Name(name.to_string()));
@@ -101,12 +98,7 @@ pub struct Watcher {
 impl Watcher {
     /// Prepares to watch `target` on the system whose /proc is at `proc_root`.
     pub fn new(target: WatchTarget, proc_root: &Path, ticks_per_second: u64) -> Watcher {
-        Watcher {
-            target,
-            mounts: CgroupMounts::read(proc_root),
-            proc_root: proc_root.to_path_buf(),
-            ticks_per_second,
-        }
+        Watcher { target, mounts: CgroupMounts::read(proc_root), proc_root: proc_root.to_path_buf(), ticks_per_second }
     }
 
     /// The target as given.
@@ -116,10 +108,8 @@ impl Watcher {
 
     /// Finds the target's processes and cgroup now and reads their counters.
     pub fn read(&self) -> WatchRaw {
-        let mut raw = WatchRaw {
-            is_cgroup_target: matches!(self.target, WatchTarget::Cgroup(_)),
-            ..WatchRaw::default()
-        };
+        let mut raw =
+            WatchRaw { is_cgroup_target: matches!(self.target, WatchTarget::Cgroup(_)), ..WatchRaw::default() };
         let (pids, dirs) = match &self.target {
             WatchTarget::Pid(pid) => {
                 let dirs = self.process_cgroup(*pid);
@@ -161,8 +151,7 @@ impl Watcher {
     }
 
     fn process_cgroup(&self, pid: i32) -> Option<CgroupDirs> {
-        let text =
-            std::fs::read_to_string(self.proc_root.join(pid.to_string()).join("cgroup")).ok()?;
+        let text = std::fs::read_to_string(self.proc_root.join(pid.to_string()).join("cgroup")).ok()?;
         self.mounts.dirs_for_process(&text)
     }
 
@@ -205,39 +194,21 @@ mod tests {
 
     #[test]
     fn targets_parse_from_their_forms() {
-        assert_eq!(
-            "1234".parse::<WatchTarget>().unwrap(),
-            WatchTarget::Pid(1234)
-        );
+        assert_eq!("1234".parse::<WatchTarget>().unwrap(), WatchTarget::Pid(1234));
         assert_eq!("pid:7".parse::<WatchTarget>().unwrap(), WatchTarget::Pid(7));
-        assert_eq!(
-            "tansu".parse::<WatchTarget>().unwrap(),
-            WatchTarget::Name("tansu".into())
-        );
-        assert_eq!(
-            "name:42".parse::<WatchTarget>().unwrap(),
-            WatchTarget::Name("42".into())
-        );
+        assert_eq!("tansu".parse::<WatchTarget>().unwrap(), WatchTarget::Name("tansu".into()));
+        assert_eq!("name:42".parse::<WatchTarget>().unwrap(), WatchTarget::Name("42".into()));
         assert_eq!(
             "/sys/fs/cgroup/cpu/kafka".parse::<WatchTarget>().unwrap(),
             WatchTarget::Cgroup("/sys/fs/cgroup/cpu/kafka".into())
         );
-        assert!(
-            "pid:abc"
-                .parse::<WatchTarget>()
-                .unwrap_err()
-                .contains("invalid pid")
-        );
+        assert!("pid:abc".parse::<WatchTarget>().unwrap_err().contains("invalid pid"));
         assert!("".parse::<WatchTarget>().is_err());
     }
 
     #[test]
     fn watching_this_process_sees_its_cpu() {
-        let watcher = Watcher::new(
-            WatchTarget::Pid(std::process::id() as i32),
-            Path::new("/proc"),
-            100,
-        );
+        let watcher = Watcher::new(WatchTarget::Pid(std::process::id() as i32), Path::new("/proc"), 100);
         let raw = watcher.read();
         assert!(raw.problem.is_none(), "{:?}", raw.problem);
         assert_eq!(raw.processes.len(), 1);
@@ -245,11 +216,7 @@ mod tests {
 
     #[test]
     fn a_missing_process_is_a_problem_not_a_panic() {
-        let watcher = Watcher::new(
-            WatchTarget::Name("no-such-proc-xyz".into()),
-            Path::new("/proc"),
-            100,
-        );
+        let watcher = Watcher::new(WatchTarget::Name("no-such-proc-xyz".into()), Path::new("/proc"), 100);
         let raw = watcher.read();
         assert!(raw.processes.is_empty());
         assert!(raw.problem.unwrap().contains("no process found"));

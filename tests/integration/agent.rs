@@ -11,10 +11,7 @@ use serde_json::{Value, json};
 use crate::support::{AgentProcess, PrometheusProcess, eventually, plateau_bin};
 
 fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 /// GETs `url` and parses the body as JSON.
@@ -43,27 +40,15 @@ fn samples_have_increasing_timestamps() {
         (samples.len() >= 4).then_some(samples)
     })
     .expect("agent collected fewer than 4 samples in 10 s");
-    let stamps: Vec<u64> = samples
-        .iter()
-        .map(|s| s["ts_ms"].as_u64().unwrap())
-        .collect();
-    assert!(
-        stamps.windows(2).all(|pair| pair[0] < pair[1]),
-        "{stamps:?}"
-    );
+    let stamps: Vec<u64> = samples.iter().map(|s| s["ts_ms"].as_u64().unwrap()).collect();
+    assert!(stamps.windows(2).all(|pair| pair[0] < pair[1]), "{stamps:?}");
     for field in ["cpu", "disks", "nics", "tcp", "memory", "psi"] {
         assert!(samples[0].get(field).is_some(), "sample lacks {field}");
     }
     // `since` filters: nothing newer than the newest sample.
     let newest = stamps.last().unwrap();
     let later: Value = get_json(&format!("{}/samples?since={newest}", agent.url));
-    assert!(
-        later["samples"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["ts_ms"].as_u64().unwrap() > *newest)
-    );
+    assert!(later["samples"].as_array().unwrap().iter().all(|s| s["ts_ms"].as_u64().unwrap() > *newest));
 }
 
 #[test]
@@ -76,46 +61,27 @@ fn posts_need_the_right_token() {
     let missing = client().post(&url).json(&body).send().unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
     let error: Value = missing.json().unwrap();
-    assert!(
-        error["error"].as_str().unwrap().contains("Authorization"),
-        "{error}"
-    );
+    assert!(error["error"].as_str().unwrap().contains("Authorization"), "{error}");
 
-    let wrong = client()
-        .post(&url)
-        .bearer_auth("not-the-token")
-        .json(&body)
-        .send()
-        .unwrap();
+    let wrong = client().post(&url).bearer_auth("not-the-token").json(&body).send().unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 
     // A rejected request changed nothing: no probe ran.
     let status: Value = get_json(&format!("{}/status", agent.url));
     assert!(status["probes"].get("disk").is_none(), "{status}");
 
-    let ok = client()
-        .post(&url)
-        .bearer_auth(&agent.token)
-        .json(&body)
-        .send()
-        .unwrap();
+    let ok = client().post(&url).bearer_auth(&agent.token).json(&body).send().unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     let result: Value = ok.json().unwrap();
     assert_eq!(result["probe"], "disk");
     assert_eq!(result["size_bytes"], 4 << 20);
     assert!(result["write_mb_per_sec"].as_f64().unwrap() > 0.0);
     for field in ["p50", "p99", "max"] {
-        assert!(
-            result["fsync_ms"][field].as_f64().is_some(),
-            "fsync_ms.{field} missing: {result}"
-        );
+        assert!(result["fsync_ms"][field].as_f64().is_some(), "fsync_ms.{field} missing: {result}");
     }
     assert!(result["read_iops"].as_f64().unwrap() > 0.0);
     assert!(result["read_mb_per_sec"].as_f64().is_some());
-    assert!(
-        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
-        "the probe left its file behind"
-    );
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the probe left its file behind");
 }
 
 #[test]
@@ -132,52 +98,27 @@ fn malformed_requests_get_json_4xx() {
             .unwrap();
         let status = response.status();
         let body: Value = response.json().expect("error bodies are JSON");
-        (
-            status,
-            body["error"].as_str().unwrap_or_default().to_string(),
-        )
+        (status, body["error"].as_str().unwrap_or_default().to_string())
     };
     let cases = [
         ("{not json", "invalid request body"),
         (r#"{"path": "/tmp", "sise": "4M"}"#, "unknown field `sise`"),
         (r#"{"path": "/tmp", "size": "lots"}"#, "invalid size 'lots'"),
-        (
-            r#"{"path": "/no/such/dir"}"#,
-            "cannot use --path /no/such/dir",
-        ),
+        (r#"{"path": "/no/such/dir"}"#, "cannot use --path /no/such/dir"),
         (r#"{"path": "/tmp", "size": "1T"}"#, "over the limit"),
-        (
-            r#"{"path": "/tmp", "fsync": "sometimes"}"#,
-            "unknown variant `sometimes`",
-        ),
+        (r#"{"path": "/tmp", "fsync": "sometimes"}"#, "unknown variant `sometimes`"),
     ];
     for (body, expected) in cases {
         let (status, error) = post(body);
         assert!(status.is_client_error(), "{body}: got {status}");
-        assert!(
-            error.contains(expected),
-            "{body}: error was {error:?}, expected it to mention {expected:?}"
-        );
+        assert!(error.contains(expected), "{body}: error was {error:?}, expected it to mention {expected:?}");
     }
-    let unknown = client()
-        .get(format!("{}/nothing-here", agent.url))
-        .send()
-        .unwrap();
+    let unknown = client().get(format!("{}/nothing-here", agent.url)).send().unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    let bad_query = client()
-        .get(format!("{}/samples?since=yesterday", agent.url))
-        .send()
-        .unwrap();
+    let bad_query = client().get(format!("{}/samples?since=yesterday", agent.url)).send().unwrap();
     assert_eq!(bad_query.status(), StatusCode::BAD_REQUEST);
     // The agent survived all of it.
-    assert!(
-        client()
-            .get(format!("{}/status", agent.url))
-            .send()
-            .unwrap()
-            .status()
-            .is_success()
-    );
+    assert!(client().get(format!("{}/status", agent.url)).send().unwrap().status().is_success());
 }
 
 #[test]
@@ -187,8 +128,7 @@ fn one_probe_at_a_time_and_sigterm_exits_quickly() {
     // Small blocks with an fsync each, and many reads: long enough to still be running.
     let long = json!({"path": dir.path(), "size": "64M", "block": "4K", "fsync": "every", "reads": 1000000});
     let (url, token) = (format!("{}/disk", agent.url), agent.token.clone());
-    let first =
-        std::thread::spawn(move || client().post(url).bearer_auth(token).json(&long).send());
+    let first = std::thread::spawn(move || client().post(url).bearer_auth(token).json(&long).send());
 
     let status_url = format!("{}/status", agent.url);
     eventually(Duration::from_secs(10), || {
@@ -205,28 +145,19 @@ fn one_probe_at_a_time_and_sigterm_exits_quickly() {
         .unwrap();
     assert_eq!(second.status(), StatusCode::CONFLICT);
     let error: Value = second.json().unwrap();
-    assert!(
-        error["error"].as_str().unwrap().contains("already running"),
-        "{error}"
-    );
+    assert!(error["error"].as_str().unwrap().contains("already running"), "{error}");
 
     let (took, exit) = agent.terminate();
     assert!(took < Duration::from_secs(2), "SIGTERM took {took:?}");
     assert!(exit.success(), "agent exited with {exit}");
     // The interrupted request got an answer or a closed connection, not a hang.
     let _ = first.join().unwrap();
-    assert!(
-        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
-        "the interrupted probe left its file behind"
-    );
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the interrupted probe left its file behind");
 }
 
 #[test]
 fn the_agent_refuses_to_start_without_a_token() {
-    let output = std::process::Command::new(plateau_bin())
-        .args(["agent", "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let output = std::process::Command::new(plateau_bin()).args(["agent", "--listen", "127.0.0.1:0"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--token-file"));
 
@@ -235,10 +166,7 @@ fn the_agent_refuses_to_start_without_a_token() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(
-        String::from_utf8_lossy(&output.stderr)
-            .contains("only when listening on a loopback address")
-    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("only when listening on a loopback address"));
 }
 
 #[test]
@@ -257,44 +185,30 @@ fn metrics_are_scraped_by_a_real_prometheus() {
     };
     // The target must be up with no scrape error: the exposition parsed.
     let target = eventually(Duration::from_secs(30), || {
-        let body: Value = client()
-            .get(format!("{}/api/v1/targets", prometheus.url))
-            .send()
-            .ok()?
-            .json()
-            .ok()?;
+        let body: Value = client().get(format!("{}/api/v1/targets", prometheus.url)).send().ok()?.json().ok()?;
         let target = body["data"]["activeTargets"].as_array()?.first()?.clone();
         (target["health"] == "up").then_some(target)
     })
     .expect("the agent's target never became healthy in Prometheus");
     assert_eq!(target["lastError"], "", "{target}");
 
-    let cpu = eventually(Duration::from_secs(10), || {
-        query("plateau_cpu_seconds_total").filter(|r| !r.is_empty())
-    })
-    .expect("no plateau_cpu_seconds_total series");
+    let cpu = eventually(Duration::from_secs(10), || query("plateau_cpu_seconds_total").filter(|r| !r.is_empty()))
+        .expect("no plateau_cpu_seconds_total series");
     assert!(cpu.iter().any(|series| series["metric"]["mode"] == "idle"));
     // Counters are counters: rate() over them works, and all modes of a CPU add up to
     // one second per second. (The first evaluations, with two or three scrapes in the
     // window, extrapolate poorly; the check waits for a settled window.)
     let mut last_busy = None;
     let settled = eventually(Duration::from_secs(20), || {
-        let result = query(
-            "sum(rate(plateau_cpu_seconds_total[5s])) / count(count by (cpu) (plateau_cpu_seconds_total))",
-        )?;
+        let result =
+            query("sum(rate(plateau_cpu_seconds_total[5s])) / count(count by (cpu) (plateau_cpu_seconds_total))")?;
         let busy = result.first()?["value"][1].as_str()?.parse::<f64>().ok()?;
         last_busy = Some(busy);
         (0.8..1.2).contains(&busy).then_some(busy)
     });
-    assert!(
-        settled.is_some(),
-        "all modes of one CPU add up to {last_busy:?} s/s, not 1"
-    );
-    for name in [
-        "plateau_memory_total_bytes",
-        "plateau_network_receive_bytes_total",
-        "plateau_sampler_readings_total",
-    ] {
+    assert!(settled.is_some(), "all modes of one CPU add up to {last_busy:?} s/s, not 1");
+    for name in ["plateau_memory_total_bytes", "plateau_network_receive_bytes_total", "plateau_sampler_readings_total"]
+    {
         let series = query(name).unwrap_or_default();
         assert!(!series.is_empty(), "{name} missing from Prometheus");
     }

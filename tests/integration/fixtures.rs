@@ -11,9 +11,7 @@ use plateau::sampler::derive::derive;
 use plateau::sampler::raw::{HostPaths, RawSnapshot, system_info};
 
 fn data(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path)
 }
 
 fn text(path: &str) -> String {
@@ -21,10 +19,7 @@ fn text(path: &str) -> String {
 }
 
 fn reading(at: &str) -> RawSnapshot {
-    let paths = HostPaths {
-        proc_root: data(&format!("host/{at}/proc")),
-        sys_root: data("host/sys"),
-    };
+    let paths = HostPaths { proc_root: data(&format!("host/{at}/proc")), sys_root: data("host/sys") };
     RawSnapshot::read(&paths, &system_info())
 }
 
@@ -63,11 +58,7 @@ fn cpu_shares_come_from_tick_deltas() {
 fn disks_are_derived_as_iostat_does() {
     let (t0, t1) = two_readings();
     let sample = derive(&t0, &t1, None);
-    let vda = sample
-        .disks
-        .iter()
-        .find(|d| d.name == "vda")
-        .expect("vda reported");
+    let vda = sample.disks.iter().find(|d| d.name == "vda").expect("vda reported");
     assert!(close(vda.reads_per_sec, 100.0));
     assert!(close(vda.read_bytes_per_sec, 800.0 * 512.0));
     assert!(close(vda.writes_per_sec, 50.0));
@@ -82,11 +73,7 @@ fn disks_are_derived_as_iostat_does() {
 fn a_wrapped_32_bit_counter_is_unwrapped() {
     let (t0, t1) = two_readings();
     let sample = derive(&t0, &t1, None);
-    let vdb = sample
-        .disks
-        .iter()
-        .find(|d| d.name == "vdb")
-        .expect("vdb reported");
+    let vdb = sample.disks.iter().find(|d| d.name == "vdb").expect("vdb reported");
     assert!(close(vdb.reads_per_sec, 11.0), "{vdb:?}");
 }
 
@@ -95,11 +82,7 @@ fn reset_new_pseudo_and_partition_devices_are_left_out() {
     let (t0, t1) = two_readings();
     let sample = derive(&t0, &t1, None);
     let names: Vec<&str> = sample.disks.iter().map(|d| d.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["vda", "vdb"],
-        "sdb reset, nvme0n1 is new, loop0 is a pseudo-device, vda1 a partition"
-    );
+    assert_eq!(names, ["vda", "vdb"], "sdb reset, nvme0n1 is new, loop0 is a pseudo-device, vda1 a partition");
     // The new device is remembered, so the next interval reports it.
     assert!(t1.disks.contains_key("nvme0n1"));
 }
@@ -107,18 +90,8 @@ fn reset_new_pseudo_and_partition_devices_are_left_out() {
 #[test]
 fn a_malformed_line_is_a_problem_not_a_failure() {
     let t1 = reading("t1");
-    assert!(
-        t1.problems
-            .iter()
-            .any(|p| p.contains("this is not a diskstats line")),
-        "{:?}",
-        t1.problems
-    );
-    assert_eq!(
-        t1.disks.len(),
-        4,
-        "vda, vdb, sdb and nvme0n1: whole disks only"
-    );
+    assert!(t1.problems.iter().any(|p| p.contains("this is not a diskstats line")), "{:?}", t1.problems);
+    assert_eq!(t1.disks.len(), 4, "vda, vdb, sdb and nvme0n1: whole disks only");
 }
 
 #[test]
@@ -153,10 +126,7 @@ fn nics_tcp_memory_and_psi() {
     let cpu = psi.cpu.unwrap();
     assert!(close(cpu.some_ratio, 0.25), "{cpu:?}");
     assert!(close(cpu.some_avg10_ratio, 0.225));
-    assert_eq!(
-        cpu.full_ratio, 0.0,
-        "an old kernel has no full line for CPU"
-    );
+    assert_eq!(cpu.full_ratio, 0.0, "an old kernel has no full line for CPU");
     let io = psi.io.unwrap();
     assert!(close(io.some_ratio, 0.1));
     assert!(close(io.full_ratio, 0.05));
@@ -180,16 +150,8 @@ fn cgroup_v1_files() {
     assert_eq!(counters.cpu.usage_ns, Some(2_400_000_000));
     assert_eq!(counters.quota_cores, Some(0.2));
     let io = counters.io.unwrap();
-    assert_eq!(
-        (io.read, io.write),
-        (4096 + 8192, 52_428_800),
-        "Sync/Async/Total lines are not added again"
-    );
-    assert_eq!(
-        cgroup::parse_blkio_service_bytes(&text("cgroup/v1/blkio.throttle.io_service_bytes.empty"))
-            .read,
-        0
-    );
+    assert_eq!((io.read, io.write), (4096 + 8192, 52_428_800), "Sync/Async/Total lines are not added again");
+    assert_eq!(cgroup::parse_blkio_service_bytes(&text("cgroup/v1/blkio.throttle.io_service_bytes.empty")).read, 0);
 }
 
 #[test]
@@ -207,10 +169,7 @@ fn cgroup_v2_files() {
     assert_eq!(counters.cpu.throttled_periods, Some(95));
     assert_eq!(counters.cpu.throttled_ns, Some(7_600_000_000));
     assert_eq!(counters.quota_cores, Some(0.2));
-    assert_eq!(
-        cgroup::parse_cpu_max(&text("cgroup/v2/cpu.max.unlimited")),
-        None
-    );
+    assert_eq!(cgroup::parse_cpu_max(&text("cgroup/v2/cpu.max.unlimited")), None);
     let io = counters.io.unwrap();
     assert_eq!((io.read, io.write), (4096 + 8192, 52_428_800));
 }
@@ -237,9 +196,7 @@ fn a_process_cgroup_resolves_on_v2() {
     let unified = root.path().join("unified");
     std::fs::create_dir_all(unified.join("kubepods/pod1/ctr")).unwrap();
     let mounts = CgroupMounts::parse(&format!("cgroup2 {} cgroup2 rw 0 0\n", unified.display()));
-    let dirs = mounts
-        .dirs_for_process(&text("cgroup/proc-pid-cgroup.v2"))
-        .unwrap();
+    let dirs = mounts.dirs_for_process(&text("cgroup/proc-pid-cgroup.v2")).unwrap();
     assert!(dirs.v2);
     assert_eq!(dirs.cpu.unwrap(), unified.join("kubepods/pod1/ctr"));
 }
@@ -252,23 +209,12 @@ fn a_process_cgroup_resolves_on_hybrid_v1() {
     }
     let mounts_text: String = ["cpu", "cpuacct", "blkio"]
         .iter()
-        .map(|c| {
-            format!(
-                "cgroup {} cgroup rw,relatime,{c} 0 0\n",
-                root.path().join(c).display()
-            )
-        })
+        .map(|c| format!("cgroup {} cgroup rw,relatime,{c} 0 0\n", root.path().join(c).display()))
         .collect();
     let mounts = CgroupMounts::parse(&mounts_text);
-    let dirs = mounts
-        .dirs_for_process(&text("cgroup/proc-pid-cgroup.hybrid"))
-        .unwrap();
+    let dirs = mounts.dirs_for_process(&text("cgroup/proc-pid-cgroup.hybrid")).unwrap();
     assert!(!dirs.v2);
     assert_eq!(dirs.cpu.unwrap(), root.path().join("cpu/plateau-test"));
     assert_eq!(dirs.blkio.unwrap(), root.path().join("blkio/plateau-test"));
-    assert_eq!(
-        dirs.cpuacct.unwrap(),
-        root.path().join("cpuacct"),
-        "cpuacct:/ is the root group"
-    );
+    assert_eq!(dirs.cpuacct.unwrap(), root.path().join("cpuacct"), "cpuacct:/ is the root group");
 }

@@ -27,14 +27,7 @@ impl AgentProcess {
         let token_file = dir.path().join("token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
         let mut child = Command::new(plateau_bin())
-            .args([
-                "agent",
-                "--listen",
-                "127.0.0.1:0",
-                "--interval",
-                "200ms",
-                "--token-file",
-            ])
+            .args(["agent", "--listen", "127.0.0.1:0", "--interval", "200ms", "--token-file"])
             .arg(&token_file)
             .args(extra)
             .stdout(Stdio::piped())
@@ -43,24 +36,10 @@ impl AgentProcess {
             .expect("starting plateau agent");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reading the agent's first line");
-        let url = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_default()
-            .to_string();
-        assert!(
-            url.starts_with("http://127.0.0.1:"),
-            "unexpected first line: {line:?}"
-        );
-        AgentProcess {
-            child,
-            url,
-            token,
-            _dir: dir,
-        }
+        BufReader::new(stdout).read_line(&mut line).expect("reading the agent's first line");
+        let url = line.split_whitespace().find(|word| word.starts_with("http://")).unwrap_or_default().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line: {line:?}");
+        AgentProcess { child, url, token, _dir: dir }
     }
 
     /// The `host:port` the agent listens on.
@@ -76,8 +55,8 @@ impl AgentProcess {
             rustix::process::Signal::TERM,
         )
         .unwrap();
-        let status = wait_with_timeout(&mut self.child, Duration::from_secs(10))
-            .expect("agent did not exit within 10 s");
+        let status =
+            wait_with_timeout(&mut self.child, Duration::from_secs(10)).expect("agent did not exit within 10 s");
         (started.elapsed(), status)
     }
 }
@@ -117,11 +96,7 @@ pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> O
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for a test server).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A real Prometheus server scraping `targets` every second, killed when dropped.
@@ -134,43 +109,28 @@ pub struct PrometheusProcess {
 impl PrometheusProcess {
     /// Starts Debian's `prometheus` with one job per `(job, host:port)` target.
     pub fn start(targets: &[(&str, &str)]) -> PrometheusProcess {
-        let binary = which("prometheus")
-            .expect("prometheus is not installed: run `apt-get install prometheus` (.ci/run does)");
+        let binary =
+            which("prometheus").expect("prometheus is not installed: run `apt-get install prometheus` (.ci/run does)");
         let dir = tempfile::tempdir().unwrap();
-        let mut config = String::from(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n",
-        );
+        let mut config = String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n");
         for (job, target) in targets {
-            config.push_str(&format!(
-                "  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"
-            ));
+            config.push_str(&format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"));
         }
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config).unwrap();
         let port = free_port();
         let child = Command::new(binary)
             .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting prometheus");
-        let prometheus = PrometheusProcess {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        };
+        let prometheus = PrometheusProcess { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
         let client = reqwest::blocking::Client::new();
         eventually(Duration::from_secs(30), || {
-            client
-                .get(format!("{}/-/ready", prometheus.url))
-                .send()
-                .ok()
-                .filter(|r| r.status().is_success())
+            client.get(format!("{}/-/ready", prometheus.url)).send().ok().filter(|r| r.status().is_success())
         })
         .expect("prometheus did not become ready within 30 s");
         prometheus
@@ -186,11 +146,7 @@ impl Drop for PrometheusProcess {
 
 /// The full path of an executable on PATH.
 pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(name))
-        .find(|path| path.is_file())
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| Path::new(dir).join(name)).find(|path| path.is_file())
 }
 
 /// Whether the root-only tests were asked for (`PLATEAU_ROOT_TESTS=1`, set by `.ci/run`).
