@@ -17,6 +17,13 @@ use plateau::sampler::{Sampler, run_paced};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Agent(_)) {
+        // Die quietly when stdout is a closed pipe (`plateau sample | head`), as other
+        // command-line tools do. Sockets are not affected (Rust sends with
+        // MSG_NOSIGNAL); the agent keeps the default of ignoring SIGPIPE.
+        // SAFETY: setting a signal disposition to its default has no preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PLATEAU_LOG").unwrap_or_else(|_| "info".into()))
@@ -75,7 +82,6 @@ fn run_sample(args: SampleArgs) -> anyhow::Result<()> {
     let mut sampler = Sampler::new(&config);
     let started = Instant::now();
     let (_keep_open, stop) = std::sync::mpsc::channel();
-    let mut stdout = std::io::stdout().lock();
     let mut failure = None;
     run_paced(config.interval, &stop, || {
         let (sample, problems) = sampler.step();
@@ -83,34 +89,20 @@ fn run_sample(args: SampleArgs) -> anyhow::Result<()> {
             tracing::warn!("{problem}");
         }
         if let Some(sample) = sample {
-            let written = if args.json {
-                serde_json::to_string(&sample)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|line| Ok(writeln!(stdout, "{line}")?))
+            let text = if args.json {
+                serde_json::to_string(&sample).map(|line| line + "\n").map_err(anyhow::Error::from)
             } else {
-                write!(stdout, "{}", terminal::sample_tables(&sample)).map_err(anyhow::Error::from)
+                Ok(terminal::sample_tables(&sample))
             };
-            // A closed pipe (`plateau sample | head`) ends the run quietly.
-            if let Err(err) = written.and_then(|()| Ok(stdout.flush()?)) {
+            let mut stdout = std::io::stdout().lock();
+            if let Err(err) = text.and_then(|text| Ok(stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())?)) {
                 failure = Some(err);
                 return ControlFlow::Break(());
             }
         }
-        if started.elapsed() + config.interval / 2 >= args.duration.0 {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        if started.elapsed() + config.interval / 2 >= args.duration.0 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     });
-    match failure {
-        Some(err) if is_broken_pipe(&err) => Ok(()),
-        Some(err) => Err(err),
-        None => Ok(()),
-    }
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    failure.map_or(Ok(()), Err)
 }
 
 fn run_net(args: NetArgs) -> anyhow::Result<()> {
