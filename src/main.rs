@@ -95,12 +95,18 @@ fn run_sample(args: SampleArgs) -> anyhow::Result<()> {
                 Ok(terminal::sample_tables(&sample))
             };
             let mut stdout = std::io::stdout().lock();
-            if let Err(err) = text.and_then(|text| Ok(stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())?)) {
+            if let Err(err) =
+                text.and_then(|text| Ok(stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())?))
+            {
                 failure = Some(err);
                 return ControlFlow::Break(());
             }
         }
-        if started.elapsed() + config.interval / 2 >= args.duration.0 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        if started.elapsed() + config.interval / 2 >= args.duration.0 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     });
     failure.map_or(Ok(()), Err)
 }

@@ -49,7 +49,7 @@ struct Pending {
 struct Sessions {
     pending: Option<Pending>,
     /// Cookie of the running test and where its data connections go.
-    active: Option<(String, mpsc::Sender<TcpStream>)>,
+    active: Option<(String, mpsc::Sender<(usize, TcpStream)>)>,
 }
 
 struct Shared {
@@ -81,11 +81,13 @@ impl DataServer {
         let shared = Arc::new(Shared { sessions: Mutex::default(), caps, udp: Arc::new(udp), port });
         let accept_shared = Arc::clone(&shared);
         std::thread::Builder::new().name("net-accept".into()).spawn(move || {
-            for connection in listener.incoming().flatten() {
+            // Connections are numbered in accept order: a client opens its data streams
+            // one after another, and their order decides which way each one sends.
+            for (sequence, connection) in listener.incoming().flatten().enumerate() {
                 let shared = Arc::clone(&accept_shared);
                 let _ = std::thread::Builder::new()
                     .name("net-conn".into())
-                    .spawn(move || handle_connection(&shared, connection));
+                    .spawn(move || handle_connection(&shared, sequence, connection));
             }
         })?;
         let janitor = Arc::downgrade(&shared);
@@ -156,13 +158,13 @@ fn bind_both(bind: SocketAddr) -> std::io::Result<(TcpListener, UdpSocket)> {
 }
 
 enum Admission {
-    Control(Pending, mpsc::Receiver<TcpStream>),
+    Control(Pending, mpsc::Receiver<(usize, TcpStream)>),
     Stream,
     Denied,
     Unknown,
 }
 
-fn handle_connection(shared: &Shared, mut connection: TcpStream) {
+fn handle_connection(shared: &Shared, sequence: usize, mut connection: TcpStream) {
     let _ = connection.set_read_timeout(Some(Duration::from_secs(5)));
     let mut cookie = [0u8; wire::COOKIE_SIZE];
     if connection.read_exact(&mut cookie).is_err() {
@@ -173,7 +175,7 @@ fn handle_connection(shared: &Shared, mut connection: TcpStream) {
         let mut sessions = shared.lock();
         match (&sessions.active, &sessions.pending) {
             (Some((active, streams)), _) if *active == cookie => {
-                match streams.send(connection.try_clone().expect("cloning a socket")) {
+                match streams.send((sequence, connection.try_clone().expect("cloning a socket"))) {
                     Ok(()) => Admission::Stream,
                     Err(_) => Admission::Unknown,
                 }
@@ -229,7 +231,11 @@ fn refusal_code(config: &NetTestConfig, caps: &NetCaps) -> i32 {
     }
 }
 
-fn serve_test(shared: &Shared, control: &mut TcpStream, streams_rx: mpsc::Receiver<TcpStream>) -> Result<(), String> {
+fn serve_test(
+    shared: &Shared,
+    control: &mut TcpStream,
+    streams_rx: mpsc::Receiver<(usize, TcpStream)>,
+) -> Result<(), String> {
     let _ = control.set_read_timeout(Some(STEP_TIMEOUT));
     let _ = control.set_write_timeout(Some(STEP_TIMEOUT));
     let _ = control.set_nodelay(true);
@@ -335,20 +341,25 @@ fn accept_streams(
     shared: &Shared,
     config: &NetTestConfig,
     client_ip: IpAddr,
-    streams_rx: &mpsc::Receiver<TcpStream>,
+    streams_rx: &mpsc::Receiver<(usize, TcpStream)>,
 ) -> Result<Vec<Accepted>, String> {
     let deadline = Instant::now() + STEP_TIMEOUT;
     let wanted = config.n_streams();
     let mut accepted = Vec::with_capacity(wanted);
     match config.protocol {
         Protocol::Tcp => {
-            while accepted.len() < wanted {
+            let mut arrived = Vec::with_capacity(wanted);
+            while arrived.len() < wanted {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 let stream = streams_rx
                     .recv_timeout(wait)
-                    .map_err(|_| format!("only {} of {wanted} data connections arrived", accepted.len()))?;
-                accepted.push(Accepted::Tcp(stream));
+                    .map_err(|_| format!("only {} of {wanted} data connections arrived", arrived.len()))?;
+                arrived.push(stream);
             }
+            // Cookies are read on one thread per connection and may finish out of order;
+            // the accept order is the client's order.
+            arrived.sort_by_key(|(sequence, _)| *sequence);
+            accepted.extend(arrived.into_iter().map(|(_, stream)| Accepted::Tcp(stream)));
         }
         Protocol::Udp => {
             let mut buffer = [0u8; 64];

@@ -4,5 +4,6 @@
 
 mod agent;
 mod fixtures;
+mod net;
 mod root;
 mod support;

@@ -16,18 +16,20 @@ pub struct AgentProcess {
     pub child: Child,
     pub url: String,
     pub token: String,
+    pub token_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl AgentProcess {
-    /// Starts an agent with a fresh token file, a 200 ms sampling interval and `extra` flags.
+    /// Starts an agent with a fresh token file, a free data port, a 200 ms sampling
+    /// interval and `extra` flags.
     pub fn start(extra: &[&str]) -> AgentProcess {
         let dir = tempfile::tempdir().unwrap();
         let token = format!("token-{}", std::process::id());
         let token_file = dir.path().join("token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
         let mut child = Command::new(plateau_bin())
-            .args(["agent", "--listen", "127.0.0.1:0", "--interval", "200ms", "--token-file"])
+            .args(["agent", "--listen", "127.0.0.1:0", "--data-port", "0", "--interval", "200ms", "--token-file"])
             .arg(&token_file)
             .args(extra)
             .stdout(Stdio::piped())
@@ -39,7 +41,12 @@ impl AgentProcess {
         BufReader::new(stdout).read_line(&mut line).expect("reading the agent's first line");
         let url = line.split_whitespace().find(|word| word.starts_with("http://")).unwrap_or_default().to_string();
         assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line: {line:?}");
-        AgentProcess { child, url, token, _dir: dir }
+        AgentProcess { child, url, token, token_file, _dir: dir }
+    }
+
+    /// The token file, as a `--token-file` argument.
+    pub fn token_arg(&self) -> &str {
+        self.token_file.to_str().unwrap()
     }
 
     /// The `host:port` the agent listens on.
@@ -152,4 +159,60 @@ pub fn which(name: &str) -> Option<PathBuf> {
 /// Whether the root-only tests were asked for (`PLATEAU_ROOT_TESTS=1`, set by `.ci/run`).
 pub fn root_tests_enabled() -> bool {
     std::env::var("PLATEAU_ROOT_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// Serializes the tests that measure throughput, so that they do not share the two
+/// cores with each other.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A stock `iperf3 -s` on a free loopback port, killed when dropped.
+pub struct Iperf3Server {
+    child: Child,
+    pub port: u16,
+}
+
+impl Iperf3Server {
+    /// Starts Debian's iperf3 as a server; waits until it accepts connections.
+    pub fn start() -> Iperf3Server {
+        let binary = which("iperf3").expect("iperf3 is not installed: run `apt-get install iperf3` (.ci/run does)");
+        let port = free_port();
+        let child = Command::new(binary)
+            .args(["-s", "-B", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting iperf3 -s");
+        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+            .expect("iperf3 -s did not start listening");
+        // The probe connection above counts as a client; give the server a moment to
+        // notice it went away.
+        std::thread::sleep(Duration::from_millis(300));
+        Iperf3Server { child, port }
+    }
+}
+
+impl Drop for Iperf3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the plateau binary with `args`; returns (success, stdout, stderr).
+pub fn plateau(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(plateau_bin()).args(args).output().expect("running plateau");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs `iperf3 -c` with `args` and `-J`; returns its JSON.
+pub fn iperf3_client(args: &[&str]) -> serde_json::Value {
+    let output = Command::new("iperf3").args(["-c", "127.0.0.1", "-J"]).args(args).output().expect("running iperf3 -c");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|err| panic!("iperf3 -J output does not parse: {err}"))
 }
