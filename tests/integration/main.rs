@@ -5,5 +5,6 @@
 mod agent;
 mod fixtures;
 mod net;
+mod netns;
 mod root;
 mod support;

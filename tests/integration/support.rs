@@ -24,12 +24,25 @@ impl AgentProcess {
     /// Starts an agent with a fresh token file, a free data port, a 200 ms sampling
     /// interval and `extra` flags.
     pub fn start(extra: &[&str]) -> AgentProcess {
+        AgentProcess::start_in(None, "127.0.0.1:0", extra)
+    }
+
+    /// Starts an agent listening on `listen`, inside network namespace `netns` if given.
+    pub fn start_in(netns: Option<&str>, listen: &str, extra: &[&str]) -> AgentProcess {
         let dir = tempfile::tempdir().unwrap();
         let token = format!("token-{}", std::process::id());
         let token_file = dir.path().join("token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
-        let mut child = Command::new(plateau_bin())
-            .args(["agent", "--listen", "127.0.0.1:0", "--data-port", "0", "--interval", "200ms", "--token-file"])
+        let mut command = match netns {
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns, plateau_bin()]);
+                command
+            }
+            None => Command::new(plateau_bin()),
+        };
+        let mut child = command
+            .args(["agent", "--listen", listen, "--data-port", "0", "--interval", "200ms", "--token-file"])
             .arg(&token_file)
             .args(extra)
             .stdout(Stdio::piped())
@@ -40,7 +53,7 @@ impl AgentProcess {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("reading the agent's first line");
         let url = line.split_whitespace().find(|word| word.starts_with("http://")).unwrap_or_default().to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line: {line:?}");
+        assert!(url.starts_with("http://"), "unexpected first line: {line:?}");
         AgentProcess { child, url, token, token_file, _dir: dir }
     }
 
