@@ -19,7 +19,6 @@ pub struct LinkedNamespaces {
     pub a: String,
     pub b: String,
     pub router: String,
-    pub a_ip: String,
     pub b_ip: String,
 }
 
@@ -36,7 +35,6 @@ impl LinkedNamespaces {
             a: format!("pl-{tag}-a-{id}"),
             b: format!("pl-{tag}-b-{id}"),
             router: format!("pl-{tag}-r-{id}"),
-            a_ip: format!("10.77.{id}.1"),
             b_ip: format!("10.78.{id}.1"),
         };
         // Leftovers of a crashed run would make `add` fail; remove them first.
