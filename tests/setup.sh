@@ -3,7 +3,7 @@
 # skips what is already there so that a second run costs nothing.
 set -euo pipefail
 
-packages=(prometheus prometheus-node-exporter curl procps)
+packages=(prometheus prometheus-node-exporter iperf3 iproute2 curl procps)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
