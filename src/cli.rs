@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
 use crate::agent::{AgentConfig, read_token_file};
+use crate::kafka::{EventSpec, KeyMode, ProduceConfig, ProducerSettings, Ramp, RateSpec};
 use crate::net::{NetCaps, NetTestConfig, Protocol, Target};
 use crate::probe::disk::{DiskConfig, FsyncMode};
 use crate::sampler::{SamplerConfig, WatchTarget};
@@ -35,8 +36,8 @@ pub enum Command {
     Net(NetArgs),
     /// Disk probe: sequential append with fsync, then random 4 KiB reads.
     Disk(DiskArgs),
-    /// Rate-controlled Kafka produce run (not available yet).
-    Produce(NotYet),
+    /// Rate-controlled Kafka produce run of telemetry events, fixed or ramped to the plateau.
+    Produce(ProduceArgs),
     /// Sample CPU, disks, NICs, memory and PSI, like iostat/vmstat.
     Sample(SampleArgs),
     /// Re-render a report from evidence.json (not available yet).
@@ -251,6 +252,138 @@ pub struct NetMatrixArgs {
     /// File with the agents' bearer token.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+}
+
+/// `plateau produce`.
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// Bootstrap servers, HOST:PORT[,HOST:PORT...].
+    #[arg(long)]
+    pub bootstrap: String,
+    /// Topic to produce to (it must exist).
+    #[arg(long)]
+    pub topic: String,
+    /// Fixed target rate, messages per second over all workers.
+    #[arg(long, conflicts_with = "ramp", required_unless_present = "ramp")]
+    pub rate: Option<u64>,
+    /// Ramp START:STEP:EVERY_S:MAX (msg/s), stopping at the plateau.
+    #[arg(long)]
+    pub ramp: Option<Ramp>,
+    /// Seconds of a fixed-rate run.
+    #[arg(long, default_value = "10")]
+    pub time: Span,
+    /// Simulated devices.
+    #[arg(long, default_value_t = 10_000)]
+    pub devices: u64,
+    /// Device id prefix.
+    #[arg(long, default_value = "sensor-")]
+    pub device_prefix: String,
+    /// Minimum digits of device ids.
+    #[arg(long, default_value_t = 4)]
+    pub device_width: usize,
+    /// Pad every event to this many bytes.
+    #[arg(long, default_value = "0")]
+    pub size: ByteSize,
+    /// Record keys.
+    #[arg(long, value_enum, default_value_t = KeyMode::Device)]
+    pub key: KeyMode,
+    /// Producing threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// acks: all, 1 or 0.
+    #[arg(long, default_value = "all")]
+    pub acks: String,
+    /// compression.type: lz4, zstd, gzip, snappy or none.
+    #[arg(long, default_value = "lz4")]
+    pub compression: String,
+    /// linger.ms.
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u32,
+    /// batch.num.messages.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch_messages: u32,
+    /// Any librdkafka property, NAME=VALUE (security.protocol, sasl.*, ssl.*, ...).
+    #[arg(short = 'X', value_parser = crate::kafka::parse_property)]
+    pub property: Vec<(String, String)>,
+    /// Read the topic back and count lost, duplicated and reordered events.
+    #[arg(long)]
+    pub validate: bool,
+    /// With --ramp: also report the highest rate whose delivery p99 stays under this.
+    #[arg(long)]
+    pub sla_p99_ms: Option<f64>,
+    /// Seconds between progress lines.
+    #[arg(long, default_value = "5")]
+    pub interval: Span,
+    /// Temperature range LOW:HIGH.
+    #[arg(long, default_value = "10:35", value_parser = parse_range)]
+    pub temperature: (f64, f64),
+    /// Humidity range LOW:HIGH.
+    #[arg(long, default_value = "25:80", value_parser = parse_range)]
+    pub humidity: (f64, f64),
+    /// Pressure range LOW:HIGH.
+    #[arg(long, default_value = "986:1050", value_parser = parse_range)]
+    pub pressure: (f64, f64),
+    /// Probability of status OK.
+    #[arg(long, default_value_t = 0.99)]
+    pub status_ok: f64,
+    /// Probability of status WARN (ERROR gets the rest).
+    #[arg(long, default_value_t = 0.0067)]
+    pub status_warn: f64,
+    /// Print one JSON object instead of progress lines and a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Run on this agent (http://HOST:PORT) instead of here.
+    #[arg(long)]
+    pub on: Option<String>,
+    /// File with the agent's bearer token (with --on).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+}
+
+fn parse_range(text: &str) -> Result<(f64, f64), String> {
+    let (low, high) = text.split_once(':').ok_or_else(|| format!("'{text}' is not LOW:HIGH"))?;
+    let number = |s: &str| s.trim().parse::<f64>().map_err(|_| format!("'{text}' is not LOW:HIGH"));
+    Ok((number(low)?, number(high)?))
+}
+
+impl ProduceArgs {
+    /// The run configuration.
+    pub fn config(&self) -> ProduceConfig {
+        let rate = match (self.rate, self.ramp) {
+            (_, Some(ramp)) => RateSpec::Ramp(ramp),
+            (Some(rate), None) => RateSpec::Fixed(rate),
+            (None, None) => RateSpec::Fixed(0),
+        };
+        ProduceConfig {
+            bootstrap: self.bootstrap.clone(),
+            topic: self.topic.clone(),
+            rate,
+            time: self.time.0,
+            events: EventSpec {
+                devices: self.devices,
+                device_prefix: self.device_prefix.clone(),
+                device_width: self.device_width,
+                temperature: self.temperature,
+                humidity: self.humidity,
+                pressure: self.pressure,
+                status_ok: self.status_ok,
+                status_warn: self.status_warn,
+                size: self.size.bytes() as usize,
+            },
+            key: self.key,
+            workers: self.workers,
+            producer: ProducerSettings {
+                acks: self.acks.clone(),
+                compression: self.compression.clone(),
+                linger_ms: self.linger_ms,
+                batch_messages: self.batch_messages,
+                extra: self.property.clone(),
+            },
+            validate: self.validate,
+            sla_p99_ms: self.sla_p99_ms,
+            interval: self.interval.0,
+        }
+    }
 }
 
 /// `plateau disk`.

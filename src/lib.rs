@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod kafka;
 pub mod net;
 pub mod probe;
 pub mod report;

@@ -8,7 +8,9 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 
-use plateau::cli::{AgentArgs, Cli, Command, DiskArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs, SampleArgs};
+use plateau::cli::{
+    AgentArgs, Cli, Command, DiskArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs, ProduceArgs, SampleArgs,
+};
 use plateau::net::{self, Protocol};
 use plateau::probe::disk::DiskProbe;
 use plateau::probe::{Cancel, ProbeError, ProbeOutput};
@@ -32,9 +34,10 @@ fn main() -> ExitCode {
         Command::Agent(args) => run_agent(args),
         Command::Disk(args) => run_disk(args),
         Command::Net(args) => run_net(args),
+        Command::Produce(args) => run_produce(args),
         Command::Sample(args) => run_sample(args),
         other => {
-            eprintln!("plateau {} is not available yet; this build has: agent, disk, net, sample", other.name());
+            eprintln!("plateau {} is not available yet; this build has: agent, disk, net, produce, sample", other.name());
             return ExitCode::from(2);
         }
     };
@@ -168,6 +171,40 @@ fn run_net_matrix(args: NetMatrixArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", terminal::matrix_table(&report));
+    }
+    Ok(())
+}
+
+fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
+    let config = args.config();
+    if let Some(agent) = &args.on {
+        let token = args.token_file.as_deref().map(plateau::agent::read_token_file).transpose()?;
+        let client = plateau::agent::client::AgentClient::new(agent, token, std::time::Duration::from_secs(30));
+        let report = client.produce_and_wait(&config, &mut |line| {
+            if !args.json {
+                println!("{line}");
+            }
+        })?;
+        return print_produce(&report, args.json);
+    }
+    let control = std::sync::Arc::new(plateau::kafka::run::RunControl::default());
+    let interrupted = std::sync::Arc::clone(&control);
+    // Ctrl-C ends the run early; the report still covers what was measured.
+    let _ = ctrlc::set_handler(move || interrupted.cancel.cancel());
+    let json = args.json;
+    let report = plateau::kafka::run::run_produce(&config, &control, &mut |interval| {
+        if !json {
+            println!("{}", terminal::produce_interval(interval));
+        }
+    })?;
+    print_produce(&report, json)
+}
+
+fn print_produce(report: &plateau::kafka::ProduceReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", terminal::produce_summary(report));
     }
     Ok(())
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::api::{NetRequest, StatusResponse};
+use super::api::{NetRequest, ProduceReportResponse, ProduceRequest, RateRequest, StatusResponse};
+use crate::kafka::{ProduceConfig, ProduceReport};
 use crate::net::server::Session;
 use crate::net::{NetReport, NetTestConfig};
 use crate::probe::ProbeOutput;
@@ -101,6 +102,56 @@ impl AgentClient {
                 url: self.url.clone(),
                 status: 200,
                 message: format!("expected a network result, got {other:?}"),
+            }),
+        }
+    }
+
+    /// `POST /kafka/produce`: starts a produce run on the agent.
+    pub fn start_produce(&self, config: &ProduceConfig) -> Result<super::ProbeStatus, AgentError> {
+        self.post("/kafka/produce", &ProduceRequest::for_config(config))
+    }
+
+    /// `POST /kafka/rate`.
+    pub fn set_produce_rate(&self, rate: u64) -> Result<super::ProbeStatus, AgentError> {
+        self.post("/kafka/rate", &RateRequest { rate })
+    }
+
+    /// `POST /kafka/stop`.
+    pub fn stop_produce(&self) -> Result<super::ProbeStatus, AgentError> {
+        self.post("/kafka/stop", &serde_json::json!({}))
+    }
+
+    /// `GET /kafka/report`.
+    pub fn produce_report(&self) -> Result<ProduceReportResponse, AgentError> {
+        self.send(self.http.get(format!("{}/kafka/report", self.url)))
+    }
+
+    /// Starts a produce run on the agent, reports its progress through `on_progress`
+    /// every second, and returns its report when it ends.
+    pub fn produce_and_wait(&self, config: &ProduceConfig, on_progress: &mut dyn FnMut(String)) -> Result<ProduceReport, AgentError> {
+        self.start_produce(config)?;
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let status = self.status()?;
+            let Some(run) = status.probes.get("produce") else { continue };
+            if !run.running {
+                break;
+            }
+            on_progress(format!(
+                "{}: {} acked, {:.0} msg/s (target {})",
+                self.url,
+                run.stats.sent_ok.unwrap_or(0),
+                run.stats.current_rate_mps.unwrap_or(0.0),
+                run.target_rate_mps.unwrap_or(0)
+            ));
+        }
+        let response = self.produce_report()?;
+        match (response.report, response.error) {
+            (Some(report), _) => Ok(report),
+            (None, error) => Err(AgentError::Refused {
+                url: self.url.clone(),
+                status: 502,
+                message: error.unwrap_or_else(|| "the run ended without a report".into()),
             }),
         }
     }

@@ -6,7 +6,10 @@ pub mod client;
 mod metrics;
 mod slots;
 
-pub use api::{DiskRequest, NetRequest, ProbeStatus, SamplesResponse, StatusResponse};
+pub use api::{
+    DiskRequest, NetRequest, ProbeStatus, ProduceReportResponse, ProduceRequest, RateRequest, SamplesResponse,
+    StatusResponse,
+};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -95,6 +98,7 @@ pub struct AgentShared {
     sampler: Arc<Mutex<SamplerState>>,
     probes: Arc<Mutex<slots::ProbeBook>>,
     net: DataServer,
+    produce: Mutex<api::ProduceRunState>,
     /// Set on shutdown; running probes watch it.
     shutting_down: Cancel,
 }
@@ -120,6 +124,7 @@ pub async fn serve(config: AgentConfig, listener: tokio::net::TcpListener) -> an
         sampler: sampler.state(),
         probes: Arc::default(),
         net,
+        produce: Mutex::default(),
         shutting_down: Cancel::new(),
     });
     let app = api::router(Arc::clone(&shared));

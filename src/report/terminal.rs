@@ -326,3 +326,123 @@ pub fn matrix_table(report: &crate::net::matrix::MatrixReport) -> String {
     out.push_str(&format!("{} tests in {} rounds, {:.1} s\n", report.cells.len(), report.rounds, report.elapsed_secs));
     out
 }
+
+/// One progress line of a produce run, as kafka-producer-perf-test prints them.
+pub fn produce_interval(interval: &crate::kafka::report::ProduceInterval) -> String {
+    format!(
+        "{:7.1} s: {} records acked, {:.1} records/sec ({:.2} MB/sec), {:.1} ms avg latency, {:.1} ms p99, {:.1} ms max latency, target {}/s{}",
+        interval.end_secs,
+        interval.records_acked,
+        interval.records_per_sec,
+        interval.mb_per_sec,
+        interval.latency_avg_ms,
+        interval.latency_p99_ms,
+        interval.latency_max_ms,
+        interval.target_rate,
+        if interval.errors > 0 { format!(", {} errors", interval.errors) } else { String::new() }
+    )
+}
+
+/// The summary of a produce run.
+pub fn produce_summary(report: &crate::kafka::ProduceReport) -> String {
+    let mut out = String::new();
+    let mut summary = Table::new();
+    summary.load_style(UTF8_FULL_CONDENSED).set_header(vec!["produce run", "result"]);
+    let rows: Vec<(String, String)> = vec![
+        ("records sent / acked".into(), format!("{} / {}", report.records_sent, report.records_acked)),
+        ("throughput".into(), format!("{:.1} records/s, {:.2} MB/s over {:.1} s", report.records_per_sec, report.mb_per_sec, report.duration_secs)),
+        (
+            "delivery latency ms".into(),
+            format!(
+                "p50 {:.1}, p95 {:.1}, p99 {:.1}, p99.9 {:.1}, max {:.1}",
+                report.latency_ms.p50, report.latency_ms.p95, report.latency_ms.p99, report.latency_ms.p999, report.latency_ms.max
+            ),
+        ),
+        (
+            "publish delay ms".into(),
+            format!("p50 {:.2}, p99 {:.2}, max {:.2}", report.publish_delay_ms.p50, report.publish_delay_ms.p99, report.publish_delay_ms.max),
+        ),
+        (
+            "errors".into(),
+            if report.errors.total == 0 {
+                "none".into()
+            } else {
+                let kinds: Vec<String> = report.errors.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                format!("{} ({}); last: {}", report.errors.total, kinds.join(", "), report.errors.last_error.as_deref().unwrap_or("-"))
+            },
+        ),
+        (
+            "partitions".into(),
+            format!(
+                "{} of {} used, skew {:.2}{}",
+                report.partitions.used,
+                report.partitions.total,
+                report.partitions.skew,
+                report
+                    .partitions
+                    .expected_used
+                    .map(|e| format!(" ({} keys: {e:.0} expected to be used)", report.partitions.key_cardinality.unwrap_or(0)))
+                    .unwrap_or_default()
+            ),
+        ),
+    ];
+    for (name, value) in rows {
+        summary.add_row(vec![name, value]);
+    }
+    if let Some(rate) = report.max_sustained_rate {
+        summary.add_row(vec!["max sustained rate".to_string(), format!("{rate:.0} msg/s")]);
+    }
+    if let Some(rate) = report.max_rate_within_sla {
+        summary.add_row(vec!["max rate within the p99 SLA".to_string(), format!("{rate} msg/s")]);
+    }
+    if let Some(v) = &report.validation {
+        summary.add_row(vec![
+            "validation".to_string(),
+            format!(
+                "{} consumed, {} lost, {} duplicated, {} out of order, e2e p50 {:.1} ms p99 {:.1} ms{}",
+                v.consumed,
+                v.lost,
+                v.duplicated,
+                v.out_of_order,
+                v.e2e_latency_ms.p50,
+                v.e2e_latency_ms.p99,
+                if v.complete { "" } else { " (consumer did not catch up in time)" }
+            ),
+        ]);
+    }
+    if let Some(reason) = &report.stopped_early {
+        summary.add_row(vec!["stopped early".to_string(), reason.clone()]);
+    }
+    out.push_str(&format!("{summary}\n"));
+    if let Some(steps) = &report.steps {
+        let mut ramp = table(&["target msg/s", "achieved msg/s", "p99 ms", "publish delay p99 ms", "errors", "kept up"]);
+        for step in steps {
+            ramp.add_row(vec![
+                step.target_rate.to_string(),
+                format!("{:.0}", step.achieved_rate),
+                format!("{:.1}", step.p99_ms),
+                format!("{:.1}", step.publish_delay_p99_ms),
+                step.errors.to_string(),
+                if step.sustained { "yes".into() } else { "no".into() },
+            ]);
+        }
+        out.push_str(&format!("{ramp}\n"));
+    }
+    if !report.brokers.is_empty() {
+        let mut brokers = table(&["broker", "queue p99 µs", "outbuf p99 µs", "rtt p99 µs", "throttle max ms", "retries", "timeouts"]);
+        let p99 = |w: Option<crate::kafka::report::WindowUs>| w.map(|w| w.p99.to_string()).unwrap_or_else(|| "-".into());
+        for b in &report.brokers {
+            brokers.add_row(vec![
+                b.name.clone(),
+                p99(b.int_latency_us),
+                p99(b.outbuf_latency_us),
+                p99(b.rtt_us),
+                b.throttle_ms.map(|w| w.max.to_string()).unwrap_or_else(|| "-".into()),
+                b.txretries.to_string(),
+                b.req_timeouts.to_string(),
+            ]);
+        }
+        out.push_str(&format!("{brokers}\n"));
+    }
+    out
+}

@@ -19,6 +19,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+mod kafka;
+
+pub use kafka::{ProduceReportResponse, ProduceRequest, ProduceRunState, RateRequest};
+
 use super::AgentShared;
 use super::slots::{ProbeBook, Slot};
 use crate::net::server::Session;
@@ -36,11 +40,15 @@ pub fn router(shared: Arc<AgentShared>) -> Router {
         .route("/net/session", post(net_session))
         .route("/net/tcp", post(run_net_tcp))
         .route("/net/udp", post(run_net_udp))
+        .route("/kafka/produce", post(kafka::start))
+        .route("/kafka/rate", post(kafka::set_rate))
+        .route("/kafka/stop", post(kafka::stop))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), require_token));
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/samples", get(samples))
+        .route("/kafka/report", get(kafka::report))
         .merge(mutating)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see GET /status") })
         .with_state(shared)
@@ -54,7 +62,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError { status, message: message.into() }
     }
 }
@@ -160,11 +168,27 @@ pub struct SamplerStatus {
     pub last_problems: Vec<String>,
 }
 
-/// One probe's part of `/status`, in the shape of seed 000's generator status.
+/// One probe's part of `/status`, in the shape of seed 000's generator status
+/// (`running`, `topic`, `target_rate_mps`, ..., `stats {started_at, sent_ok, ...}`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ProbeStatus {
     /// Whether it is running now.
     pub running: bool,
+    /// Produce runs: the topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Produce runs: the target rate, msg/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rate_mps: Option<u64>,
+    /// Produce runs: simulated devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices_count: Option<u64>,
+    /// Produce runs: padded event size (0: unpadded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_size_bytes: Option<u64>,
+    /// Produce runs: producing threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<usize>,
     /// Counters since the agent started.
     pub stats: ProbeStats,
 }
@@ -180,6 +204,18 @@ pub struct ProbeStats {
     pub runs_err: u64,
     /// The last failure.
     pub last_error: Option<String>,
+    /// Produce runs: records acknowledged in the current or last run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_ok: Option<u64>,
+    /// Produce runs: records that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_err: Option<u64>,
+    /// Produce runs: bytes acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<u64>,
+    /// Produce runs: acknowledged records per second, last interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_rate_mps: Option<f64>,
 }
 
 async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> {
@@ -195,7 +231,8 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
             last_problems: state.last_problems.clone(),
         }
     };
-    let probes = shared.probes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).statuses();
+    let mut probes = shared.probes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).statuses();
+    kafka::overlay_status(&shared, &mut probes);
     Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION").to_string(),
         hostname: shared.hostname.clone(),
@@ -285,7 +322,7 @@ async fn run_exclusive(shared: &Arc<AgentShared>, probe: impl Probe + Send + 'st
     Ok(outcome?)
 }
 
-fn acquire(shared: &Arc<AgentShared>, name: &str) -> Result<Slot, ApiError> {
+pub(super) fn acquire(shared: &Arc<AgentShared>, name: &str) -> Result<Slot, ApiError> {
     ProbeBook::acquire(&shared.probes, name).map_err(|running| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -469,7 +506,7 @@ async fn run_net(
 }
 
 /// Refuses (403) a target whose addresses are not all inside the agent's `--allow` list.
-async fn check_allowed(shared: &AgentShared, host: &str, port: u16) -> Result<(), ApiError> {
+pub(super) async fn check_allowed(shared: &AgentShared, host: &str, port: u16) -> Result<(), ApiError> {
     let addresses: Vec<IpAddr> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot resolve target '{host}': {err}")))?

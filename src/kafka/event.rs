@@ -1,0 +1,263 @@
+//! Telemetry events as seed 000's generators send them:
+//! `{"event_id", "device_id", "timestamp", "seq", "metrics": {"temperature", "humidity",
+//! "pressure"}, "status"}`, written straight into a reused buffer.
+//!
+//! Generation must never be what limits a produce run, so there is no allocation per
+//! event: the JSON is written with `write!` into one reused buffer, event ids come from a
+//! fast per-generator random source, and `--size` pads with a `pad` field to the exact
+//! size.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Ranges and probabilities of the generated values (seed 000's form defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSpec {
+    /// Number of simulated devices.
+    pub devices: u64,
+    /// Device id prefix (`sensor-`).
+    pub device_prefix: String,
+    /// Minimum digits in device ids (zero-padded); widened to fit `devices`.
+    pub device_width: usize,
+    /// Temperature range, °C.
+    pub temperature: (f64, f64),
+    /// Humidity range, %.
+    pub humidity: (f64, f64),
+    /// Pressure range, hPa.
+    pub pressure: (f64, f64),
+    /// Probability of `OK`.
+    pub status_ok: f64,
+    /// Probability of `WARN`; `ERROR` gets the rest.
+    pub status_warn: f64,
+    /// Pad every event to this many bytes (0: no padding).
+    pub size: usize,
+}
+
+impl Default for EventSpec {
+    fn default() -> Self {
+        EventSpec {
+            devices: 10_000,
+            device_prefix: "sensor-".into(),
+            device_width: 4,
+            temperature: (10.0, 35.0),
+            humidity: (25.0, 80.0),
+            pressure: (986.0, 1050.0),
+            status_ok: 0.99,
+            status_warn: 0.0067,
+            size: 0,
+        }
+    }
+}
+
+impl EventSpec {
+    /// Checks the ranges; the message says what to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.devices == 0 || self.devices > 100_000_000 {
+            return Err(format!("--devices {} is out of range; use 1 to 100000000", self.devices));
+        }
+        for (name, (low, high)) in [("temperature", self.temperature), ("humidity", self.humidity), ("pressure", self.pressure)] {
+            if !(low.is_finite() && high.is_finite() && low <= high) {
+                return Err(format!("the {name} range {low}..{high} is not a range; give LOW <= HIGH"));
+            }
+        }
+        let (ok, warn) = (self.status_ok, self.status_warn);
+        if !(0.0..=1.0).contains(&ok) || !(0.0..=1.0).contains(&warn) || ok + warn > 1.0 + 1e-9 {
+            return Err(format!("status probabilities OK {ok} and WARN {warn} must be within 0..1 and add up to at most 1"));
+        }
+        if self.size > 1 << 20 {
+            return Err(format!("--size {} is over 1 MiB; Kafka's default message limit is 1 MB", self.size));
+        }
+        Ok(())
+    }
+
+    fn width(&self) -> usize {
+        let digits = (self.devices.saturating_sub(1)).max(1).ilog10() as usize + 1;
+        self.device_width.max(digits)
+    }
+
+    /// The device id of device `index`.
+    pub fn device_id(&self, index: u64) -> String {
+        format!("{}{:0width$}", self.device_prefix, index, width = self.width())
+    }
+}
+
+/// Writes events for a share of the devices, keeping each device's sequence number.
+#[derive(Debug)]
+pub struct EventGenerator {
+    spec: EventSpec,
+    width: usize,
+    /// The devices this generator owns: `first_device + k * stride`.
+    first_device: u64,
+    stride: u64,
+    owned: u64,
+    next: u64,
+    seqs: Vec<u64>,
+    rng: SmallRng,
+    buffer: Vec<u8>,
+    key: Vec<u8>,
+}
+
+/// One generated event, borrowed from the generator's buffer.
+#[derive(Debug)]
+pub struct Event<'a> {
+    /// The JSON bytes.
+    pub payload: &'a [u8],
+    /// The device id, as the record key.
+    pub device_key: &'a [u8],
+    /// Device index.
+    pub device: u64,
+    /// The device's sequence number (from 1).
+    pub seq: u64,
+}
+
+impl EventGenerator {
+    /// A generator for worker `worker` of `workers`: it owns every `workers`-th device,
+    /// so that each device's sequence numbers come from one thread, in order.
+    pub fn new(spec: &EventSpec, worker: u64, workers: u64) -> EventGenerator {
+        let stride = workers.max(1);
+        let owned = spec.devices.saturating_sub(worker).div_ceil(stride);
+        EventGenerator {
+            width: spec.width(),
+            spec: spec.clone(),
+            first_device: worker,
+            stride,
+            owned,
+            next: 0,
+            seqs: vec![0; owned as usize],
+            rng: SmallRng::from_rng(&mut rand::rng()),
+            buffer: Vec::with_capacity(512.max(spec.size)),
+            key: Vec::with_capacity(32),
+        }
+    }
+
+    /// Whether this generator owns any device (more workers than devices leaves some idle).
+    pub fn has_devices(&self) -> bool {
+        self.owned > 0
+    }
+
+    /// The next event, round-robin over the owned devices.
+    pub fn next_event(&mut self) -> Event<'_> {
+        let slot = self.next;
+        self.next = (self.next + 1) % self.owned.max(1);
+        let device = self.first_device + slot * self.stride;
+        self.seqs[slot as usize] += 1;
+        let seq = self.seqs[slot as usize];
+        self.write_event(device, seq);
+        self.key.clear();
+        let _ = write!(self.key, "{}{:0width$}", self.spec.device_prefix, device, width = self.width);
+        Event { payload: &self.buffer, device_key: &self.key, device, seq }
+    }
+
+    fn write_event(&mut self, device: u64, seq: u64) {
+        let spec = &self.spec;
+        let rng = &mut self.rng;
+        let mut uniform = |(low, high): (f64, f64)| if high > low { rng.random_range(low..high) } else { low };
+        let (temperature, humidity, pressure) = (uniform(spec.temperature), uniform(spec.humidity), uniform(spec.pressure));
+        let roll: f64 = self.rng.random();
+        let status = if roll < spec.status_ok {
+            "OK"
+        } else if roll < spec.status_ok + spec.status_warn {
+            "WARN"
+        } else {
+            "ERROR"
+        };
+        let event_id = uuid::Builder::from_random_bytes(self.rng.random()).into_uuid();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let timestamp = humantime::format_rfc3339_millis(UNIX_EPOCH + now);
+        let buffer = &mut self.buffer;
+        buffer.clear();
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            buffer,
+            "{{\"event_id\":\"{}\",\"device_id\":\"{}{:0width$}\",\"timestamp\":\"{timestamp}\",\"seq\":{seq},\"metrics\":{{\"temperature\":{temperature:.2},\"humidity\":{humidity:.2},\"pressure\":{pressure:.2}}},\"status\":\"{status}\"",
+            event_id.hyphenated(),
+            spec.device_prefix,
+            device,
+            width = self.width
+        );
+        // Padding: `,"pad":"xxx…"}` brings the event to exactly `size` bytes when it fits.
+        const PAD_OVERHEAD: usize = ",\"pad\":\"\"}".len();
+        if spec.size > buffer.len() + PAD_OVERHEAD {
+            let fill = spec.size - buffer.len() - PAD_OVERHEAD;
+            buffer.extend_from_slice(b",\"pad\":\"");
+            buffer.resize(buffer.len() + fill, b'x');
+            buffer.extend_from_slice(b"\"}");
+        } else {
+            buffer.push(b'}');
+        }
+    }
+}
+
+/// The fields validation needs from an event.
+#[derive(Debug, Deserialize)]
+pub struct EventIdentity {
+    /// Unique event id.
+    pub event_id: uuid::Uuid,
+    /// Device id.
+    pub device_id: String,
+    /// Per-device sequence number.
+    pub seq: u64,
+    /// Creation time (RFC 3339).
+    pub timestamp: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_follow_seed_000s_schema() {
+        let mut generator = EventGenerator::new(&EventSpec::default(), 0, 1);
+        let event = generator.next_event();
+        let json: serde_json::Value = serde_json::from_slice(event.payload).unwrap();
+        assert_eq!(json["device_id"], "sensor-0000");
+        assert_eq!(json["seq"], 1);
+        assert_eq!(json["event_id"].as_str().unwrap().len(), 36);
+        let temperature = json["metrics"]["temperature"].as_f64().unwrap();
+        assert!((10.0..=35.0).contains(&temperature));
+        assert!(["OK", "WARN", "ERROR"].contains(&json["status"].as_str().unwrap()));
+        assert!(humantime::parse_rfc3339(json["timestamp"].as_str().unwrap()).is_ok());
+        let identity: EventIdentity = serde_json::from_slice(event.payload).unwrap();
+        assert_eq!(identity.seq, 1);
+    }
+
+    #[test]
+    fn sequences_are_per_device_and_devices_are_split_between_workers() {
+        let spec = EventSpec { devices: 5, ..EventSpec::default() };
+        let mut worker0 = EventGenerator::new(&spec, 0, 2);
+        let mut worker1 = EventGenerator::new(&spec, 1, 2);
+        let devices0: Vec<(u64, u64)> = (0..6).map(|_| {
+            let e = worker0.next_event();
+            (e.device, e.seq)
+        }).collect();
+        assert_eq!(devices0, [(0, 1), (2, 1), (4, 1), (0, 2), (2, 2), (4, 2)]);
+        let devices1: Vec<u64> = (0..4).map(|_| worker1.next_event().device).collect();
+        assert_eq!(devices1, [1, 3, 1, 3]);
+    }
+
+    #[test]
+    fn size_pads_to_the_exact_byte() {
+        let spec = EventSpec { size: 1024, ..EventSpec::default() };
+        let mut generator = EventGenerator::new(&spec, 0, 1);
+        let event = generator.next_event();
+        assert_eq!(event.payload.len(), 1024);
+        assert!(serde_json::from_slice::<serde_json::Value>(event.payload).is_ok());
+    }
+
+    #[test]
+    fn device_ids_widen_to_fit() {
+        let spec = EventSpec { devices: 100_000, device_width: 2, ..EventSpec::default() };
+        assert_eq!(spec.device_id(42), "sensor-00042");
+    }
+
+    #[test]
+    fn bad_ranges_are_refused() {
+        assert!(EventSpec { temperature: (30.0, 10.0), ..EventSpec::default() }.validate().unwrap_err().contains("LOW <= HIGH"));
+        assert!(EventSpec { status_ok: 0.9, status_warn: 0.5, ..EventSpec::default() }.validate().is_err());
+        assert!(EventSpec { devices: 0, ..EventSpec::default() }.validate().is_err());
+    }
+}

@@ -1,0 +1,249 @@
+//! The result of a produce run: the JSON contract of `plateau produce --json` and of
+//! the agent's run reports.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// From a histogram recorded in microseconds.
+    pub fn from_micros(histogram: &hdrhistogram::Histogram<u64>) -> Percentiles {
+        if histogram.is_empty() {
+            return Percentiles::default();
+        }
+        let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+        Percentiles { p50: ms(0.50), p95: ms(0.95), p99: ms(0.99), p999: ms(0.999), max: histogram.max() as f64 / 1000.0 }
+    }
+}
+
+/// Errors by kind.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Errors {
+    /// All errors.
+    pub total: u64,
+    /// Count per kind (librdkafka's error name).
+    pub by_kind: BTreeMap<String, u64>,
+    /// The most recent error message.
+    pub last_error: Option<String>,
+}
+
+/// One reporting interval, like kafka-producer-perf-test's periodic line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProduceInterval {
+    /// Seconds since the run started, at the end of the interval.
+    pub end_secs: f64,
+    /// Target rate during the interval.
+    pub target_rate: u64,
+    /// Records handed to the producer.
+    pub records_sent: u64,
+    /// Records acknowledged by the broker.
+    pub records_acked: u64,
+    /// Acknowledged records per second.
+    pub records_per_sec: f64,
+    /// Acknowledged megabytes (10^6) per second.
+    pub mb_per_sec: f64,
+    /// Mean delivery latency.
+    pub latency_avg_ms: f64,
+    /// 99th percentile delivery latency.
+    pub latency_p99_ms: f64,
+    /// Largest delivery latency.
+    pub latency_max_ms: f64,
+    /// Errors in the interval.
+    pub errors: u64,
+}
+
+/// One step of a ramp.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Step {
+    /// Target rate, msg/s.
+    pub target_rate: u64,
+    /// Acknowledged rate, msg/s.
+    pub achieved_rate: f64,
+    /// 99th percentile delivery latency in the step.
+    pub p99_ms: f64,
+    /// 99th percentile publish delay in the step.
+    pub publish_delay_p99_ms: f64,
+    /// Errors in the step.
+    pub errors: u64,
+    /// Whether the achieved rate kept up (≥ 95 % of the target).
+    pub sustained: bool,
+}
+
+/// A librdkafka latency window, microseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct WindowUs {
+    /// Mean.
+    pub avg: i64,
+    /// Median.
+    pub p50: i64,
+    /// 99th percentile.
+    pub p99: i64,
+    /// Largest.
+    pub max: i64,
+}
+
+impl From<&rdkafka::statistics::Window> for WindowUs {
+    fn from(window: &rdkafka::statistics::Window) -> Self {
+        WindowUs { avg: window.avg, p50: window.p50, p99: window.p99, max: window.max }
+    }
+}
+
+/// librdkafka's view of one broker: where the time of a produce request goes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BrokerStats {
+    /// `host:port/id`.
+    pub name: String,
+    /// Time messages waited in the client before a request (queueing in the producer).
+    pub int_latency_us: Option<WindowUs>,
+    /// Time requests waited in the output buffer (the client's network side).
+    pub outbuf_latency_us: Option<WindowUs>,
+    /// Request round-trip time (network plus broker).
+    pub rtt_us: Option<WindowUs>,
+    /// Broker throttling, milliseconds.
+    pub throttle_ms: Option<WindowUs>,
+    /// Requests retried.
+    pub txretries: u64,
+    /// Requests that timed out.
+    pub req_timeouts: u64,
+    /// Bytes sent to this broker.
+    pub txbytes: u64,
+}
+
+/// Per-partition distribution.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Partitions {
+    /// Acknowledged records per partition, by partition number.
+    pub counts: Vec<u64>,
+    /// Largest count over the mean count (1.0 is perfectly even).
+    pub skew: f64,
+    /// Partitions that received records.
+    pub used: usize,
+    /// Partitions of the topic.
+    pub total: usize,
+    /// With device keys: the number of distinct keys.
+    pub key_cardinality: Option<u64>,
+    /// With device keys: partitions expected to be used, P·(1−(1−1/P)^K).
+    pub expected_used: Option<f64>,
+}
+
+/// What the validating consumer found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Validation {
+    /// Events read back.
+    pub consumed: u64,
+    /// Events acknowledged to the producer but never read back.
+    pub lost: u64,
+    /// Events read more than once.
+    pub duplicated: u64,
+    /// Events of a device read after a later one of the same device.
+    pub out_of_order: u64,
+    /// Event timestamp to consumption.
+    pub e2e_latency_ms: Percentiles,
+    /// Whether the consumer caught up with everything acknowledged before its deadline.
+    pub complete: bool,
+}
+
+/// The whole result of a produce run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProduceReport {
+    /// `bootstrap.servers`.
+    pub bootstrap: String,
+    /// The topic.
+    pub topic: String,
+    /// Records handed to the producer.
+    pub records_sent: u64,
+    /// Records acknowledged by the broker.
+    pub records_acked: u64,
+    /// Acknowledged records per second over the run.
+    pub records_per_sec: f64,
+    /// Acknowledged megabytes (10^6) per second over the run.
+    pub mb_per_sec: f64,
+    /// Seconds the run lasted.
+    pub duration_secs: f64,
+    /// The fixed target rate, msg/s.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_rate: Option<u64>,
+    /// The ramp's steps.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub steps: Option<Vec<Step>>,
+    /// The highest rate a ramp step sustained, msg/s.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_sustained_rate: Option<f64>,
+    /// The highest ramp target whose p99 met `--sla-p99-ms`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_rate_within_sla: Option<u64>,
+    /// Send to delivery report.
+    pub latency_ms: Percentiles,
+    /// Intended to actual send time.
+    pub publish_delay_ms: Percentiles,
+    /// Errors.
+    pub errors: Errors,
+    /// Distribution over partitions.
+    pub partitions: Partitions,
+    /// Periodic lines.
+    pub intervals: Vec<ProduceInterval>,
+    /// librdkafka's latest per-broker statistics.
+    pub brokers: Vec<BrokerStats>,
+    /// With `--validate`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub validation: Option<Validation>,
+    /// Why the run ended early, if it did (the report covers what was measured).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stopped_early: Option<String>,
+}
+
+/// Partitions expected to receive at least one of `keys` distinct keys hashed onto
+/// `partitions` partitions: P·(1−(1−1/P)^K) (seed 004's "parking problem").
+pub fn expected_used_partitions(partitions: usize, keys: u64) -> f64 {
+    if partitions == 0 {
+        return 0.0;
+    }
+    let p = partitions as f64;
+    p * (1.0 - (1.0 - 1.0 / p).powf(keys as f64))
+}
+
+/// The largest count over the mean count of all partitions (1.0 when none received any).
+pub fn skew(counts: &[u64]) -> f64 {
+    let total: u64 = counts.iter().sum();
+    if counts.is_empty() || total == 0 {
+        return 1.0;
+    }
+    let mean = total as f64 / counts.len() as f64;
+    *counts.iter().max().unwrap() as f64 / mean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_hundred_keys_park_in_about_190_of_300_partitions() {
+        let used = expected_used_partitions(300, 300);
+        assert!((189.0..191.0).contains(&used), "{used}");
+        assert!((expected_used_partitions(12, 10_000) - 12.0).abs() < 1e-9);
+        assert_eq!(expected_used_partitions(0, 5), 0.0);
+        assert!((expected_used_partitions(4, 1) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn skew_is_max_over_mean() {
+        assert_eq!(skew(&[10, 10, 10, 10]), 1.0);
+        assert_eq!(skew(&[40, 0, 0, 0]), 4.0);
+        assert_eq!(skew(&[]), 1.0);
+    }
+}

@@ -1,0 +1,513 @@
+//! Driving librdkafka: worker threads generate events and send them on schedule; the
+//! delivery callback measures latency, errors and partitions; the control loop reports
+//! intervals, steps the ramp, and stops at the plateau, at the end, or on request.
+//!
+//! Each record's delivery opaque carries its send time and device (no allocation per
+//! record): the send time in microseconds since the run started in the high 36 bits,
+//! the device index in the low 28.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
+use serde::{Deserialize, Serialize};
+
+use super::event::EventGenerator;
+use super::pace::{Pacer, SharedRate};
+use super::report::{
+    BrokerStats, Errors, Partitions, Percentiles, ProduceInterval, ProduceReport, Step, expected_used_partitions, skew,
+};
+use super::validate::Validator;
+use super::{KeyMode, ProduceConfig, ProduceError, RateSpec};
+use crate::probe::Cancel;
+
+/// Bits of the delivery opaque that hold the device index.
+const DEVICE_BITS: u32 = 28;
+/// The most devices a run can tell apart in its delivery reports.
+pub const MAX_DEVICES: u64 = 1 << DEVICE_BITS;
+/// How long the end of a run waits for outstanding deliveries.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the start of a run waits for the cluster to answer.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// A step whose achieved rate is below this share of its target did not keep up.
+const SUSTAINED_RATIO: f64 = 0.95;
+
+fn latency_histogram() -> hdrhistogram::Histogram<u64> {
+    crate::probe::latency_histogram()
+}
+
+/// What a running produce run shows to `/status` (seed 000's generator `stats`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LiveStats {
+    /// Unix ms the run started.
+    pub started_at: Option<u64>,
+    /// Records acknowledged.
+    pub sent_ok: u64,
+    /// Records that failed.
+    pub sent_err: u64,
+    /// Bytes acknowledged.
+    pub bytes_sent: u64,
+    /// Acknowledged records per second over the last interval.
+    pub current_rate_mps: f64,
+    /// The most recent error.
+    pub last_error: Option<String>,
+}
+
+/// Controls a running produce run from outside: stop it, change its rate, watch it.
+#[derive(Debug, Default)]
+pub struct RunControl {
+    /// Stops the run (it still reports what it measured).
+    pub cancel: Cancel,
+    /// The target rate; changing it starts a new schedule in every worker.
+    pub rate: SharedRate,
+    /// Live counters.
+    pub live: Mutex<LiveStats>,
+}
+
+/// Delivery-side measurements, updated from librdkafka's callback thread.
+#[derive(Debug)]
+struct Deliveries {
+    acked: u64,
+    acked_bytes: u64,
+    errors: Errors,
+    latency_run: hdrhistogram::Histogram<u64>,
+    latency_interval: hdrhistogram::Histogram<u64>,
+    latency_step: hdrhistogram::Histogram<u64>,
+    partition_counts: Vec<u64>,
+    /// Acknowledged events per device (only with validation).
+    acked_per_device: Vec<u32>,
+}
+
+struct Context {
+    start: Instant,
+    deliveries: Mutex<Deliveries>,
+    statistics: Mutex<Option<Statistics>>,
+    last_client_error: Mutex<Option<String>>,
+}
+
+impl Context {
+    fn deliveries(&self) -> std::sync::MutexGuard<'_, Deliveries> {
+        self.deliveries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl ClientContext for Context {
+    fn stats(&self, statistics: Statistics) {
+        *self.statistics.lock().unwrap_or_else(|p| p.into_inner()) = Some(statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!("librdkafka: {error}: {reason}");
+        *self.last_client_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel::*;
+        match level {
+            Emerg | Alert | Critical | Error => tracing::warn!("librdkafka {facility}: {message}"),
+            _ => tracing::debug!("librdkafka {facility}: {message}"),
+        }
+    }
+}
+
+impl ProducerContext for Context {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let sent_us = (opaque as u64) >> DEVICE_BITS;
+        let device = (opaque as u64 & (MAX_DEVICES - 1)) as usize;
+        let now_us = self.start.elapsed().as_micros() as u64;
+        let mut deliveries = self.deliveries();
+        match result {
+            Ok(message) => {
+                let latency = now_us.saturating_sub(sent_us).max(1);
+                deliveries.acked += 1;
+                deliveries.acked_bytes += message.payload_len() as u64;
+                deliveries.latency_run.saturating_record(latency);
+                deliveries.latency_interval.saturating_record(latency);
+                deliveries.latency_step.saturating_record(latency);
+                let partition = message.partition().max(0) as usize;
+                if deliveries.partition_counts.len() <= partition {
+                    deliveries.partition_counts.resize(partition + 1, 0);
+                }
+                deliveries.partition_counts[partition] += 1;
+                if let Some(count) = deliveries.acked_per_device.get_mut(device) {
+                    *count += 1;
+                }
+            }
+            Err((error, _)) => record_error(&mut deliveries.errors, error),
+        }
+    }
+}
+
+fn error_kind(error: &KafkaError) -> String {
+    match error.rdkafka_error_code() {
+        Some(code) => format!("{code:?}"),
+        None => format!("{error:?}").split(['(', ' ']).next().unwrap_or("Unknown").to_string(),
+    }
+}
+
+fn record_error(errors: &mut Errors, error: &KafkaError) {
+    errors.total += 1;
+    *errors.by_kind.entry(error_kind(error)).or_default() += 1;
+    errors.last_error = Some(error.to_string());
+}
+
+/// Creates a producer (or, with `group_id`, the properties for a consumer) for `config`;
+/// librdkafka's own message explains a refused property.
+pub fn client_config(config: &ProduceConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &config.bootstrap);
+    client.set("client.id", "plateau");
+    for (name, value) in config.producer.properties() {
+        client.set(name, value);
+    }
+    client
+}
+
+/// Publish delays recorded by one worker.
+#[derive(Debug)]
+struct WorkerDelays {
+    run: hdrhistogram::Histogram<u64>,
+    step: hdrhistogram::Histogram<u64>,
+    sent: u64,
+}
+
+/// Runs a produce run to its end (or until `control.cancel`), reporting intervals
+/// through `on_interval`.
+pub fn run_produce(
+    config: &ProduceConfig,
+    control: &RunControl,
+    on_interval: &mut dyn FnMut(&ProduceInterval),
+) -> Result<ProduceReport, ProduceError> {
+    config.validate_input().map_err(ProduceError::InvalidInput)?;
+    let validate = config.validate;
+    if validate && config.events.devices > MAX_DEVICES {
+        return Err(ProduceError::InvalidInput(format!("--validate tracks at most {MAX_DEVICES} devices")));
+    }
+    let start = Instant::now();
+    let context = Context {
+        start,
+        deliveries: Mutex::new(Deliveries {
+            acked: 0,
+            acked_bytes: 0,
+            errors: Errors::default(),
+            latency_run: latency_histogram(),
+            latency_interval: latency_histogram(),
+            latency_step: latency_histogram(),
+            partition_counts: Vec::new(),
+            acked_per_device: if validate { vec![0; config.events.devices as usize] } else { Vec::new() },
+        }),
+        statistics: Mutex::new(None),
+        last_client_error: Mutex::new(None),
+    };
+    let producer: ThreadedProducer<Context> =
+        client_config(config).create_with_context(context).map_err(|err| ProduceError::Config(err.to_string()))?;
+    let partitions = topic_partitions(&producer, config)?;
+    let validator = if validate { Some(Validator::start(config, partitions)?) } else { None };
+
+    let (targets, step_length) = match config.rate {
+        RateSpec::Fixed(rate) => (vec![rate], config.time),
+        RateSpec::Ramp(ramp) => (ramp.targets(), ramp.every),
+    };
+    control.rate.set(targets[0]);
+    {
+        let mut live = control.live.lock().unwrap_or_else(|p| p.into_inner());
+        *live = LiveStats { started_at: Some(crate::sampler::raw::unix_ms_now()), ..LiveStats::default() };
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent_total = Arc::new(AtomicU64::new(0));
+    let producer = Arc::new(producer);
+    let delays: Vec<Arc<Mutex<WorkerDelays>>> = (0..config.workers)
+        .map(|_| Arc::new(Mutex::new(WorkerDelays { run: latency_histogram(), step: latency_histogram(), sent: 0 })))
+        .collect();
+
+    let mut report = ProduceReport { bootstrap: config.bootstrap.clone(), topic: config.topic.clone(), ..ProduceReport::default() };
+    let mut steps: Vec<Step> = Vec::new();
+    let outcome = std::thread::scope(|scope| {
+        for (worker, delays) in delays.iter().enumerate() {
+            let (producer, stop, sent_total, delays) = (Arc::clone(&producer), Arc::clone(&stop), Arc::clone(&sent_total), Arc::clone(delays));
+            let rate = &control.rate;
+            std::thread::Builder::new()
+                .name(format!("produce-{worker}"))
+                .spawn_scoped(scope, move || produce_worker(config, worker, &producer, rate, &stop, &sent_total, &delays, start))
+                .expect("spawning a producer worker");
+        }
+        let result = control_loop(config, control, &producer, &delays, &targets, step_length, start, &mut steps, &mut report, on_interval);
+        stop.store(true, Ordering::Relaxed);
+        result
+    });
+
+    // Deliver what is queued; what cannot be delivered in time counts as an error.
+    let flush_error = producer.flush(FLUSH_TIMEOUT).err();
+    let duration = start.elapsed();
+    let deliveries = producer.context().deliveries();
+    report.records_sent = sent_total.load(Ordering::Relaxed);
+    report.records_acked = deliveries.acked;
+    report.duration_secs = duration.as_secs_f64();
+    report.records_per_sec = deliveries.acked as f64 / report.duration_secs.max(1e-9);
+    report.mb_per_sec = deliveries.acked_bytes as f64 / 1e6 / report.duration_secs.max(1e-9);
+    report.latency_ms = Percentiles::from_micros(&deliveries.latency_run);
+    let mut publish_delay = latency_histogram();
+    for worker in &delays {
+        let _ = publish_delay.add(&worker.lock().unwrap_or_else(|p| p.into_inner()).run);
+    }
+    report.publish_delay_ms = Percentiles::from_micros(&publish_delay);
+    report.errors = deliveries.errors.clone();
+    let undelivered = report.records_sent.saturating_sub(deliveries.acked + deliveries.errors.total);
+    if flush_error.is_some() && undelivered > 0 {
+        report.errors.total += undelivered;
+        *report.errors.by_kind.entry("NotDeliveredInTime".into()).or_default() += undelivered;
+        report.errors.last_error = Some(format!("{undelivered} records not delivered within {} s of the end", FLUSH_TIMEOUT.as_secs()));
+    }
+    let mut counts = deliveries.partition_counts.clone();
+    counts.resize(counts.len().max(partitions), 0);
+    let keyed = config.key == KeyMode::Device;
+    report.partitions = Partitions {
+        skew: skew(&counts),
+        used: counts.iter().filter(|&&c| c > 0).count(),
+        total: partitions,
+        key_cardinality: keyed.then_some(config.events.devices),
+        expected_used: keyed.then(|| expected_used_partitions(partitions, config.events.devices)),
+        counts,
+    };
+    report.brokers = broker_stats(producer.context());
+    let acked_per_device = deliveries.acked_per_device.clone();
+    drop(deliveries);
+    match config.rate {
+        RateSpec::Fixed(rate) => report.target_rate = Some(rate),
+        RateSpec::Ramp(_) => {
+            let sustained = steps.iter().filter(|s| s.sustained).map(|s| s.achieved_rate).reduce(f64::max);
+            report.max_sustained_rate = sustained.or_else(|| steps.iter().map(|s| s.achieved_rate).reduce(f64::max));
+            report.max_rate_within_sla = config
+                .sla_p99_ms
+                .and_then(|sla| steps.iter().filter(|s| s.sustained && s.p99_ms <= sla).map(|s| s.target_rate).max());
+            report.steps = Some(steps);
+        }
+    }
+    if let Some(validator) = validator {
+        report.validation = Some(validator.finish(&acked_per_device, &config.events));
+    }
+    {
+        let mut live = control.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.sent_ok = report.records_acked;
+        live.sent_err = report.errors.total;
+        live.last_error = report.errors.last_error.clone();
+    }
+    match outcome {
+        Ok(stopped_early) => {
+            report.stopped_early = stopped_early;
+            Ok(report)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// The topic's partition count, or a clear error when the cluster or topic is missing.
+fn topic_partitions(producer: &ThreadedProducer<Context>, config: &ProduceConfig) -> Result<usize, ProduceError> {
+    let unreachable = |reason: String| ProduceError::Unreachable { bootstrap: config.bootstrap.clone(), reason };
+    let metadata = producer.client().fetch_metadata(Some(&config.topic), METADATA_TIMEOUT).map_err(|err| {
+        let detail = producer.context().last_client_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        unreachable(match detail {
+            Some(detail) => format!("no answer within {} s ({detail})", METADATA_TIMEOUT.as_secs()),
+            None => format!("no answer within {} s ({err})", METADATA_TIMEOUT.as_secs()),
+        })
+    })?;
+    let topic = metadata.topics().iter().find(|t| t.name() == config.topic);
+    match topic {
+        Some(topic) if topic.error().is_none() && !topic.partitions().is_empty() => Ok(topic.partitions().len()),
+        _ => Err(ProduceError::NoTopic { topic: config.topic.clone(), bootstrap: config.bootstrap.clone() }),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn produce_worker(
+    config: &ProduceConfig,
+    worker: usize,
+    producer: &ThreadedProducer<Context>,
+    rate: &SharedRate,
+    stop: &AtomicBool,
+    sent_total: &AtomicU64,
+    delays: &Mutex<WorkerDelays>,
+    start: Instant,
+) {
+    let mut generator = EventGenerator::new(&config.events, worker as u64, config.workers as u64);
+    if !generator.has_devices() {
+        return;
+    }
+    let mut pacer = Pacer::new(rate, config.workers);
+    while let Some(due) = pacer.next_due(rate, stop) {
+        let event = generator.next_event();
+        let now = Instant::now();
+        let delay_us = now.saturating_duration_since(due).as_micros() as u64;
+        let sent_us = now.duration_since(start).as_micros() as u64;
+        let opaque = ((sent_us << DEVICE_BITS) | (event.device & (MAX_DEVICES - 1))) as usize;
+        let random_key: [u8; 16] = if config.key == KeyMode::Random { rand::random() } else { [0; 16] };
+        let key: Option<&[u8]> = match config.key {
+            KeyMode::Device => Some(event.device_key),
+            KeyMode::None => None,
+            KeyMode::Random => Some(&random_key),
+        };
+        loop {
+            let mut record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(&config.topic, opaque).payload(event.payload);
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            match producer.send(record) {
+                Ok(()) => {
+                    sent_total.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                // The client's queue is full: the broker is behind. Waiting shows up as
+                // publish delay, which is the point.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((error, _)) => {
+                    record_error(&mut producer.context().deliveries().errors, &error);
+                    break;
+                }
+            }
+        }
+        let mut delays = delays.lock().unwrap_or_else(|p| p.into_inner());
+        delays.run.saturating_record(delay_us.max(1));
+        delays.step.saturating_record(delay_us.max(1));
+        delays.sent += 1;
+    }
+}
+
+/// Reports intervals and steps the ramp; returns why the run ended early, if it did.
+#[allow(clippy::too_many_arguments)]
+fn control_loop(
+    config: &ProduceConfig,
+    control: &RunControl,
+    producer: &ThreadedProducer<Context>,
+    delays: &[Arc<Mutex<WorkerDelays>>],
+    targets: &[u64],
+    step_length: Duration,
+    start: Instant,
+    steps: &mut Vec<Step>,
+    report: &mut ProduceReport,
+    on_interval: &mut dyn FnMut(&ProduceInterval),
+) -> Result<Option<String>, ProduceError> {
+    let ramp = matches!(config.rate, RateSpec::Ramp(_));
+    let mut step_index = 0;
+    let mut step_start = start;
+    let mut step_acked_start = 0u64;
+    let mut step_errors_start = 0u64;
+    let mut next_report = start + config.interval;
+    let mut interval_start = start;
+    let (mut interval_acked, mut interval_bytes, mut interval_sent, mut interval_errors) = (0u64, 0u64, 0u64, 0u64);
+    let mut misses_in_a_row = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = Instant::now();
+        if control.cancel.is_cancelled() {
+            return Ok(Some("stopped on request".into()));
+        }
+        if now >= next_report || now >= step_start + step_length {
+            let (acked, bytes, errors, latency) = {
+                let mut d = producer.context().deliveries();
+                let snapshot = (d.acked, d.acked_bytes, d.errors.total, d.latency_interval.clone());
+                d.latency_interval.reset();
+                snapshot
+            };
+            let sent: u64 = delays.iter().map(|d| d.lock().unwrap_or_else(|p| p.into_inner()).sent).sum();
+            let secs = now.duration_since(interval_start).as_secs_f64().max(1e-9);
+            let interval = ProduceInterval {
+                end_secs: now.duration_since(start).as_secs_f64(),
+                target_rate: control.rate.get(),
+                records_sent: sent - interval_sent,
+                records_acked: acked - interval_acked,
+                records_per_sec: (acked - interval_acked) as f64 / secs,
+                mb_per_sec: (bytes - interval_bytes) as f64 / 1e6 / secs,
+                latency_avg_ms: if latency.is_empty() { 0.0 } else { latency.mean() / 1000.0 },
+                latency_p99_ms: if latency.is_empty() { 0.0 } else { latency.value_at_quantile(0.99) as f64 / 1000.0 },
+                latency_max_ms: latency.max() as f64 / 1000.0,
+                errors: errors - interval_errors,
+            };
+            {
+                let mut live = control.live.lock().unwrap_or_else(|p| p.into_inner());
+                live.sent_ok = acked;
+                live.sent_err = errors;
+                live.bytes_sent = bytes;
+                live.current_rate_mps = interval.records_per_sec;
+                live.last_error = producer.context().deliveries().errors.last_error.clone();
+            }
+            on_interval(&interval);
+            report.intervals.push(interval);
+            (interval_acked, interval_bytes, interval_sent, interval_errors) = (acked, bytes, sent, errors);
+            interval_start = now;
+            next_report = now + config.interval;
+        }
+        if now >= step_start + step_length {
+            if !ramp {
+                return Ok(None);
+            }
+            let (acked, errors, latency) = {
+                let mut d = producer.context().deliveries();
+                let snapshot = (d.acked, d.errors.total, d.latency_step.clone());
+                d.latency_step.reset();
+                snapshot
+            };
+            let mut delay = latency_histogram();
+            for worker in delays {
+                let mut worker = worker.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = delay.add(&worker.step);
+                worker.step.reset();
+            }
+            let target = targets[step_index];
+            let achieved = (acked - step_acked_start) as f64 / now.duration_since(step_start).as_secs_f64();
+            let sustained = achieved >= SUSTAINED_RATIO * target as f64;
+            steps.push(Step {
+                target_rate: target,
+                achieved_rate: achieved,
+                p99_ms: Percentiles::from_micros(&latency).p99,
+                publish_delay_p99_ms: Percentiles::from_micros(&delay).p99,
+                errors: errors - step_errors_start,
+                sustained,
+            });
+            misses_in_a_row = if sustained { 0 } else { misses_in_a_row + 1 };
+            if misses_in_a_row >= 2 {
+                return Ok(None);
+            }
+            step_index += 1;
+            if step_index >= targets.len() {
+                return Ok(None);
+            }
+            control.rate.set(targets[step_index]);
+            (step_start, step_acked_start, step_errors_start) = (now, acked, errors);
+        }
+    }
+}
+
+fn broker_stats(context: &Context) -> Vec<BrokerStats> {
+    let statistics = context.statistics.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(statistics) = statistics.as_ref() else { return Vec::new() };
+    let mut brokers: Vec<BrokerStats> = statistics
+        .brokers
+        .values()
+        .filter(|b| b.nodeid >= 0)
+        .map(|b| BrokerStats {
+            name: b.name.clone(),
+            int_latency_us: b.int_latency.as_ref().map(Into::into),
+            outbuf_latency_us: b.outbuf_latency.as_ref().map(Into::into),
+            rtt_us: b.rtt.as_ref().map(Into::into),
+            throttle_ms: b.throttle.as_ref().map(Into::into),
+            txretries: b.txretries,
+            req_timeouts: b.req_timeouts,
+            txbytes: b.txbytes,
+        })
+        .collect();
+    brokers.sort_by(|a, b| a.name.cmp(&b.name));
+    brokers
+}
