@@ -37,7 +37,7 @@ pub enum Command {
     /// Disk probe: sequential append with fsync, then random 4 KiB reads.
     Disk(DiskArgs),
     /// Rate-controlled Kafka produce run of telemetry events, fixed or ramped to the plateau.
-    Produce(ProduceArgs),
+    Produce(Box<ProduceArgs>),
     /// Sample CPU, disks, NICs, memory and PSI, like iostat/vmstat.
     Sample(SampleArgs),
     /// Re-render a report from evidence.json (not available yet).
@@ -264,7 +264,7 @@ pub struct ProduceArgs {
     #[arg(long)]
     pub topic: String,
     /// Fixed target rate, messages per second over all workers.
-    #[arg(long, conflicts_with = "ramp", required_unless_present = "ramp")]
+    #[arg(long, conflicts_with = "ramp", required_unless_present = "ramp", allow_negative_numbers = true, value_parser = parse_msg_rate)]
     pub rate: Option<u64>,
     /// Ramp START:STEP:EVERY_S:MAX (msg/s), stopping at the plateau.
     #[arg(long)]
@@ -338,6 +338,13 @@ pub struct ProduceArgs {
     /// File with the agent's bearer token (with --on).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+}
+
+fn parse_msg_rate(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<i64>() {
+        Ok(rate) if rate > 0 => Ok(rate as u64),
+        _ => Err(format!("'{text}' is not a rate; give a positive number of messages per second")),
+    }
 }
 
 fn parse_range(text: &str) -> Result<(f64, f64), String> {

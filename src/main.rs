@@ -34,10 +34,13 @@ fn main() -> ExitCode {
         Command::Agent(args) => run_agent(args),
         Command::Disk(args) => run_disk(args),
         Command::Net(args) => run_net(args),
-        Command::Produce(args) => run_produce(args),
+        Command::Produce(args) => run_produce(*args),
         Command::Sample(args) => run_sample(args),
         other => {
-            eprintln!("plateau {} is not available yet; this build has: agent, disk, net, produce, sample", other.name());
+            eprintln!(
+                "plateau {} is not available yet; this build has: agent, disk, net, produce, sample",
+                other.name()
+            );
             return ExitCode::from(2);
         }
     };

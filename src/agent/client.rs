@@ -128,7 +128,11 @@ impl AgentClient {
 
     /// Starts a produce run on the agent, reports its progress through `on_progress`
     /// every second, and returns its report when it ends.
-    pub fn produce_and_wait(&self, config: &ProduceConfig, on_progress: &mut dyn FnMut(String)) -> Result<ProduceReport, AgentError> {
+    pub fn produce_and_wait(
+        &self,
+        config: &ProduceConfig,
+        on_progress: &mut dyn FnMut(String),
+    ) -> Result<ProduceReport, AgentError> {
         self.start_produce(config)?;
         loop {
             std::thread::sleep(Duration::from_secs(1));

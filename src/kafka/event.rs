@@ -59,14 +59,18 @@ impl EventSpec {
         if self.devices == 0 || self.devices > 100_000_000 {
             return Err(format!("--devices {} is out of range; use 1 to 100000000", self.devices));
         }
-        for (name, (low, high)) in [("temperature", self.temperature), ("humidity", self.humidity), ("pressure", self.pressure)] {
+        for (name, (low, high)) in
+            [("temperature", self.temperature), ("humidity", self.humidity), ("pressure", self.pressure)]
+        {
             if !(low.is_finite() && high.is_finite() && low <= high) {
                 return Err(format!("the {name} range {low}..{high} is not a range; give LOW <= HIGH"));
             }
         }
         let (ok, warn) = (self.status_ok, self.status_warn);
         if !(0.0..=1.0).contains(&ok) || !(0.0..=1.0).contains(&warn) || ok + warn > 1.0 + 1e-9 {
-            return Err(format!("status probabilities OK {ok} and WARN {warn} must be within 0..1 and add up to at most 1"));
+            return Err(format!(
+                "status probabilities OK {ok} and WARN {warn} must be within 0..1 and add up to at most 1"
+            ));
         }
         if self.size > 1 << 20 {
             return Err(format!("--size {} is over 1 MiB; Kafka's default message limit is 1 MB", self.size));
@@ -156,7 +160,8 @@ impl EventGenerator {
         let spec = &self.spec;
         let rng = &mut self.rng;
         let mut uniform = |(low, high): (f64, f64)| if high > low { rng.random_range(low..high) } else { low };
-        let (temperature, humidity, pressure) = (uniform(spec.temperature), uniform(spec.humidity), uniform(spec.pressure));
+        let (temperature, humidity, pressure) =
+            (uniform(spec.temperature), uniform(spec.humidity), uniform(spec.pressure));
         let roll: f64 = self.rng.random();
         let status = if roll < spec.status_ok {
             "OK"
@@ -230,10 +235,12 @@ mod tests {
         let spec = EventSpec { devices: 5, ..EventSpec::default() };
         let mut worker0 = EventGenerator::new(&spec, 0, 2);
         let mut worker1 = EventGenerator::new(&spec, 1, 2);
-        let devices0: Vec<(u64, u64)> = (0..6).map(|_| {
-            let e = worker0.next_event();
-            (e.device, e.seq)
-        }).collect();
+        let devices0: Vec<(u64, u64)> = (0..6)
+            .map(|_| {
+                let e = worker0.next_event();
+                (e.device, e.seq)
+            })
+            .collect();
         assert_eq!(devices0, [(0, 1), (2, 1), (4, 1), (0, 2), (2, 2), (4, 2)]);
         let devices1: Vec<u64> = (0..4).map(|_| worker1.next_event().device).collect();
         assert_eq!(devices1, [1, 3, 1, 3]);
@@ -256,7 +263,12 @@ mod tests {
 
     #[test]
     fn bad_ranges_are_refused() {
-        assert!(EventSpec { temperature: (30.0, 10.0), ..EventSpec::default() }.validate().unwrap_err().contains("LOW <= HIGH"));
+        assert!(
+            EventSpec { temperature: (30.0, 10.0), ..EventSpec::default() }
+                .validate()
+                .unwrap_err()
+                .contains("LOW <= HIGH")
+        );
         assert!(EventSpec { status_ok: 0.9, status_warn: 0.5, ..EventSpec::default() }.validate().is_err());
         assert!(EventSpec { devices: 0, ..EventSpec::default() }.validate().is_err());
     }

@@ -245,10 +245,8 @@ impl ProduceConfig {
         if self.interval < Duration::from_millis(100) {
             return Err("--interval is too short; use at least 100ms".into());
         }
-        if let Some(sla) = self.sla_p99_ms {
-            if !(sla.is_finite() && sla > 0.0) {
-                return Err(format!("--sla-p99-ms {sla} must be a positive number of milliseconds"));
-            }
+        if let Some(sla) = self.sla_p99_ms.filter(|sla| !(sla.is_finite() && *sla > 0.0)) {
+            return Err(format!("--sla-p99-ms {sla} must be a positive number of milliseconds"));
         }
         self.events.validate()
     }
@@ -272,7 +270,9 @@ pub enum ProduceError {
         reason: String,
     },
     /// The topic does not exist.
-    #[error("topic '{topic}' does not exist on {bootstrap}; create it first (e.g. `kafka-topics.sh --create` or `tansu topic create`)")]
+    #[error(
+        "topic '{topic}' does not exist on {bootstrap}; create it first (e.g. `kafka-topics.sh --create` or `tansu topic create`)"
+    )]
     NoTopic {
         /// The topic.
         topic: String,
@@ -310,7 +310,8 @@ mod tests {
 
     #[test]
     fn properties_follow_seed_000_and_extra_wins() {
-        let settings = ProducerSettings { extra: vec![("linger.ms".into(), "20".into())], ..ProducerSettings::default() };
+        let settings =
+            ProducerSettings { extra: vec![("linger.ms".into(), "20".into())], ..ProducerSettings::default() };
         let properties = settings.properties();
         assert!(properties.contains(&("enable.idempotence".into(), "true".into())));
         assert!(properties.contains(&("compression.type".into(), "lz4".into())));

@@ -50,7 +50,13 @@ pub struct Pacer {
 impl Pacer {
     /// A schedule for one of `workers` workers sharing `shared`.
     pub fn new(shared: &SharedRate, workers: usize) -> Pacer {
-        let mut pacer = Pacer { workers: workers.max(1) as u64, epoch: Instant::now(), sent_in_epoch: 0, rate_per_worker: 0.0, generation: u64::MAX };
+        let mut pacer = Pacer {
+            workers: workers.max(1) as u64,
+            epoch: Instant::now(),
+            sent_in_epoch: 0,
+            rate_per_worker: 0.0,
+            generation: u64::MAX,
+        };
         pacer.rebase(shared);
         pacer
     }

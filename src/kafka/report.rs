@@ -27,7 +27,13 @@ impl Percentiles {
             return Percentiles::default();
         }
         let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-        Percentiles { p50: ms(0.50), p95: ms(0.95), p99: ms(0.99), p999: ms(0.999), max: histogram.max() as f64 / 1000.0 }
+        Percentiles {
+            p50: ms(0.50),
+            p95: ms(0.95),
+            p99: ms(0.99),
+            p999: ms(0.999),
+            max: histogram.max() as f64 / 1000.0,
+        }
     }
 }
 

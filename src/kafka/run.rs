@@ -34,7 +34,7 @@ pub const MAX_DEVICES: u64 = 1 << DEVICE_BITS;
 /// How long the end of a run waits for outstanding deliveries.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the start of a run waits for the cluster to answer.
-const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+const METADATA_TIMEOUT: Duration = Duration::from_secs(8);
 /// A step whose achieved rate is below this share of its target did not keep up.
 const SUSTAINED_RATIO: f64 = 0.95;
 
@@ -104,13 +104,15 @@ impl ClientContext for Context {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!("librdkafka: {error}: {reason}");
-        *self.last_client_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+        // The first error says why (e.g. "Connect to ... failed: Connection refused");
+        // later ones only repeat that brokers are down.
+        self.last_client_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| reason.to_string());
     }
 
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
         use rdkafka::config::RDKafkaLogLevel::*;
         match level {
-            Emerg | Alert | Critical | Error => tracing::warn!("librdkafka {facility}: {message}"),
+            Emerg | Alert | Critical => tracing::warn!("librdkafka {facility}: {message}"),
             _ => tracing::debug!("librdkafka {facility}: {message}"),
         }
     }
@@ -228,18 +230,33 @@ pub fn run_produce(
         .map(|_| Arc::new(Mutex::new(WorkerDelays { run: latency_histogram(), step: latency_histogram(), sent: 0 })))
         .collect();
 
-    let mut report = ProduceReport { bootstrap: config.bootstrap.clone(), topic: config.topic.clone(), ..ProduceReport::default() };
+    let mut report =
+        ProduceReport { bootstrap: config.bootstrap.clone(), topic: config.topic.clone(), ..ProduceReport::default() };
     let mut steps: Vec<Step> = Vec::new();
     let outcome = std::thread::scope(|scope| {
         for (worker, delays) in delays.iter().enumerate() {
-            let (producer, stop, sent_total, delays) = (Arc::clone(&producer), Arc::clone(&stop), Arc::clone(&sent_total), Arc::clone(delays));
+            let (producer, stop, sent_total, delays) =
+                (Arc::clone(&producer), Arc::clone(&stop), Arc::clone(&sent_total), Arc::clone(delays));
             let rate = &control.rate;
             std::thread::Builder::new()
                 .name(format!("produce-{worker}"))
-                .spawn_scoped(scope, move || produce_worker(config, worker, &producer, rate, &stop, &sent_total, &delays, start))
+                .spawn_scoped(scope, move || {
+                    produce_worker(config, worker, &producer, rate, &stop, &sent_total, &delays, start)
+                })
                 .expect("spawning a producer worker");
         }
-        let result = control_loop(config, control, &producer, &delays, &targets, step_length, start, &mut steps, &mut report, on_interval);
+        let result = control_loop(
+            config,
+            control,
+            &producer,
+            &delays,
+            &targets,
+            step_length,
+            start,
+            &mut steps,
+            &mut report,
+            on_interval,
+        );
         stop.store(true, Ordering::Relaxed);
         result
     });
@@ -264,7 +281,8 @@ pub fn run_produce(
     if flush_error.is_some() && undelivered > 0 {
         report.errors.total += undelivered;
         *report.errors.by_kind.entry("NotDeliveredInTime".into()).or_default() += undelivered;
-        report.errors.last_error = Some(format!("{undelivered} records not delivered within {} s of the end", FLUSH_TIMEOUT.as_secs()));
+        report.errors.last_error =
+            Some(format!("{undelivered} records not delivered within {} s of the end", FLUSH_TIMEOUT.as_secs()));
     }
     let mut counts = deliveries.partition_counts.clone();
     counts.resize(counts.len().max(partitions), 0);
@@ -355,7 +373,8 @@ fn produce_worker(
             KeyMode::Random => Some(&random_key),
         };
         loop {
-            let mut record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(&config.topic, opaque).payload(event.payload);
+            let mut record =
+                BaseRecord::<[u8], [u8], usize>::with_opaque_to(&config.topic, opaque).payload(event.payload);
             if let Some(key) = key {
                 record = record.key(key);
             }

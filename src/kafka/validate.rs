@@ -109,9 +109,13 @@ impl Validator {
         let consumer: BaseConsumer = client.create().map_err(|err| ProduceError::Config(err.to_string()))?;
         let mut assignment = TopicPartitionList::new();
         for partition in 0..partitions as i32 {
-            let (_, high) = consumer.fetch_watermarks(&config.topic, partition, Duration::from_secs(10)).map_err(|err| {
-                ProduceError::Unreachable { bootstrap: config.bootstrap.clone(), reason: format!("reading partition offsets: {err}") }
-            })?;
+            let (_, high) =
+                consumer.fetch_watermarks(&config.topic, partition, Duration::from_secs(10)).map_err(|err| {
+                    ProduceError::Unreachable {
+                        bootstrap: config.bootstrap.clone(),
+                        reason: format!("reading partition offsets: {err}"),
+                    }
+                })?;
             assignment
                 .add_partition_offset(&config.topic, partition, Offset::Offset(high))
                 .map_err(|err| ProduceError::Config(err.to_string()))?;
@@ -127,7 +131,8 @@ impl Validator {
             e2e: crate::probe::latency_histogram(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
-        let (thread_consumer, thread_tally, thread_stop) = (Arc::clone(&consumer), Arc::clone(&tally), Arc::clone(&stop));
+        let (thread_consumer, thread_tally, thread_stop) =
+            (Arc::clone(&consumer), Arc::clone(&tally), Arc::clone(&stop));
         let prefix = config.events.device_prefix.clone();
         let thread = std::thread::Builder::new()
             .name("validate".into())
@@ -141,7 +146,12 @@ impl Validator {
     pub fn finish(self, acked_per_device: &[u32], _spec: &EventSpec) -> Validation {
         let deadline = Instant::now() + CATCH_UP;
         let ends: Vec<i64> = (0..self.partitions as i32)
-            .map(|p| self.consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(10)).map(|(_, high)| high).unwrap_or(-1))
+            .map(|p| {
+                self.consumer
+                    .fetch_watermarks(&self.topic, p, Duration::from_secs(10))
+                    .map(|(_, high)| high)
+                    .unwrap_or(-1)
+            })
             .collect();
         let caught_up = || {
             let Ok(positions) = self.consumer.position() else { return false };

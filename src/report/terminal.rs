@@ -350,17 +350,30 @@ pub fn produce_summary(report: &crate::kafka::ProduceReport) -> String {
     summary.load_style(UTF8_FULL_CONDENSED).set_header(vec!["produce run", "result"]);
     let rows: Vec<(String, String)> = vec![
         ("records sent / acked".into(), format!("{} / {}", report.records_sent, report.records_acked)),
-        ("throughput".into(), format!("{:.1} records/s, {:.2} MB/s over {:.1} s", report.records_per_sec, report.mb_per_sec, report.duration_secs)),
+        (
+            "throughput".into(),
+            format!(
+                "{:.1} records/s, {:.2} MB/s over {:.1} s",
+                report.records_per_sec, report.mb_per_sec, report.duration_secs
+            ),
+        ),
         (
             "delivery latency ms".into(),
             format!(
                 "p50 {:.1}, p95 {:.1}, p99 {:.1}, p99.9 {:.1}, max {:.1}",
-                report.latency_ms.p50, report.latency_ms.p95, report.latency_ms.p99, report.latency_ms.p999, report.latency_ms.max
+                report.latency_ms.p50,
+                report.latency_ms.p95,
+                report.latency_ms.p99,
+                report.latency_ms.p999,
+                report.latency_ms.max
             ),
         ),
         (
             "publish delay ms".into(),
-            format!("p50 {:.2}, p99 {:.2}, max {:.2}", report.publish_delay_ms.p50, report.publish_delay_ms.p99, report.publish_delay_ms.max),
+            format!(
+                "p50 {:.2}, p99 {:.2}, max {:.2}",
+                report.publish_delay_ms.p50, report.publish_delay_ms.p99, report.publish_delay_ms.max
+            ),
         ),
         (
             "errors".into(),
@@ -368,7 +381,12 @@ pub fn produce_summary(report: &crate::kafka::ProduceReport) -> String {
                 "none".into()
             } else {
                 let kinds: Vec<String> = report.errors.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
-                format!("{} ({}); last: {}", report.errors.total, kinds.join(", "), report.errors.last_error.as_deref().unwrap_or("-"))
+                format!(
+                    "{} ({}); last: {}",
+                    report.errors.total,
+                    kinds.join(", "),
+                    report.errors.last_error.as_deref().unwrap_or("-")
+                )
             },
         ),
         (
@@ -381,7 +399,10 @@ pub fn produce_summary(report: &crate::kafka::ProduceReport) -> String {
                 report
                     .partitions
                     .expected_used
-                    .map(|e| format!(" ({} keys: {e:.0} expected to be used)", report.partitions.key_cardinality.unwrap_or(0)))
+                    .map(|e| format!(
+                        " ({} keys: {e:.0} expected to be used)",
+                        report.partitions.key_cardinality.unwrap_or(0)
+                    ))
                     .unwrap_or_default()
             ),
         ),
@@ -415,7 +436,8 @@ pub fn produce_summary(report: &crate::kafka::ProduceReport) -> String {
     }
     out.push_str(&format!("{summary}\n"));
     if let Some(steps) = &report.steps {
-        let mut ramp = table(&["target msg/s", "achieved msg/s", "p99 ms", "publish delay p99 ms", "errors", "kept up"]);
+        let mut ramp =
+            table(&["target msg/s", "achieved msg/s", "p99 ms", "publish delay p99 ms", "errors", "kept up"]);
         for step in steps {
             ramp.add_row(vec![
                 step.target_rate.to_string(),
@@ -429,8 +451,10 @@ pub fn produce_summary(report: &crate::kafka::ProduceReport) -> String {
         out.push_str(&format!("{ramp}\n"));
     }
     if !report.brokers.is_empty() {
-        let mut brokers = table(&["broker", "queue p99 µs", "outbuf p99 µs", "rtt p99 µs", "throttle max ms", "retries", "timeouts"]);
-        let p99 = |w: Option<crate::kafka::report::WindowUs>| w.map(|w| w.p99.to_string()).unwrap_or_else(|| "-".into());
+        let mut brokers =
+            table(&["broker", "queue p99 µs", "outbuf p99 µs", "rtt p99 µs", "throttle max ms", "retries", "timeouts"]);
+        let p99 =
+            |w: Option<crate::kafka::report::WindowUs>| w.map(|w| w.p99.to_string()).unwrap_or_else(|| "-".into());
         for b in &report.brokers {
             brokers.add_row(vec![
                 b.name.clone(),

@@ -6,5 +6,6 @@ mod agent;
 mod fixtures;
 mod net;
 mod netns;
+mod produce;
 mod root;
 mod support;

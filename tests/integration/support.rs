@@ -229,3 +229,71 @@ pub fn iperf3_client(args: &[&str]) -> serde_json::Value {
     let output = Command::new("iperf3").args(["-c", "127.0.0.1", "-J"]).args(args).output().expect("running iperf3 -c");
     serde_json::from_slice(&output.stdout).unwrap_or_else(|err| panic!("iperf3 -J output does not parse: {err}"))
 }
+
+/// The tansu binary: `PLATEAU_TANSU`, or where `.ci/run` installs it, or PATH.
+pub fn tansu_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("PLATEAU_TANSU") {
+        return PathBuf::from(path);
+    }
+    let installed = PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/plateau-tools/bin/tansu");
+    if installed.is_file() {
+        return installed;
+    }
+    which("tansu").expect("tansu is not installed: run .ci/run, which installs it with cargo install")
+}
+
+/// A tansu broker with memory storage on a free loopback port, killed when dropped.
+pub struct TansuBroker {
+    child: Child,
+    pub bootstrap: String,
+}
+
+impl TansuBroker {
+    /// Starts the broker and waits until it accepts connections.
+    pub fn start() -> TansuBroker {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_bin())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting tansu");
+        eventually(Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+            .expect("tansu did not start listening within 20 s");
+        TansuBroker { child, bootstrap: format!("127.0.0.1:{port}") }
+    }
+
+    /// Creates a topic with `partitions` partitions.
+    pub fn create_topic(&self, name: &str, partitions: u32) {
+        let status = Command::new(tansu_bin())
+            .args([
+                "topic",
+                "create",
+                name,
+                "--partitions",
+                &partitions.to_string(),
+                "--broker",
+                &format!("tcp://{}", self.bootstrap),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("running tansu topic create");
+        assert!(status.success(), "tansu topic create {name} failed");
+    }
+}
+
+impl Drop for TansuBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

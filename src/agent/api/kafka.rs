@@ -238,15 +238,22 @@ pub async fn start(
         let (host, port) = server.trim().rsplit_once(':').ok_or_else(|| {
             ApiError::new(StatusCode::BAD_REQUEST, format!("bootstrap server '{server}' is not HOST:PORT"))
         })?;
-        let port: u16 =
-            port.parse().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("bootstrap server '{server}' has no valid port")))?;
+        let port: u16 = port.parse().map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("bootstrap server '{server}' has no valid port"))
+        })?;
         check_allowed(&shared, host.trim_matches(['[', ']']), port).await?;
     }
     let slot = acquire(&shared, "produce")?;
     let control = Arc::new(RunControl::default());
     {
         let mut run = state(&shared);
-        *run = ProduceRunState { config: Some(config.clone()), control: Some(Arc::clone(&control)), running: true, report: None, error: None };
+        *run = ProduceRunState {
+            config: Some(config.clone()),
+            control: Some(Arc::clone(&control)),
+            running: true,
+            report: None,
+            error: None,
+        };
     }
     let cancel_on_shutdown = shared.shutting_down.clone();
     let thread_shared = Arc::clone(&shared);
@@ -285,12 +292,18 @@ pub async fn set_rate(
 ) -> Result<Json<ProbeStatus>, ApiError> {
     let Json(request) = body?;
     if request.rate > MAX_RATE {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("rate {} is out of range; use 0 to {MAX_RATE} msg/s", request.rate)));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("rate {} is out of range; use 0 to {MAX_RATE} msg/s", request.rate),
+        ));
     }
     {
         let run = state(&shared);
         let (true, Some(control), Some(config)) = (run.running, &run.control, &run.config) else {
-            return Err(ApiError::new(StatusCode::CONFLICT, "no produce run is going on; start one with POST /kafka/produce"));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "no produce run is going on; start one with POST /kafka/produce",
+            ));
         };
         if matches!(config.rate, RateSpec::Ramp(_)) {
             return Err(ApiError::new(StatusCode::CONFLICT, "a ramp sets the rate itself; stop it first"));
