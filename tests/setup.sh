@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# Installs what plateau's tests and benchmarks need on a fresh Debian machine, and
-# skips what is already there so that a second run costs nothing.
+# Installs what plateau's build, tests and benchmarks need on a fresh Debian machine,
+# and skips what is already there so that a second run costs nothing:
+#   - Debian packages (as root): Prometheus, node exporter, iperf3, iproute2, and the
+#     headers rdkafka's vendored librdkafka builds against (SSL, zstd, zlib);
+#   - tansu, the Kafka-protocol broker the tests run against, built once with cargo
+#     into ~/.cache/plateau-tools (15-30 minutes the first time on 2 cores).
 set -euo pipefail
 
-packages=(prometheus prometheus-node-exporter iperf3 iproute2 curl procps)
-missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-    echo "installing: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+packages=(prometheus prometheus-node-exporter iperf3 iproute2 curl procps python3
+    pkg-config libssl-dev zlib1g-dev libzstd-dev make g++)
+if [ "$(id -u)" = 0 ]; then
+    missing=()
+    for package in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    if ((${#missing[@]})); then
+        echo "installing: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+else
+    echo "not root: not installing Debian packages (${packages[*]})" >&2
+fi
+
+tools="$HOME/.cache/plateau-tools"
+if [ ! -x "$tools/bin/tansu" ]; then
+    echo "installing tansu into $tools (15-30 minutes the first time)"
+    CARGO_TARGET_DIR="$tools/target" cargo install tansu --locked --features dynostore,libsql,postgres --root "$tools"
 fi

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/plateau-target}"
 seconds="${SECONDS_PER_TEST:-5}"
 
-[ "$(id -u)" = 0 ] && bash tests/setup.sh
+bash tests/setup.sh
 cargo build --release --quiet
 plateau="$CARGO_TARGET_DIR/release/plateau"
 work=$(mktemp -d)

@@ -210,3 +210,45 @@ fn bad_input_gets_clear_errors() {
         assert!(started.elapsed() < Duration::from_secs(10), "{args:?} took {:?}", started.elapsed());
     }
 }
+
+#[test]
+fn sasl_scram_against_an_authenticating_broker() {
+    let _exclusive = exclusive();
+    // tansu's admin commands cannot authenticate, so the user and topic are created
+    // first on a broker without authentication, then the same sqlite storage is served
+    // with authentication required. (tansu 0.6 cannot serve TLS from its command line:
+    // its --cert and --key options exclude each other.)
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port();
+    {
+        let open = TansuBroker::start_with(port, "sqlite://tansu.db", dir.path(), &[]);
+        open.create_user("alice", "s3cret");
+        open.create_topic("secured", 2);
+    }
+    let broker = TansuBroker::start_with(port, "sqlite://tansu.db", dir.path(), &["--authentication"]);
+    let sasl =
+        ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanism=SCRAM-SHA-512", "-X", "sasl.username=alice"];
+    let mut good = vec!["--rate", "200", "--time", "2", "--validate", "-X", "sasl.password=s3cret"];
+    good.extend_from_slice(&sasl);
+    let report = produce(&broker, "secured", &good);
+    assert!(report["records_acked"].as_u64().unwrap() > 200, "{report}");
+    assert_eq!(report["validation"]["lost"], 0, "the validating consumer authenticates too");
+
+    let mut bad = vec![
+        "produce",
+        "--bootstrap",
+        &broker.bootstrap,
+        "--topic",
+        "secured",
+        "--rate",
+        "100",
+        "--time",
+        "1",
+        "-X",
+        "sasl.password=wrong",
+    ];
+    bad.extend_from_slice(&sasl);
+    let (ok, _, stderr) = plateau(&bad);
+    assert!(!ok);
+    assert!(stderr.contains("SASL authentication error"), "{stderr}");
+}

@@ -251,18 +251,16 @@ pub struct TansuBroker {
 impl TansuBroker {
     /// Starts the broker and waits until it accepts connections.
     pub fn start() -> TansuBroker {
-        let port = free_port();
+        TansuBroker::start_with(free_port(), "memory://tansu/", std::env::temp_dir().as_path(), &[])
+    }
+
+    /// Starts a broker on `port` with `storage` (relative paths are in `dir`) and `extra` flags.
+    pub fn start_with(port: u16, storage: &str, dir: &Path, extra: &[&str]) -> TansuBroker {
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(tansu_bin())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", storage])
+            .args(extra)
+            .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -270,6 +268,25 @@ impl TansuBroker {
         eventually(Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", port)).ok())
             .expect("tansu did not start listening within 20 s");
         TansuBroker { child, bootstrap: format!("127.0.0.1:{port}") }
+    }
+
+    /// Creates a SCRAM-SHA-512 user.
+    pub fn create_user(&self, name: &str, password: &str) {
+        let status = Command::new(tansu_bin())
+            .args([
+                "user",
+                "create",
+                name,
+                password,
+                "--mechanism",
+                "scram512",
+                "--broker",
+                &format!("tcp://{}", self.bootstrap),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("running tansu user create");
+        assert!(status.success(), "tansu user create {name} failed");
     }
 
     /// Creates a topic with `partitions` partitions.
