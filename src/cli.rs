@@ -332,6 +332,10 @@ pub struct ProduceArgs {
     /// Print one JSON object instead of progress lines and a table.
     #[arg(long)]
     pub json: bool,
+    /// Only generate events, as fast as possible for --time on --workers threads, and
+    /// report how many per second (is the generator host fast enough?).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Run on this agent (http://HOST:PORT) instead of here.
     #[arg(long)]
     pub on: Option<String>,

@@ -180,6 +180,23 @@ fn run_net_matrix(args: NetMatrixArgs) -> anyhow::Result<()> {
 
 fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
     let config = args.config();
+    if args.dry_run {
+        config.events.validate().map_err(anyhow::Error::msg)?;
+        let rate = plateau::kafka::event::generation_rate(&config.events, config.workers, config.time);
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&rate)?);
+        } else {
+            println!(
+                "{} events in {:.1} s: {:.0} events/s, {:.0} per worker thread, {:.0} bytes each",
+                rate.events,
+                config.time.as_secs_f64(),
+                rate.events_per_sec,
+                rate.events_per_sec_per_worker,
+                rate.bytes_per_event
+            );
+        }
+        return Ok(());
+    }
     if let Some(agent) = &args.on {
         let token = args.token_file.as_deref().map(plateau::agent::read_token_file).transpose()?;
         let client = plateau::agent::client::AgentClient::new(agent, token, std::time::Duration::from_secs(30));

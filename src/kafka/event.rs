@@ -103,6 +103,7 @@ pub struct EventGenerator {
     rng: SmallRng,
     buffer: Vec<u8>,
     key: Vec<u8>,
+    clock: MillisClock,
 }
 
 /// One generated event, borrowed from the generator's buffer.
@@ -135,6 +136,7 @@ impl EventGenerator {
             rng: SmallRng::from_rng(&mut rand::rng()),
             buffer: Vec::with_capacity(512.max(spec.size)),
             key: Vec::with_capacity(32),
+            clock: MillisClock::default(),
         }
     }
 
@@ -159,9 +161,13 @@ impl EventGenerator {
     fn write_event(&mut self, device: u64, seq: u64) {
         let spec = &self.spec;
         let rng = &mut self.rng;
-        let mut uniform = |(low, high): (f64, f64)| if high > low { rng.random_range(low..high) } else { low };
-        let (temperature, humidity, pressure) =
-            (uniform(spec.temperature), uniform(spec.humidity), uniform(spec.pressure));
+        // Metrics are drawn in hundredths and written as integers: formatting floats
+        // would cost more than everything else in an event together.
+        let mut hundredths = |(low, high): (f64, f64)| {
+            let (low, high) = ((low * 100.0).round() as i64, (high * 100.0).round() as i64);
+            if high > low { rng.random_range(low..=high) } else { low }
+        };
+        let metrics = [hundredths(spec.temperature), hundredths(spec.humidity), hundredths(spec.pressure)];
         let roll: f64 = self.rng.random();
         let status = if roll < spec.status_ok {
             "OK"
@@ -171,19 +177,41 @@ impl EventGenerator {
             "ERROR"
         };
         let event_id = uuid::Builder::from_random_bytes(self.rng.random()).into_uuid();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let timestamp = humantime::format_rfc3339_millis(UNIX_EPOCH + now);
+        self.clock.refresh();
+        // Built from byte slices and integer formatting: `write!` here costs more than
+        // the rest of the event.
         let buffer = &mut self.buffer;
+        let mut number = itoa::Buffer::new();
         buffer.clear();
-        // Writing into a Vec cannot fail.
-        let _ = write!(
-            buffer,
-            "{{\"event_id\":\"{}\",\"device_id\":\"{}{:0width$}\",\"timestamp\":\"{timestamp}\",\"seq\":{seq},\"metrics\":{{\"temperature\":{temperature:.2},\"humidity\":{humidity:.2},\"pressure\":{pressure:.2}}},\"status\":\"{status}\"",
-            event_id.hyphenated(),
-            spec.device_prefix,
-            device,
-            width = self.width
-        );
+        buffer.extend_from_slice(b"{\"event_id\":\"");
+        buffer.extend_from_slice(event_id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes());
+        buffer.extend_from_slice(b"\",\"device_id\":\"");
+        buffer.extend_from_slice(spec.device_prefix.as_bytes());
+        let digits = number.format(device);
+        buffer.resize(buffer.len() + self.width.saturating_sub(digits.len()), b'0');
+        buffer.extend_from_slice(digits.as_bytes());
+        buffer.extend_from_slice(b"\",\"timestamp\":\"");
+        buffer.extend_from_slice(self.clock.text.as_bytes());
+        buffer.extend_from_slice(b"\",\"seq\":");
+        buffer.extend_from_slice(number.format(seq).as_bytes());
+        buffer.extend_from_slice(b",\"metrics\":{");
+        for (index, (name, value)) in ["temperature", "humidity", "pressure"].iter().zip(metrics).enumerate() {
+            if index > 0 {
+                buffer.push(b',');
+            }
+            buffer.push(b'"');
+            buffer.extend_from_slice(name.as_bytes());
+            buffer.extend_from_slice(b"\":");
+            if value < 0 {
+                buffer.push(b'-');
+            }
+            buffer.extend_from_slice(number.format(value.abs() / 100).as_bytes());
+            let cents = (value.abs() % 100) as u8;
+            buffer.extend_from_slice(&[b'.', b'0' + cents / 10, b'0' + cents % 10]);
+        }
+        buffer.extend_from_slice(b"},\"status\":\"");
+        buffer.extend_from_slice(status.as_bytes());
+        buffer.push(b'"');
         // Padding: `,"pad":"xxx…"}` brings the event to exactly `size` bytes when it fits.
         const PAD_OVERHEAD: usize = ",\"pad\":\"\"}".len();
         if spec.size > buffer.len() + PAD_OVERHEAD {
@@ -193,6 +221,23 @@ impl EventGenerator {
             buffer.extend_from_slice(b"\"}");
         } else {
             buffer.push(b'}');
+        }
+    }
+}
+
+/// The current time as RFC 3339 text with milliseconds, formatted once per millisecond.
+#[derive(Debug, Default)]
+struct MillisClock {
+    millis: u128,
+    text: String,
+}
+
+impl MillisClock {
+    fn refresh(&mut self) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        if now.as_millis() != self.millis || self.text.is_empty() {
+            self.millis = now.as_millis();
+            self.text = humantime::format_rfc3339_millis(UNIX_EPOCH + now).to_string();
         }
     }
 }
@@ -247,6 +292,15 @@ mod tests {
     }
 
     #[test]
+    fn negative_and_fractional_metrics_are_written_exactly() {
+        let spec = EventSpec { temperature: (-5.25, -5.25), humidity: (0.07, 0.07), ..EventSpec::default() };
+        let mut generator = EventGenerator::new(&spec, 0, 1);
+        let json: serde_json::Value = serde_json::from_slice(generator.next_event().payload).unwrap();
+        assert_eq!(json["metrics"]["temperature"].as_f64(), Some(-5.25));
+        assert_eq!(json["metrics"]["humidity"].as_f64(), Some(0.07));
+    }
+
+    #[test]
     fn size_pads_to_the_exact_byte() {
         let spec = EventSpec { size: 1024, ..EventSpec::default() };
         let mut generator = EventGenerator::new(&spec, 0, 1);
@@ -271,5 +325,50 @@ mod tests {
         );
         assert!(EventSpec { status_ok: 0.9, status_warn: 0.5, ..EventSpec::default() }.validate().is_err());
         assert!(EventSpec { devices: 0, ..EventSpec::default() }.validate().is_err());
+    }
+}
+
+/// How fast events can be generated, measured without sending them (`--dry-run`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct GenerationRate {
+    /// Events generated.
+    pub events: u64,
+    /// Events per second over all workers.
+    pub events_per_sec: f64,
+    /// Events per second per worker thread (about one core each).
+    pub events_per_sec_per_worker: f64,
+    /// Mean event size in bytes.
+    pub bytes_per_event: f64,
+}
+
+/// Generates events as fast as possible on `workers` threads for `duration`.
+pub fn generation_rate(spec: &EventSpec, workers: usize, duration: std::time::Duration) -> GenerationRate {
+    let start = std::time::Instant::now();
+    let counts: Vec<(u64, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.max(1))
+            .map(|worker| {
+                scope.spawn(move || {
+                    let mut generator = EventGenerator::new(spec, worker as u64, workers.max(1) as u64);
+                    let (mut events, mut bytes) = (0u64, 0u64);
+                    while generator.has_devices() && start.elapsed() < duration {
+                        for _ in 0..1000 {
+                            bytes += std::hint::black_box(generator.next_event().payload.len()) as u64;
+                        }
+                        events += 1000;
+                    }
+                    (events, bytes)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or((0, 0))).collect()
+    });
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    let events: u64 = counts.iter().map(|c| c.0).sum();
+    let bytes: u64 = counts.iter().map(|c| c.1).sum();
+    GenerationRate {
+        events,
+        events_per_sec: events as f64 / secs,
+        events_per_sec_per_worker: events as f64 / secs / workers.max(1) as f64,
+        bytes_per_event: if events > 0 { bytes as f64 / events as f64 } else { 0.0 },
     }
 }

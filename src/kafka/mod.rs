@@ -156,9 +156,6 @@ impl ProducerSettings {
             ("compression.type".to_string(), self.compression.clone()),
             ("linger.ms".to_string(), self.linger_ms.to_string()),
             ("batch.num.messages".to_string(), self.batch_messages.to_string()),
-            // Room for bursts: a full queue shows up as publish delay, not as errors.
-            ("queue.buffering.max.messages".to_string(), "1000000".to_string()),
-            ("queue.buffering.max.kbytes".to_string(), "1048576".to_string()),
             ("statistics.interval.ms".to_string(), "1000".to_string()),
         ];
         properties.extend(self.extra.iter().cloned());

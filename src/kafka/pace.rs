@@ -68,9 +68,9 @@ impl Pacer {
         self.sent_in_epoch = 0;
     }
 
-    /// Waits until the next message is due and returns its due time; `None` once `stop`
-    /// is set. A rate of 0 pauses the worker.
-    pub fn next_due(&mut self, shared: &SharedRate, stop: &AtomicBool) -> Option<Instant> {
+    /// Waits until the next message is due and returns its due time and the time now;
+    /// `None` once `stop` is set. A rate of 0 pauses the worker.
+    pub fn next_due(&mut self, shared: &SharedRate, stop: &AtomicBool) -> Option<(Instant, Instant)> {
         loop {
             if stop.load(Ordering::Relaxed) {
                 return None;
@@ -89,7 +89,7 @@ impl Pacer {
                 continue;
             }
             self.sent_in_epoch += 1;
-            return Some(due);
+            return Some((due, now));
         }
     }
 }

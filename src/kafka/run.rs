@@ -360,9 +360,8 @@ fn produce_worker(
         return;
     }
     let mut pacer = Pacer::new(rate, config.workers);
-    while let Some(due) = pacer.next_due(rate, stop) {
+    while let Some((due, now)) = pacer.next_due(rate, stop) {
         let event = generator.next_event();
-        let now = Instant::now();
         let delay_us = now.saturating_duration_since(due).as_micros() as u64;
         let sent_us = now.duration_since(start).as_micros() as u64;
         let opaque = ((sent_us << DEVICE_BITS) | (event.device & (MAX_DEVICES - 1))) as usize;
