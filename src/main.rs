@@ -76,7 +76,7 @@ fn run_disk(args: DiskArgs) -> anyhow::Result<()> {
     let probe = DiskProbe::new(args.config(), DiskProbe::MAX_SIZE)?;
     let result = probe.measure(&Cancel::new())?;
     if args.json {
-        println!("{}", serde_json::to_string(&ProbeOutput::Disk(result))?);
+        println!("{}", serde_json::to_string(&ProbeOutput::Disk(Box::new(result)))?);
     } else {
         print!("{}", terminal::disk_table(&result));
     }

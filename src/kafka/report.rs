@@ -5,37 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
-pub struct Percentiles {
-    /// Median.
-    pub p50: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Largest.
-    pub max: f64,
-}
-
-impl Percentiles {
-    /// From a histogram recorded in microseconds.
-    pub fn from_micros(histogram: &hdrhistogram::Histogram<u64>) -> Percentiles {
-        if histogram.is_empty() {
-            return Percentiles::default();
-        }
-        let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-        Percentiles {
-            p50: ms(0.50),
-            p95: ms(0.95),
-            p99: ms(0.99),
-            p999: ms(0.999),
-            max: histogram.max() as f64 / 1000.0,
-        }
-    }
-}
+use crate::probe::LatencyMs;
 
 /// Errors by kind.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -159,7 +129,7 @@ pub struct Validation {
     /// Events of a device read after a later one of the same device.
     pub out_of_order: u64,
     /// Event timestamp to consumption.
-    pub e2e_latency_ms: Percentiles,
+    pub e2e_latency_ms: LatencyMs,
     /// Whether the consumer caught up with everything acknowledged before its deadline.
     pub complete: bool,
 }
@@ -194,9 +164,9 @@ pub struct ProduceReport {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub max_rate_within_sla: Option<u64>,
     /// Send to delivery report.
-    pub latency_ms: Percentiles,
+    pub latency_ms: LatencyMs,
     /// Intended to actual send time.
-    pub publish_delay_ms: Percentiles,
+    pub publish_delay_ms: LatencyMs,
     /// Errors.
     pub errors: Errors,
     /// Distribution over partitions.

@@ -21,11 +21,11 @@ use serde::{Deserialize, Serialize};
 use super::event::EventGenerator;
 use super::pace::{Pacer, SharedRate};
 use super::report::{
-    BrokerStats, Errors, Partitions, Percentiles, ProduceInterval, ProduceReport, Step, expected_used_partitions, skew,
+    BrokerStats, Errors, Partitions, ProduceInterval, ProduceReport, Step, expected_used_partitions, skew,
 };
 use super::validate::Validator;
 use super::{KeyMode, ProduceConfig, ProduceError, RateSpec};
-use crate::probe::Cancel;
+use crate::probe::{Cancel, LatencyMs};
 
 /// Bits of the delivery opaque that hold the device index.
 const DEVICE_BITS: u32 = 28;
@@ -270,12 +270,12 @@ pub fn run_produce(
     report.duration_secs = duration.as_secs_f64();
     report.records_per_sec = deliveries.acked as f64 / report.duration_secs.max(1e-9);
     report.mb_per_sec = deliveries.acked_bytes as f64 / 1e6 / report.duration_secs.max(1e-9);
-    report.latency_ms = Percentiles::from_micros(&deliveries.latency_run);
+    report.latency_ms = LatencyMs::from_micros(&deliveries.latency_run);
     let mut publish_delay = latency_histogram();
     for worker in &delays {
         let _ = publish_delay.add(&worker.lock().unwrap_or_else(|p| p.into_inner()).run);
     }
-    report.publish_delay_ms = Percentiles::from_micros(&publish_delay);
+    report.publish_delay_ms = LatencyMs::from_micros(&publish_delay);
     report.errors = deliveries.errors.clone();
     let undelivered = report.records_sent.saturating_sub(deliveries.acked + deliveries.errors.total);
     if flush_error.is_some() && undelivered > 0 {
@@ -489,8 +489,8 @@ fn control_loop(
             steps.push(Step {
                 target_rate: target,
                 achieved_rate: achieved,
-                p99_ms: Percentiles::from_micros(&latency).p99,
-                publish_delay_p99_ms: Percentiles::from_micros(&delay).p99,
+                p99_ms: LatencyMs::from_micros(&latency).p99,
+                publish_delay_p99_ms: LatencyMs::from_micros(&delay).p99,
                 errors: errors - step_errors_start,
                 sustained,
             });

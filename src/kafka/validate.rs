@@ -18,8 +18,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 
 use super::event::{EventIdentity, EventSpec};
-use super::report::{Percentiles, Validation};
+use super::report::Validation;
 use super::{ProduceConfig, ProduceError};
+use crate::probe::LatencyMs;
 
 /// How long the consumer may take to catch up after the run ends.
 const CATCH_UP: Duration = Duration::from_secs(30);
@@ -184,7 +185,7 @@ impl Validator {
             lost,
             duplicated: tally.duplicated,
             out_of_order: tally.out_of_order,
-            e2e_latency_ms: Percentiles::from_micros(&tally.e2e),
+            e2e_latency_ms: LatencyMs::from_micros(&tally.e2e),
             complete,
         }
     }

@@ -167,7 +167,7 @@ impl Probe for DiskProbe {
     }
 
     fn run(&self, cancel: &Cancel) -> Result<ProbeOutput, ProbeError> {
-        self.measure(cancel).map(ProbeOutput::Disk)
+        self.measure(cancel).map(|result| ProbeOutput::Disk(Box::new(result)))
     }
 }
 

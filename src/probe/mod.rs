@@ -24,7 +24,7 @@ pub trait Probe {
 #[serde(tag = "probe", rename_all = "snake_case")]
 pub enum ProbeOutput {
     /// The disk probe's result.
-    Disk(disk::DiskResult),
+    Disk(Box<disk::DiskResult>),
     /// A network test's result (iperf3's JSON layout plus plateau's findings).
     Net(Box<crate::net::NetReport>),
 }
@@ -92,8 +92,12 @@ pub struct LatencyMs {
     pub count: u64,
     /// Median.
     pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
     /// 99th percentile.
     pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
     /// Largest.
     pub max: f64,
 }
@@ -108,7 +112,9 @@ impl LatencyMs {
         LatencyMs {
             count: histogram.len(),
             p50: ms(histogram.value_at_quantile(0.50)),
+            p95: ms(histogram.value_at_quantile(0.95)),
             p99: ms(histogram.value_at_quantile(0.99)),
+            p999: ms(histogram.value_at_quantile(0.999)),
             max: ms(histogram.max()),
         }
     }
