@@ -8,12 +8,9 @@
 #   DURATION=20 bash tests/bench/agent-vs-node-exporter.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/plateau-target}"
+source tests/bench/lib.sh
 duration="${DURATION:-60}"
 
-bash tests/setup.sh
-cargo build --release --quiet
-plateau="$CARGO_TARGET_DIR/release/plateau"
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -23,7 +20,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 agent_port=$(free_port); node_port=$(free_port); prom_port=$(free_port)
 
 "$plateau" agent --listen "127.0.0.1:$agent_port" --no-auth --interval 1s >"$work/agent.log" 2>&1 &

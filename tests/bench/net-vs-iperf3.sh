@@ -9,12 +9,9 @@
 #   bash tests/bench/net-vs-iperf3.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/plateau-target}"
+source tests/bench/lib.sh
 seconds="${SECONDS_PER_TEST:-5}"
 
-bash tests/setup.sh
-cargo build --release --quiet
-plateau="$CARGO_TARGET_DIR/release/plateau"
 work=$(mktemp -d)
 pids=()
 namespaces=()
@@ -26,9 +23,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-ratio() { python3 -c "print(f'{$1 / $2:.3f}' if $2 else 'n/a')"; }
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"
 agent_port=$(free_port); iperf_port=$(free_port)

@@ -12,12 +12,8 @@
 #   bash tests/bench/produce-vs-rdkafka-performance.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/plateau-target}"
-tools="$HOME/.cache/plateau-tools"
+source tests/bench/lib.sh
 
-bash tests/setup.sh
-cargo build --release --quiet
-plateau="$CARGO_TARGET_DIR/release/plateau"
 tansu="$tools/bin/tansu"
 
 # rdkafka_performance from the librdkafka that this build vendors (built once).
@@ -41,14 +37,13 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
     --storage-engine memory://tansu/ >"$work/tansu.log" 2>&1 &
 pids+=("$!")
 sleep 2
 "$tansu" topic create bench --partitions 12 --broker "tcp://127.0.0.1:$port" >/dev/null
 bootstrap="127.0.0.1:$port"
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 echo "== maximum records/s, 256-byte records, acks=all, idempotence, linger 5 ms, batch 10000"
 for codec in none lz4; do

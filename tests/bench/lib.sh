@@ -1,0 +1,15 @@
+# Shared by the benchmark scripts: `source tests/bench/lib.sh` from the repository root.
+# Installs what is missing, builds plateau in release mode, and defines small helpers.
+set -euo pipefail
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/plateau-target}"
+bash tests/setup.sh
+cargo build --release --quiet
+plateau="$CARGO_TARGET_DIR/release/plateau"
+tools="$HOME/.cache/plateau-tools"
+
+# A free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Evaluates a Python expression over the JSON on stdin, bound to `d`.
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# a / b with three decimals.
+ratio() { python3 -c "print(f'{$1 / $2:.3f}' if $2 else 'n/a')"; }
