@@ -35,6 +35,8 @@ pub const MAX_DEVICES: u64 = 1 << DEVICE_BITS;
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the start of a run waits for the cluster to answer.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(8);
+/// How often the live counters for `/status` are refreshed.
+const LIVE_EVERY: Duration = Duration::from_millis(500);
 /// A step whose achieved rate is below this share of its target did not keep up.
 const SUSTAINED_RATIO: f64 = 0.95;
 
@@ -426,11 +428,23 @@ fn control_loop(
     let mut interval_start = start;
     let (mut interval_acked, mut interval_bytes, mut interval_sent, mut interval_errors) = (0u64, 0u64, 0u64, 0u64);
     let mut misses_in_a_row = 0;
+    let (mut live_at, mut live_acked) = (start, 0u64);
     loop {
         std::thread::sleep(Duration::from_millis(20));
         let now = Instant::now();
         if control.cancel.is_cancelled() {
             return Ok(Some("stopped on request".into()));
+        }
+        // `/status` shows the run twice a second, whatever the reporting interval.
+        if now.duration_since(live_at) >= LIVE_EVERY {
+            let d = producer.context().deliveries();
+            let mut live = control.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.sent_ok = d.acked;
+            live.sent_err = d.errors.total;
+            live.bytes_sent = d.acked_bytes;
+            live.current_rate_mps = (d.acked - live_acked) as f64 / now.duration_since(live_at).as_secs_f64();
+            live.last_error = d.errors.last_error.clone();
+            (live_at, live_acked) = (now, d.acked);
         }
         if now >= next_report || now >= step_start + step_length {
             let (acked, bytes, errors, latency) = {
@@ -453,14 +467,6 @@ fn control_loop(
                 latency_max_ms: latency.max() as f64 / 1000.0,
                 errors: errors - interval_errors,
             };
-            {
-                let mut live = control.live.lock().unwrap_or_else(|p| p.into_inner());
-                live.sent_ok = acked;
-                live.sent_err = errors;
-                live.bytes_sent = bytes;
-                live.current_rate_mps = interval.records_per_sec;
-                live.last_error = producer.context().deliveries().errors.last_error.clone();
-            }
             on_interval(&interval);
             report.intervals.push(interval);
             (interval_acked, interval_bytes, interval_sent, interval_errors) = (acked, bytes, sent, errors);
