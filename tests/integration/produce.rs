@@ -171,7 +171,7 @@ fn an_agent_runs_a_generator_that_can_be_retargeted_and_stopped() {
     assert!(stop_asked.elapsed() < Duration::from_secs(15));
     let report: Value = client.get(format!("{}/kafka/report", agent.url)).send().unwrap().json().unwrap();
     assert_eq!(report["report"]["stopped_early"], "stopped on request", "{report}");
-    assert!(report["report"]["records_acked"].as_u64().unwrap() > 3000);
+    assert!(report["report"]["records_acked"].as_u64().unwrap() > 1000, "{report}");
     assert_eq!(post("/kafka/stop", json!({})).status(), StatusCode::CONFLICT, "nothing left to stop");
 }
 
