@@ -42,8 +42,8 @@ pub enum Command {
     Sample(SampleArgs),
     /// Re-render a report from evidence.json (not available yet).
     Report(NotYet),
-    /// Validate rule files (not available yet).
-    Rules(NotYet),
+    /// Check the rule files and the signal catalog.
+    Rules(RulesArgs),
     /// The capacity model: predicted load and ceilings per resource (not available yet).
     Model(NotYet),
 }
@@ -252,6 +252,26 @@ pub struct NetMatrixArgs {
     /// File with the agents' bearer token.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+}
+
+/// `plateau rules`.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// What to do with the rules.
+    #[command(subcommand)]
+    pub command: RulesCommand,
+}
+
+/// The rules subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load and type-check every rule file and the signal catalog; errors as
+    /// FILE:LINE:COLUMN: MESSAGE, exit status 2 on any.
+    Check {
+        /// Directory with signals.toml and the rule files.
+        #[arg(default_value = "rules")]
+        dir: PathBuf,
+    },
 }
 
 /// `plateau produce`.

@@ -6,9 +6,11 @@
 
 pub mod agent;
 pub mod cli;
+pub mod evidence;
 pub mod kafka;
 pub mod net;
 pub mod probe;
 pub mod report;
+pub mod rules;
 pub mod sampler;
 pub mod units;

@@ -9,7 +9,8 @@ use anyhow::Context;
 use clap::Parser;
 
 use plateau::cli::{
-    AgentArgs, Cli, Command, DiskArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs, ProduceArgs, SampleArgs,
+    AgentArgs, Cli, Command, DiskArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs, ProduceArgs, RulesArgs,
+    RulesCommand, SampleArgs,
 };
 use plateau::net::{self, Protocol};
 use plateau::probe::disk::DiskProbe;
@@ -35,10 +36,11 @@ fn main() -> ExitCode {
         Command::Disk(args) => run_disk(args),
         Command::Net(args) => run_net(args),
         Command::Produce(args) => run_produce(*args),
+        Command::Rules(args) => return run_rules(args),
         Command::Sample(args) => run_sample(args),
         other => {
             eprintln!(
-                "plateau {} is not available yet; this build has: agent, disk, net, produce, sample",
+                "plateau {} is not available yet; this build has: agent, disk, net, produce, rules, sample",
                 other.name()
             );
             return ExitCode::from(2);
@@ -227,4 +229,21 @@ fn print_produce(report: &plateau::kafka::ProduceReport, json: bool) -> anyhow::
         print!("{}", terminal::produce_summary(report));
     }
     Ok(())
+}
+
+fn run_rules(args: RulesArgs) -> ExitCode {
+    let RulesCommand::Check { dir } = args.command;
+    match plateau::rules::RuleSet::load_dir(&dir) {
+        Ok(set) => {
+            println!("{}: {} signals, {} rules, no errors", dir.display(), set.catalog.len(), set.rules.len());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            eprintln!("{} error(s) in {}", errors.len(), dir.display());
+            ExitCode::from(2)
+        }
+    }
 }

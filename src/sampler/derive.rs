@@ -273,13 +273,25 @@ fn derive_watch(prev: &WatchRaw, cur: &WatchRaw, secs: f64, target: &str) -> Wat
     } else {
         (process_sum(prev, cur, |p| p.io_read_bytes), process_sum(prev, cur, |p| p.io_write_bytes))
     };
+    let periods = cg_delta(|c| c.cpu.periods);
+    let throttled_periods = cg_delta(|c| c.cpu.throttled_periods);
+    let cpu_seconds_per_sec = cpu_ns.map(|ns| ns as f64 / 1e9 / secs);
+    let cpu_quota_cores = cur_cg.and_then(|c| c.quota_cores);
     WatchSample {
         target: target.to_string(),
         n_processes: cur.processes.len(),
-        cpu_seconds_per_sec: cpu_ns.map(|ns| ns as f64 / 1e9 / secs),
-        cpu_quota_cores: cur_cg.and_then(|c| c.quota_cores),
-        periods: cg_delta(|c| c.cpu.periods),
-        throttled_periods: cg_delta(|c| c.cpu.throttled_periods),
+        cpu_seconds_per_sec,
+        cpu_quota_cores,
+        periods,
+        throttled_periods,
+        throttled_ratio: match (throttled_periods, periods) {
+            (Some(throttled), Some(periods)) if periods > 0 => Some(throttled as f64 / periods as f64),
+            _ => None,
+        },
+        quota_used_ratio: match (cpu_seconds_per_sec, cpu_quota_cores) {
+            (Some(used), Some(quota)) if quota > 0.0 => Some(used / quota),
+            _ => None,
+        },
         throttled_seconds: cg_delta(|c| c.cpu.throttled_ns).map(|ns| ns as f64 / 1e9),
         io_read_bytes_per_sec: io_read.map(|b| b as f64 / secs),
         io_write_bytes_per_sec: io_write.map(|b| b as f64 / secs),

@@ -213,6 +213,12 @@ pub struct WatchSample {
     pub throttled_periods: Option<u64>,
     /// Time the cgroup spent throttled during the interval.
     pub throttled_seconds: Option<f64>,
+    /// Throttled periods over periods: how often the CPU limit bit.
+    #[serde(default)]
+    pub throttled_ratio: Option<f64>,
+    /// CPU used over the CPU limit.
+    #[serde(default)]
+    pub quota_used_ratio: Option<f64>,
     /// Bytes read from block devices per second.
     pub io_read_bytes_per_sec: Option<f64>,
     /// Bytes written to block devices per second.

@@ -8,4 +8,5 @@ mod net;
 mod netns;
 mod produce;
 mod root;
+mod rules;
 mod support;

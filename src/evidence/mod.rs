@@ -1,0 +1,92 @@
+//! Evidence: named time series with units, from every collector, on one clock (Unix ms).
+//! The rule engine judges a window of it; the report shows it.
+//!
+//! `agent` turns the agents' samples into series, `prometheus` runs the catalog's PromQL
+//! over the run window, `jmx` reads jmx_exporter endpoints and Jolokia.
+
+pub mod agent;
+pub mod jmx;
+pub mod prometheus;
+
+use serde::{Deserialize, Serialize};
+
+/// One signal of one instance over time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// The catalog's signal name.
+    pub signal: String,
+    /// The host (or `cluster`) the values belong to.
+    pub instance: String,
+    /// The signal's unit.
+    pub unit: String,
+    /// Unix ms of each point, increasing.
+    pub timestamps: Vec<u64>,
+    /// The values; NaN and infinities are never stored.
+    pub values: Vec<f64>,
+}
+
+impl Series {
+    /// An empty series.
+    pub fn new(signal: &str, instance: &str, unit: &str) -> Series {
+        Series {
+            signal: signal.to_string(),
+            instance: instance.to_string(),
+            unit: unit.to_string(),
+            ..Series::default()
+        }
+    }
+
+    /// Appends a point; non-finite values and points out of time order are dropped.
+    pub fn push(&mut self, ts_ms: u64, value: f64) {
+        if value.is_finite() && self.timestamps.last().is_none_or(|last| ts_ms > *last) {
+            self.timestamps.push(ts_ms);
+            self.values.push(value);
+        }
+    }
+
+    /// The values within `[start_ms, end_ms]`.
+    pub fn window(&self, start_ms: u64, end_ms: u64) -> &[f64] {
+        let from = self.timestamps.partition_point(|ts| *ts < start_ms);
+        let to = self.timestamps.partition_point(|ts| *ts <= end_ms);
+        &self.values[from..to.max(from)]
+    }
+}
+
+/// Everything measured or collected for one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// All series.
+    pub series: Vec<Series>,
+    /// Sources that could not be read, with why (an unreachable Prometheus, a dead agent).
+    pub unavailable: Vec<String>,
+}
+
+impl Evidence {
+    /// Adds series from another collector.
+    pub fn extend(&mut self, other: Evidence) {
+        self.series.extend(other.series);
+        self.unavailable.extend(other.unavailable);
+    }
+
+    /// The series of `signal` for `instance`.
+    pub fn find(&self, signal: &str, instance: &str) -> Option<&Series> {
+        self.series.iter().find(|s| s.signal == signal && s.instance == instance)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_inclusive_and_bad_points_are_dropped() {
+        let mut series = Series::new("s", "h", "ratio");
+        for (ts, v) in [(1000, 0.1), (2000, f64::NAN), (2000, 0.2), (1500, 0.9), (3000, 0.3), (4000, 0.4)] {
+            series.push(ts, v);
+        }
+        assert_eq!(series.values, [0.1, 0.2, 0.3, 0.4]);
+        assert_eq!(series.window(2000, 3000), [0.2, 0.3]);
+        assert!(series.window(5000, 6000).is_empty());
+        assert!(series.window(3000, 2000).is_empty());
+    }
+}

@@ -1,0 +1,422 @@
+//! Rules as data: the signal catalog (`rules/signals.toml`) and the rule files
+//! (`rules/*.toml`), loaded and type-checked into a [`RuleSet`] that the engine
+//! (`eval`) applies to evidence without I/O.
+//!
+//! A rule names the bound it points to, a `when` expression over windowed aggregations
+//! of signals (`avg`, `min`, `max`, `p50`, `p95`, `p99`, `last`, `frac_above`,
+//! `frac_below`), a weight, an evidence template and advice. Expressions are parsed by
+//! evalexpr; every signal and function they name is checked at load time, so an unknown
+//! name is an error with its file, line and column, never a silently false rule.
+
+pub mod catalog;
+pub mod eval;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use catalog::{Scope, SignalCatalog, SignalId};
+pub use eval::{RuleOutcome, Verdict, evaluate};
+
+/// The resources a plateau can be bound by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bound {
+    /// The network between hosts.
+    Network,
+    /// A disk.
+    Disk,
+    /// A broker host's or container's CPU.
+    Cpu,
+    /// The producers: their CPU or their settings.
+    Client,
+    /// The broker software or the topic layout.
+    Kafka,
+    /// No plateau up to the highest rate tried.
+    None,
+    /// The evidence cannot decide.
+    Unknown,
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        f.write_str(&name)
+    }
+}
+
+/// The aggregation functions a `when` expression may call.
+pub const FUNCTIONS: [&str; 9] = ["avg", "min", "max", "p50", "p95", "p99", "last", "frac_above", "frac_below"];
+
+/// A problem in a rule or catalog file, with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+impl RuleError {
+    /// An error at byte `offset` of `text`.
+    pub fn at(file: &str, text: &str, offset: usize, message: String) -> RuleError {
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+        RuleError { file: file.to_string(), line, column, message }
+    }
+
+    /// A TOML syntax or shape error.
+    pub fn from_toml(file: &str, text: &str, err: &toml::de::Error) -> RuleError {
+        let offset = err.span().map(|s| s.start).unwrap_or(0);
+        RuleError::at(file, text, offset, err.message().to_string())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: toml::Spanned<String>,
+    bound: toml::Spanned<String>,
+    when: toml::Spanned<String>,
+    #[serde(default = "default_weight")]
+    weight: f64,
+    evidence: toml::Spanned<String>,
+    advice: String,
+    #[serde(default)]
+    anchor: String,
+}
+
+fn default_weight() -> f64 {
+    1.0
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    rule: Vec<RawRule>,
+}
+
+/// A piece of an evidence template: text, or an expression to print.
+#[derive(Debug, Clone)]
+pub enum TemplatePart {
+    /// Literal text.
+    Text(String),
+    /// `{instance}`.
+    Instance,
+    /// `{expression}` or `{expression:format}`.
+    Value(Box<evalexpr::Node>, ValueFormat),
+}
+
+/// How a template value is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueFormat {
+    /// Two decimals.
+    Plain,
+    /// A ratio as a percentage.
+    Percent,
+    /// Bytes/s as MB/s.
+    MegabytesPerSec,
+    /// Bits/s as Mbit/s.
+    MegabitsPerSec,
+    /// A whole number.
+    Integer,
+}
+
+/// A rule, compiled.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique id, e.g. `network.link_saturated`.
+    pub id: String,
+    /// The bound it points to.
+    pub bound: Bound,
+    /// The condition.
+    pub when: evalexpr::Node,
+    /// The `when` text, for reports.
+    pub when_text: String,
+    /// The signals the condition and template use.
+    pub signals: Vec<(String, SignalId)>,
+    /// Weight in the verdict.
+    pub weight: f64,
+    /// The evidence template.
+    pub evidence: Vec<TemplatePart>,
+    /// What to do about it.
+    pub advice: String,
+    /// Where the threshold comes from.
+    pub anchor: String,
+    /// The file it came from.
+    pub file: String,
+}
+
+/// The catalog and every rule.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    /// The signals.
+    pub catalog: SignalCatalog,
+    /// The rules, in file and definition order.
+    pub rules: Vec<Rule>,
+}
+
+fn parse_bound(text: &str) -> Option<Bound> {
+    Some(match text {
+        "network" => Bound::Network,
+        "disk" => Bound::Disk,
+        "cpu" => Bound::Cpu,
+        "client" => Bound::Client,
+        "kafka" => Bound::Kafka,
+        _ => return None,
+    })
+}
+
+/// Parses an expression and checks every identifier it uses; returns its signals.
+fn compile_expression(
+    text: &str,
+    catalog: &SignalCatalog,
+) -> Result<(evalexpr::Node, Vec<(String, SignalId)>), String> {
+    let node = evalexpr::build_operator_tree::<evalexpr::DefaultNumericTypes>(text)
+        .map_err(|err| format!("'{text}' does not parse: {err}"))?;
+    let mut signals = Vec::new();
+    for name in node.iter_variable_identifiers() {
+        match catalog.id(name) {
+            Some(id) => {
+                if !signals.iter().any(|(n, _)| n == name) {
+                    signals.push((name.to_string(), id));
+                }
+            }
+            None => return Err(format!("unknown signal '{name}'; signals are defined in signals.toml")),
+        }
+    }
+    for function in node.iter_function_identifiers() {
+        if !FUNCTIONS.contains(&function) {
+            return Err(format!("unknown function '{function}'; use one of {}", FUNCTIONS.join(", ")));
+        }
+    }
+    Ok((node, signals))
+}
+
+/// Splits an evidence template into text and `{expression[:format]}` parts.
+fn compile_template(
+    text: &str,
+    catalog: &SignalCatalog,
+    signals: &mut Vec<(String, SignalId)>,
+) -> Result<Vec<TemplatePart>, String> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(TemplatePart::Text(rest[..open].to_string()));
+        }
+        let close =
+            rest[open..].find('}').ok_or_else(|| format!("unclosed '{{' in evidence template '{text}'"))? + open;
+        let inner = rest[open + 1..close].trim();
+        if inner == "instance" {
+            parts.push(TemplatePart::Instance);
+        } else {
+            let (expression, format) = match inner.rsplit_once(':') {
+                Some((expression, format)) => (expression, format.trim()),
+                None => (inner, ""),
+            };
+            let format = match format {
+                "" => ValueFormat::Plain,
+                "pct" => ValueFormat::Percent,
+                "MBps" => ValueFormat::MegabytesPerSec,
+                "Mbps" => ValueFormat::MegabitsPerSec,
+                "int" => ValueFormat::Integer,
+                other => {
+                    return Err(format!("unknown format ':{other}' in evidence template; use pct, MBps, Mbps or int"));
+                }
+            };
+            let (node, used) = compile_expression(expression, catalog)?;
+            for (name, id) in used {
+                if !signals.iter().any(|(n, _)| *n == name) {
+                    signals.push((name, id));
+                }
+            }
+            parts.push(TemplatePart::Value(Box::new(node), format));
+        }
+        rest = &rest[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(TemplatePart::Text(rest.to_string()));
+    }
+    Ok(parts)
+}
+
+impl RuleSet {
+    /// Loads `signals.toml` and every other `*.toml` file of `dir`. Returns every error
+    /// found, not only the first.
+    pub fn load_dir(dir: &Path) -> Result<RuleSet, Vec<RuleError>> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|err| {
+                vec![RuleError {
+                    file: path.display().to_string(),
+                    line: 1,
+                    column: 1,
+                    message: format!("cannot read: {err}"),
+                }]
+            })
+        };
+        let catalog_path = dir.join("signals.toml");
+        let catalog_text = read(&catalog_path)?;
+        let catalog = SignalCatalog::parse(&catalog_path.display().to_string(), &catalog_text)?;
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|err| {
+                vec![RuleError {
+                    file: dir.display().to_string(),
+                    line: 1,
+                    column: 1,
+                    message: format!("cannot list: {err}"),
+                }]
+            })?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| {
+                path.extension().is_some_and(|e| e == "toml") && path.file_name().is_some_and(|n| n != "signals.toml")
+            })
+            .collect();
+        files.sort();
+        let mut sources = Vec::new();
+        for path in files {
+            sources.push((path.display().to_string(), read(&path)?));
+        }
+        RuleSet::from_sources(catalog, &sources)
+    }
+
+    /// Compiles rule files given as `(name, text)` against `catalog`.
+    pub fn from_sources(catalog: SignalCatalog, sources: &[(String, String)]) -> Result<RuleSet, Vec<RuleError>> {
+        let mut set = RuleSet { catalog, rules: Vec::new() };
+        let mut errors = Vec::new();
+        let mut ids = BTreeSet::new();
+        for (file, text) in sources {
+            let parsed: RuleFile = match toml::from_str(text) {
+                Ok(parsed) => parsed,
+                Err(err) => {
+                    errors.push(RuleError::from_toml(file, text, &err));
+                    continue;
+                }
+            };
+            for raw in parsed.rule {
+                let at = |offset: usize, message: String| RuleError::at(file, text, offset, message);
+                let id = raw.id.get_ref().clone();
+                if !ids.insert(id.clone()) {
+                    errors.push(at(raw.id.span().start, format!("duplicate rule id '{id}'")));
+                    continue;
+                }
+                let Some(bound) = parse_bound(raw.bound.get_ref()) else {
+                    errors.push(at(
+                        raw.bound.span().start,
+                        format!("unknown bound '{}'; use network, disk, cpu, client or kafka", raw.bound.get_ref()),
+                    ));
+                    continue;
+                };
+                if !(raw.weight.is_finite() && raw.weight > 0.0) {
+                    errors.push(at(raw.id.span().start, format!("rule '{id}': weight must be a positive number")));
+                    continue;
+                }
+                let (when, mut signals) = match compile_expression(raw.when.get_ref(), &set.catalog) {
+                    Ok(compiled) => compiled,
+                    Err(message) => {
+                        errors.push(at(raw.when.span().start, format!("rule '{id}': {message}")));
+                        continue;
+                    }
+                };
+                if signals.is_empty() {
+                    errors.push(at(raw.when.span().start, format!("rule '{id}': the condition uses no signal")));
+                    continue;
+                }
+                if let Err(message) = eval::type_check(&when, &signals, raw.when.get_ref()) {
+                    errors.push(at(raw.when.span().start, format!("rule '{id}': {message}")));
+                    continue;
+                }
+                let evidence = match compile_template(raw.evidence.get_ref(), &set.catalog, &mut signals) {
+                    Ok(parts) => parts,
+                    Err(message) => {
+                        errors.push(at(raw.evidence.span().start, format!("rule '{id}': {message}")));
+                        continue;
+                    }
+                };
+                set.rules.push(Rule {
+                    id,
+                    bound,
+                    when,
+                    when_text: raw.when.get_ref().clone(),
+                    signals,
+                    weight: raw.weight,
+                    evidence,
+                    advice: raw.advice,
+                    anchor: raw.anchor,
+                    file: file.clone(),
+                });
+            }
+        }
+        if errors.is_empty() { Ok(set) } else { Err(errors) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> SignalCatalog {
+        SignalCatalog::parse(
+            "signals.toml",
+            r#"
+[[signal]]
+name = "host_cpu_busy"
+unit = "ratio"
+scope = "host"
+description = "CPU busy"
+[[signal.source]]
+agent = "cpu.total.busy"
+"#,
+        )
+        .unwrap()
+    }
+
+    fn load(text: &str) -> Result<RuleSet, Vec<RuleError>> {
+        RuleSet::from_sources(catalog(), &[("r.toml".to_string(), text.to_string())])
+    }
+
+    #[test]
+    fn a_rule_compiles_with_its_signals() {
+        let set = load(
+            r#"
+[[rule]]
+id = "cpu.busy"
+bound = "cpu"
+when = "avg(host_cpu_busy) > 0.9 && frac_above(host_cpu_busy, 0.8) > 0.5"
+weight = 2
+evidence = "{instance}: CPU busy {avg(host_cpu_busy):pct}"
+advice = "Add cores."
+"#,
+        )
+        .unwrap();
+        assert_eq!(set.rules.len(), 1);
+        assert_eq!(set.rules[0].signals.len(), 1);
+        assert_eq!(set.rules[0].bound, Bound::Cpu);
+    }
+
+    #[test]
+    fn unknown_names_are_errors_with_positions() {
+        let errors = load("[[rule]]\nid = \"x\"\nbound = \"cpu\"\nwhen = \"avg(no_such_signal) > 1\"\nevidence = \"e\"\nadvice = \"a\"\n").unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "r.toml:4:8: rule 'x': unknown signal 'no_such_signal'; signals are defined in signals.toml"
+        );
+        let errors = load("[[rule]]\nid = \"x\"\nbound = \"cpu\"\nwhen = \"median(host_cpu_busy) > 1\"\nevidence = \"e\"\nadvice = \"a\"\n").unwrap_err();
+        assert!(errors[0].message.contains("unknown function 'median'"), "{}", errors[0]);
+        let errors = load("[[rule]]\nid = \"x\"\nbound = \"gpu\"\nwhen = \"avg(host_cpu_busy) > 1\"\nevidence = \"e\"\nadvice = \"a\"\n").unwrap_err();
+        assert!(errors[0].message.contains("unknown bound 'gpu'"));
+    }
+}
