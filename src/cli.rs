@@ -272,6 +272,19 @@ pub enum RulesCommand {
         #[arg(default_value = "rules")]
         dir: PathBuf,
     },
+    /// Time the engine on synthetic evidence (the benchmark).
+    #[command(hide = true)]
+    Bench {
+        /// Directory with signals.toml and the rule files.
+        #[arg(long, default_value = "rules")]
+        dir: PathBuf,
+        /// Series in the evidence.
+        #[arg(long, default_value_t = 10_000)]
+        series: usize,
+        /// Points per series.
+        #[arg(long, default_value_t = 3_600)]
+        points: usize,
+    },
 }
 
 /// `plateau produce`.

@@ -123,7 +123,7 @@ impl SignalCatalog {
                         signal.name
                     )));
                 }
-                                if let Some(reduce) = source.reduce.as_ref().filter(|r| !["max", "sum", "avg"].contains(&r.as_str())) {
+                if let Some(reduce) = source.reduce.as_ref().filter(|r| !["max", "sum", "avg"].contains(&r.as_str())) {
                     errors.push(at(format!("signal '{}': reduce '{reduce}' is not max, sum or avg", signal.name)));
                 }
             }

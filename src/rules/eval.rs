@@ -178,15 +178,15 @@ pub(crate) fn type_check(node: &evalexpr::Node, signals: &[(String, SignalId)], 
 
 /// The series of the evidence, indexed by signal and instance, cut to the window.
 struct Index<'a> {
-    by_signal: HashMap<SignalId, Vec<(&'a str, &'a [f64])>>,
+    by_signal: HashMap<SignalId, BTreeMap<&'a str, &'a [f64]>>,
 }
 
 impl<'a> Index<'a> {
     fn new(rules: &RuleSet, evidence: &'a Evidence, window: (u64, u64)) -> Index<'a> {
-        let mut by_signal: HashMap<SignalId, Vec<(&str, &[f64])>> = HashMap::new();
+        let mut by_signal: HashMap<SignalId, BTreeMap<&str, &[f64]>> = HashMap::new();
         for series in &evidence.series {
             if let Some(id) = rules.catalog.id(&series.signal) {
-                by_signal.entry(id).or_default().push((series.instance.as_str(), series.window(window.0, window.1)));
+                by_signal.entry(id).or_default().insert(series.instance.as_str(), series.window(window.0, window.1));
             }
         }
         Index { by_signal }
@@ -195,15 +195,15 @@ impl<'a> Index<'a> {
     fn values(&self, id: SignalId, instance: Option<&str>) -> Option<&'a [f64]> {
         let series = self.by_signal.get(&id)?;
         let found = match instance {
-            Some(instance) => series.iter().find(|(i, _)| *i == instance),
+            Some(instance) => series.get(instance),
             // A cluster-scoped signal: its one series, whatever it is called.
-            None => series.first(),
+            None => series.values().next(),
         };
-        found.map(|(_, values)| *values).filter(|values| !values.is_empty())
+        found.copied().filter(|values| !values.is_empty())
     }
 
     fn instances(&self, id: SignalId) -> impl Iterator<Item = &'a str> + '_ {
-        self.by_signal.get(&id).into_iter().flatten().map(|(instance, _)| *instance)
+        self.by_signal.get(&id).into_iter().flat_map(|series| series.keys().copied())
     }
 }
 
@@ -301,7 +301,20 @@ fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index) -> RuleOutcome {
 /// throughput stopped following the target; without a plateau the verdict is `none`.
 pub fn evaluate(rules: &RuleSet, evidence: &Evidence, window: (u64, u64), plateau: bool) -> Verdict {
     let index = Index::new(rules, evidence, window);
-    let outcomes: Vec<RuleOutcome> = rules.rules.iter().map(|rule| evaluate_rule(rule, rules, &index)).collect();
+    // Rules are independent: judge them on every core, keeping their order.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(rules.rules.len().max(1));
+    let chunk = rules.rules.len().div_ceil(threads).max(1);
+    let outcomes: Vec<RuleOutcome> = std::thread::scope(|scope| {
+        let index = &index;
+        let handles: Vec<_> = rules
+            .rules
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|rule| evaluate_rule(rule, rules, index)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
     combine(outcomes, plateau)
 }
 

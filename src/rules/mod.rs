@@ -8,6 +8,7 @@
 //! evalexpr; every signal and function they name is checked at load time, so an unknown
 //! name is an error with its file, line and column, never a silently false rule.
 
+pub mod bench;
 pub mod catalog;
 pub mod eval;
 
