@@ -291,3 +291,24 @@ fn evidence_from_a_real_prometheus_and_jmx_end_to_end() {
     assert!(dead.series.is_empty());
     assert!(dead.unavailable[0].contains("prometheus at http://127.0.0.1:1"), "{:?}", dead.unavailable);
 }
+
+#[test]
+fn an_agents_samples_become_series_of_the_catalog() {
+    let agent = AgentProcess::start(&[]);
+    let rules = shipped();
+    let samples = eventually(Duration::from_secs(10), || {
+        let response: plateau::agent::SamplesResponse =
+            reqwest::blocking::get(format!("{}/samples?since=0", agent.url)).ok()?.json().ok()?;
+        (response.samples.len() >= 3).then_some(response.samples)
+    })
+    .expect("the agent collected no samples");
+    let series = plateau::evidence::agent::from_samples(&rules.catalog, "broker-1", &samples);
+    let find = |name: &str| series.iter().find(|s| s.signal == name);
+    let cpu = find("host_cpu_busy").expect("CPU busy from the samples");
+    assert_eq!(cpu.values.len(), samples.len());
+    assert_eq!(cpu.timestamps, samples.iter().map(|s| s.ts_ms).collect::<Vec<_>>());
+    assert!(cpu.values.iter().all(|v| (0.0..=1.0).contains(v)));
+    assert_eq!(cpu.unit, "ratio");
+    assert!(find("nic_rx_bytes_per_sec").is_some(), "NIC rates are read from every interface");
+    assert!(find("kafka_request_handler_idle").is_none(), "agents know nothing of Kafka's JMX");
+}
