@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod jmx;
+pub mod measured;
 pub mod prometheus;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,131 @@
+//! Evidence from plateau's own measurements: the produce run, the disk probe and the
+//! network probes become series of the catalog's `measured` signals, so the rules judge
+//! them like everything else.
+
+use super::Series;
+use crate::kafka::ProduceReport;
+use crate::net::NetReport;
+use crate::probe::disk::DiskResult;
+use crate::rules::SignalCatalog;
+
+fn series(catalog: &SignalCatalog, name: &str, instance: &str) -> Option<Series> {
+    let signal = catalog.get(catalog.id(name)?);
+    Some(Series::new(&signal.name, instance, &signal.unit))
+}
+
+/// Producer signals from a produce run that started at `start_ms`: target and achieved
+/// rates per interval, and the run's latency, queueing and partition figures at its end.
+pub fn from_produce(catalog: &SignalCatalog, report: &ProduceReport, start_ms: u64, max_in_flight: u32) -> Vec<Series> {
+    let mut all = Vec::new();
+    let at = |secs: f64| start_ms + (secs * 1000.0) as u64;
+    let end_ms = at(report.duration_secs);
+    let mut per_interval = |name: &str, value: &dyn Fn(&crate::kafka::report::ProduceInterval) -> Option<f64>| {
+        if let Some(mut s) = series(catalog, name, "cluster") {
+            for interval in &report.intervals {
+                if let Some(v) = value(interval) {
+                    s.push(at(interval.end_secs), v);
+                }
+            }
+            all.push(s);
+        }
+    };
+    per_interval("producer_target_rate", &|i| Some(i.target_rate as f64));
+    per_interval("producer_achieved_rate", &|i| Some(i.records_per_sec));
+    per_interval("producer_achieved_ratio", &|i| (i.target_rate > 0).then(|| i.records_per_sec / i.target_rate as f64));
+    let p99_of = |f: fn(&crate::kafka::report::BrokerStats) -> Option<crate::kafka::report::WindowUs>| {
+        report.brokers.iter().filter_map(f).map(|w| w.p99 as f64 / 1000.0).reduce(f64::max)
+    };
+    let ends = [
+        ("producer_publish_delay_p99_ms", Some(report.publish_delay_ms.p99)),
+        ("producer_queue_p99_ms", p99_of(|b| b.int_latency_us)),
+        ("producer_outbuf_p99_ms", p99_of(|b| b.outbuf_latency_us)),
+        ("producer_rtt_p99_ms", p99_of(|b| b.rtt_us)),
+        (
+            "producer_throttle_ms",
+            report.brokers.iter().filter_map(|b| b.throttle_ms).map(|w| w.max as f64).reduce(f64::max),
+        ),
+        ("producer_max_in_flight", Some(max_in_flight as f64)),
+        ("producer_partition_skew", Some(report.partitions.skew)),
+        (
+            "producer_used_partition_ratio",
+            (report.partitions.total > 0).then(|| report.partitions.used as f64 / report.partitions.total as f64),
+        ),
+        ("topic_partitions", (report.partitions.total > 0).then_some(report.partitions.total as f64)),
+    ];
+    for (name, value) in ends {
+        if let (Some(mut s), Some(v)) = (series(catalog, name, "cluster"), value) {
+            s.push(end_ms, v);
+            all.push(s);
+        }
+    }
+    all
+}
+
+/// `disk_fsync_p99_ms` of `host` from a disk probe finished at `ts_ms`.
+pub fn from_disk(catalog: &SignalCatalog, host: &str, result: &DiskResult, ts_ms: u64) -> Vec<Series> {
+    let mut s = match series(catalog, "disk_fsync_p99_ms", host) {
+        Some(s) if result.fsync_ms.count > 0 => s,
+        _ => return Vec::new(),
+    };
+    s.push(ts_ms, result.fsync_ms.p99);
+    vec![s]
+}
+
+/// `net_link_capacity_bits_per_sec` of `host` (the receiving end) from a TCP test.
+pub fn from_net(catalog: &SignalCatalog, host: &str, report: &NetReport, ts_ms: u64) -> Vec<Series> {
+    let Some(mut s) = series(catalog, "net_link_capacity_bits_per_sec", host) else { return Vec::new() };
+    s.push(ts_ms, report.end.sum_received.bits_per_second);
+    vec![s]
+}
+
+/// A single value for a cluster signal (the replication factor, the partition count).
+pub fn constant(catalog: &SignalCatalog, name: &str, value: f64, ts_ms: u64) -> Vec<Series> {
+    let Some(mut s) = series(catalog, name, "cluster") else { return Vec::new() };
+    s.push(ts_ms, value);
+    vec![s]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::report::{BrokerStats, Partitions, ProduceInterval, WindowUs};
+    use crate::rules::{Bound, RuleSet, evaluate};
+
+    fn shipped() -> RuleSet {
+        RuleSet::load_dir(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap()
+    }
+
+    #[test]
+    fn a_client_bound_produce_run_is_judged_client() {
+        let rules = shipped();
+        let window = |p99: i64| Some(WindowUs { avg: p99 / 2, p50: p99 / 2, p99, max: p99 });
+        let report = ProduceReport {
+            duration_secs: 10.0,
+            intervals: (1..=10)
+                .map(|i| ProduceInterval {
+                    end_secs: i as f64,
+                    target_rate: 6000,
+                    records_per_sec: 4200.0,
+                    ..Default::default()
+                })
+                .collect(),
+            brokers: vec![BrokerStats {
+                name: "b".into(),
+                int_latency_us: window(900_000),
+                rtt_us: window(900),
+                ..Default::default()
+            }],
+            partitions: Partitions { counts: vec![10; 6], skew: 1.0, used: 6, total: 6, ..Default::default() },
+            ..Default::default()
+        };
+        let evidence =
+            crate::evidence::Evidence { series: from_produce(&rules.catalog, &report, 1_000, 1), ..Default::default() };
+        let achieved = evidence.find("producer_achieved_ratio", "cluster").unwrap();
+        assert_eq!(achieved.values.len(), 10);
+        assert!((achieved.values[0] - 0.7).abs() < 1e-9);
+        assert_eq!(evidence.find("producer_queue_p99_ms", "cluster").unwrap().values, [900.0]);
+        let verdict = evaluate(&rules, &evidence, (0, u64::MAX), true);
+        assert_eq!(verdict.bound, Bound::Client, "{:?}", verdict.evidence);
+        assert!(verdict.evidence.iter().any(|l| l.rule == "client.one_in_flight"));
+    }
+}
