@@ -11,14 +11,6 @@ cd "$(dirname "$0")/../.."
 source tests/bench/lib.sh
 duration="${DURATION:-60}"
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
 
 agent_port=$(free_port); node_port=$(free_port); prom_port=$(free_port)
 

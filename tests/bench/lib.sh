@@ -13,3 +13,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 # a / b with three decimals.
 ratio() { python3 -c "print(f'{$1 / $2:.3f}' if $2 else 'n/a')"; }
+
+# A scratch directory, and processes and network namespaces to remove at exit.
+work=$(mktemp -d)
+pids=()
+namespaces=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM

@@ -12,16 +12,6 @@ cd "$(dirname "$0")/../.."
 source tests/bench/lib.sh
 seconds="${SECONDS_PER_TEST:-5}"
 
-work=$(mktemp -d)
-pids=()
-namespaces=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
 
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"

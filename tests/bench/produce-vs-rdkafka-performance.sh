@@ -29,14 +29,6 @@ if [ ! -x "$reference" ]; then
         make -j2 -C src librdkafka.a >/dev/null && make -C examples rdkafka_performance >/dev/null)
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
 port=$(free_port)
 "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
     --storage-engine memory://tansu/ >"$work/tansu.log" 2>&1 &
