@@ -44,8 +44,8 @@ pub enum Command {
     Report(NotYet),
     /// Check the rule files and the signal catalog.
     Rules(RulesArgs),
-    /// The capacity model: predicted load and ceilings per resource (not available yet).
-    Model(NotYet),
+    /// The capacity model (seed 003): load per resource and the ingress each allows.
+    Model(ModelArgs),
 }
 
 impl Command {
@@ -252,6 +252,75 @@ pub struct NetMatrixArgs {
     /// File with the agents' bearer token.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+}
+
+/// `plateau model`. All rates are MB/s, as seed 003 counts them.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Producer ingress, MB/s.
+    #[arg(long)]
+    pub ingress_mbps: f64,
+    /// Replication factor.
+    #[arg(long, default_value_t = 3)]
+    pub rf: u32,
+    /// Brokers.
+    #[arg(long, default_value_t = 3)]
+    pub brokers: u32,
+    /// Real-time consumers, MB/s.
+    #[arg(long, default_value_t = 0.0)]
+    pub realtime_mbps: f64,
+    /// Delayed consumers, MB/s.
+    #[arg(long, default_value_t = 0.0)]
+    pub delayed_mbps: f64,
+    /// Remote (tiered storage) consumers, MB/s.
+    #[arg(long, default_value_t = 0.0)]
+    pub remote_mbps: f64,
+    /// Tiered storage for all topics.
+    #[arg(long)]
+    pub tiered: bool,
+    /// Network link per broker, MB/s each way (a 1 Gbit/s link is 125).
+    #[arg(long, conflicts_with = "link_mbit")]
+    pub link_mbps: Option<f64>,
+    /// Network link per broker in Mbit/s, as iperf3 reports it.
+    #[arg(long)]
+    pub link_mbit: Option<f64>,
+    /// Storage throughput per broker, MB/s.
+    #[arg(long)]
+    pub disk_mbps: Option<f64>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print SankeyMATIC text.
+    #[arg(long)]
+    pub sankey: bool,
+}
+
+impl ModelArgs {
+    /// The workload and capacities, validated.
+    pub fn inputs(&self) -> anyhow::Result<(crate::model::Workload, crate::model::Capacities)> {
+        let rates = [self.ingress_mbps, self.realtime_mbps, self.delayed_mbps, self.remote_mbps];
+        if rates.iter().any(|r| !r.is_finite() || *r < 0.0) || self.ingress_mbps <= 0.0 {
+            anyhow::bail!("rates must be non-negative numbers of MB/s, and --ingress-mbps above 0");
+        }
+        if self.rf == 0 || self.brokers == 0 || self.rf > self.brokers {
+            anyhow::bail!(
+                "--rf {} needs at least that many --brokers (got {}), and both above 0",
+                self.rf,
+                self.brokers
+            );
+        }
+        let workload = crate::model::Workload {
+            ingress_mbps: self.ingress_mbps,
+            replication_factor: self.rf,
+            brokers: self.brokers,
+            realtime_mbps: self.realtime_mbps,
+            delayed_mbps: self.delayed_mbps,
+            remote_mbps: self.remote_mbps,
+            tiered: self.tiered,
+        };
+        let link_mbps = self.link_mbps.or(self.link_mbit.map(|mbit| mbit / 8.0));
+        Ok((workload, crate::model::Capacities { link_mbps, disk_mbps: self.disk_mbps }))
+    }
 }
 
 /// `plateau rules`.

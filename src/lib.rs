@@ -8,6 +8,7 @@ pub mod agent;
 pub mod cli;
 pub mod evidence;
 pub mod kafka;
+pub mod model;
 pub mod net;
 pub mod probe;
 pub mod report;

@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::Parser;
 
 use plateau::cli::{
-    AgentArgs, Cli, Command, DiskArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs, ProduceArgs, RulesArgs,
-    RulesCommand, SampleArgs,
+    AgentArgs, Cli, Command, DiskArgs, ModelArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs, ProduceArgs,
+    RulesArgs, RulesCommand, SampleArgs,
 };
 use plateau::net::{self, Protocol};
 use plateau::probe::disk::DiskProbe;
@@ -37,10 +37,11 @@ fn main() -> ExitCode {
         Command::Net(args) => run_net(args),
         Command::Produce(args) => run_produce(*args),
         Command::Rules(args) => return run_rules(args),
+        Command::Model(args) => run_model(args),
         Command::Sample(args) => run_sample(args),
         other => {
             eprintln!(
-                "plateau {} is not available yet; this build has: agent, disk, net, produce, rules, sample",
+                "plateau {} is not available yet; this build has: agent, disk, model, net, produce, rules, sample",
                 other.name()
             );
             return ExitCode::from(2);
@@ -266,4 +267,17 @@ fn run_rules(args: RulesArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn run_model(args: ModelArgs) -> anyhow::Result<()> {
+    let (workload, capacities) = args.inputs()?;
+    let prediction = plateau::model::predict(workload, capacities);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&prediction)?);
+    } else if args.sankey {
+        print!("{}", plateau::model::sankey(&prediction));
+    } else {
+        print!("{}", terminal::model_table(&prediction));
+    }
+    Ok(())
 }

@@ -470,3 +470,39 @@ pub fn produce_summary(report: &crate::kafka::ProduceReport) -> String {
     }
     out
 }
+
+/// The capacity model's loads and ceilings.
+pub fn model_table(prediction: &crate::model::Prediction) -> String {
+    let l = &prediction.loads;
+    let mut loads = table(&["load", "MB/s"]);
+    for (name, value) in [
+        ("producers → cluster (network)", l.producer_network_mbps),
+        ("replication (broker network)", l.replication_network_mbps),
+        ("consumers ← cluster (network)", l.consumer_network_mbps),
+        ("remote storage (network)", l.remote_storage_network_mbps),
+        ("total network", prediction.total_network_mbps),
+        ("local writes (I/O)", l.io_write_mbps),
+        ("local reads (I/O)", l.io_read_mbps),
+        ("total I/O", prediction.total_io_mbps),
+    ] {
+        loads.add_row(vec![name.to_string(), format!("{value:.1}")]);
+    }
+    let mut out = format!("{loads}\nfan-out {:.2}\n", prediction.fan_out);
+    let c = &prediction.max_ingress_mbps;
+    if prediction.binding.is_some() {
+        let mut ceilings = table(&["resource", "max ingress MB/s"]);
+        for (name, value) in
+            [("broker NICs in", c.nic_in_mbps), ("broker NICs out", c.nic_out_mbps), ("broker disks", c.disk_mbps)]
+        {
+            if let Some(value) = value {
+                ceilings.add_row(vec![name.to_string(), format!("{value:.1}")]);
+            }
+        }
+        out.push_str(&format!(
+            "{ceilings}\npredicted bottleneck: {} at {:.1} MB/s of producer ingress\n",
+            prediction.binding.as_deref().unwrap_or("-"),
+            prediction.predicted_max_ingress_mbps.unwrap_or(0.0)
+        ));
+    }
+    out
+}

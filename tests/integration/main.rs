@@ -4,6 +4,7 @@
 
 mod agent;
 mod fixtures;
+mod model;
 mod net;
 mod netns;
 mod produce;
