@@ -28,8 +28,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run everything side by side and name the bottleneck (not available yet).
-    Diagnose(NotYet),
+    /// Run everything side by side and name the bottleneck; writes a findings report.
+    Diagnose(Box<DiagnoseArgs>),
     /// Run the probe daemon on this host: sampler, /status, /metrics, /samples, probes.
     Agent(AgentArgs),
     /// TCP and UDP tests between hosts, iperf3-style, against agents or iperf3 servers.
@@ -40,8 +40,8 @@ pub enum Command {
     Produce(Box<ProduceArgs>),
     /// Sample CPU, disks, NICs, memory and PSI, like iostat/vmstat.
     Sample(SampleArgs),
-    /// Re-render a report from evidence.json (not available yet).
-    Report(NotYet),
+    /// Re-render findings.md and timeline.svg from a diagnosis's evidence.json.
+    Report(ReportArgs),
     /// Check the rule files and the signal catalog.
     Rules(RulesArgs),
     /// The capacity model (seed 003): load per resource and the ingress each allows.
@@ -65,12 +65,143 @@ impl Command {
     }
 }
 
-/// Arguments of a subcommand that is not built yet; accepted so the message is clear.
+/// `plateau diagnose`. A plan file gives everything; flags override it.
 #[derive(Debug, Args)]
-pub struct NotYet {
-    /// Ignored.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
+pub struct DiagnoseArgs {
+    /// Plan file (TOML, see probes/*.toml).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Agent on a generator host (repeatable).
+    #[arg(long = "generator")]
+    pub generators: Vec<String>,
+    /// Agent on a broker host (repeatable).
+    #[arg(long = "broker")]
+    pub brokers: Vec<String>,
+    /// Bootstrap servers.
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+    /// Topic to produce to.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Create the topic with this many partitions when it does not exist.
+    #[arg(long)]
+    pub partitions: Option<u32>,
+    /// Replication factor (for creating the topic and for the capacity model).
+    #[arg(long)]
+    pub replication_factor: Option<u32>,
+    /// The ramp over all generators, START:STEP:EVERY_S:MAX msg/s.
+    #[arg(long)]
+    pub ramp: Option<String>,
+    /// Simulated devices per generator.
+    #[arg(long)]
+    pub devices: Option<u64>,
+    /// Pad events to this size.
+    #[arg(long)]
+    pub size: Option<ByteSize>,
+    /// Prometheus to query for the run's window.
+    #[arg(long)]
+    pub prometheus: Option<String>,
+    /// Broker JMX endpoint, a jmx_exporter URL or `jolokia+URL` (repeatable).
+    #[arg(long)]
+    pub jmx: Vec<String>,
+    /// librdkafka property for the produce run (repeatable), e.g. -X compression.type=zstd.
+    #[arg(short = 'X', value_parser = crate::kafka::parse_property)]
+    pub property: Vec<(String, String)>,
+    /// Skip the disk probes (they write to the brokers' disks).
+    #[arg(long)]
+    pub skip_disk: bool,
+    /// Skip the network matrix.
+    #[arg(long)]
+    pub skip_net: bool,
+    /// Bytes each broker's disk probe appends.
+    #[arg(long)]
+    pub disk_size: Option<ByteSize>,
+    /// Directory each broker's disk probe writes in.
+    #[arg(long)]
+    pub disk_path: Option<String>,
+    /// Seconds per network test.
+    #[arg(long)]
+    pub net_time: Option<u32>,
+    /// File holding the agents' bearer token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Rule directory.
+    #[arg(long, default_value = "rules")]
+    pub rules: PathBuf,
+    /// Report directory (default: ./plateau-report-<unix seconds>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the verdict as JSON on stdout instead of the terminal summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl DiagnoseArgs {
+    /// The plan: the file's, with the flags applied over it.
+    pub fn plan(&self) -> anyhow::Result<crate::diagnose::DiagnosePlan> {
+        let mut plan = match &self.plan {
+            Some(path) => crate::diagnose::DiagnosePlan::load(path)?,
+            None => {
+                let missing: Vec<&str> = [
+                    ("--bootstrap", self.bootstrap.is_none()),
+                    ("--topic", self.topic.is_none()),
+                    ("--ramp", self.ramp.is_none()),
+                ]
+                .into_iter()
+                .filter_map(|(flag, absent)| absent.then_some(flag))
+                .collect();
+                if !missing.is_empty() {
+                    anyhow::bail!("without --plan, diagnose needs {}", missing.join(", "));
+                }
+                crate::diagnose::DiagnosePlan::new(
+                    self.bootstrap.clone().unwrap_or_default(),
+                    self.topic.clone().unwrap_or_default(),
+                    self.ramp.clone().unwrap_or_default(),
+                )
+            }
+        };
+        if !self.generators.is_empty() {
+            plan.generators = self.generators.clone();
+        }
+        if !self.brokers.is_empty() {
+            plan.brokers = self.brokers.clone();
+        }
+        if let Some(bootstrap) = &self.bootstrap {
+            plan.bootstrap = bootstrap.clone();
+        }
+        if let Some(topic) = &self.topic {
+            plan.topic = topic.clone();
+        }
+        if let Some(ramp) = &self.ramp {
+            plan.ramp = ramp.clone();
+        }
+        plan.partitions = self.partitions.or(plan.partitions);
+        plan.replication_factor = self.replication_factor.or(plan.replication_factor);
+        plan.devices = self.devices.unwrap_or(plan.devices);
+        plan.size = self.size.map(|s| s.0).unwrap_or(plan.size);
+        plan.prometheus = self.prometheus.clone().or(plan.prometheus);
+        if !self.jmx.is_empty() {
+            plan.jmx = self.jmx.clone();
+        }
+        plan.producer.extra.extend(self.property.iter().cloned());
+        plan.skip_disk |= self.skip_disk;
+        plan.skip_net |= self.skip_net;
+        plan.disk_size = self.disk_size.map(|s| s.0).unwrap_or(plan.disk_size);
+        plan.disk_path = self.disk_path.clone().unwrap_or(plan.disk_path);
+        plan.net_time = self.net_time.unwrap_or(plan.net_time);
+        plan.validate()?;
+        Ok(plan)
+    }
+}
+
+/// `plateau report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The evidence.json a diagnosis wrote.
+    pub evidence: PathBuf,
+    /// Directory to write findings.md and timeline.svg to (default: beside evidence.json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `plateau agent`.

@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::Parser;
 
 use plateau::cli::{
-    AgentArgs, Cli, Command, DiskArgs, ModelArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs, ProduceArgs,
-    RulesArgs, RulesCommand, SampleArgs,
+    AgentArgs, Cli, Command, DiagnoseArgs, DiskArgs, ModelArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs,
+    ProduceArgs, ReportArgs, RulesArgs, RulesCommand, SampleArgs,
 };
 use plateau::net::{self, Protocol};
 use plateau::probe::disk::DiskProbe;
@@ -39,13 +39,8 @@ fn main() -> ExitCode {
         Command::Rules(args) => return run_rules(args),
         Command::Model(args) => run_model(args),
         Command::Sample(args) => run_sample(args),
-        other => {
-            eprintln!(
-                "plateau {} is not available yet; this build has: agent, disk, model, net, produce, rules, sample",
-                other.name()
-            );
-            return ExitCode::from(2);
-        }
+        Command::Diagnose(args) => run_diagnose(*args),
+        Command::Report(args) => run_report(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -279,5 +274,93 @@ fn run_model(args: ModelArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", terminal::model_table(&prediction));
     }
+    Ok(())
+}
+
+/// Diagnosis progress on stderr: a line per phase and finding, a bar over the ramp.
+struct TerminalProgress {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl plateau::diagnose::Progress for TerminalProgress {
+    fn phase(&self, name: &str) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+        eprintln!("== {name}");
+    }
+
+    fn note(&self, line: &str) {
+        eprintln!("   {line}");
+    }
+
+    fn ramp(&self, done: u64, total: u64, message: &str) {
+        let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = bar.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("   ramp [{bar:30}] {pos}/{len} s  {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        bar.set_position(done);
+        bar.set_message(message.to_string());
+    }
+}
+
+fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
+    let plan = args.plan()?;
+    let rules = plateau::rules::RuleSet::load_dir(&args.rules).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{} error(s) in {}:\n{}", errors.len(), args.rules.display(), lines.join("\n"))
+    })?;
+    let token = args.token_file.as_deref().map(plateau::agent::read_token_file).transpose()?;
+    if token.is_none() {
+        anyhow::bail!("diagnose talks to agents and needs their token: pass --token-file FILE");
+    }
+    let out = args.out.clone().unwrap_or_else(plateau::diagnose::default_out_dir);
+    let cancel = Cancel::new();
+    let interrupted = cancel.clone();
+    let _ = ctrlc::set_handler(move || interrupted.cancel());
+    let command =
+        std::env::args().map(|a| if a.contains(' ') { format!("'{a}'") } else { a }).collect::<Vec<_>>().join(" ");
+    let progress = TerminalProgress { bar: std::sync::Mutex::new(None) };
+    let silent = plateau::diagnose::Silent;
+    let progress: &dyn plateau::diagnose::Progress = if args.json { &silent } else { &progress };
+    let diagnosis = plateau::diagnose::run(&plan, &rules, token.as_deref(), &command, &cancel, progress)?;
+    plateau::report::findings::write_all(&diagnosis, &out)?;
+    if args.json {
+        let v = &diagnosis.verdict;
+        let summary = serde_json::json!({
+            "verdict": {
+                "bound": v.bound,
+                "confidence": v.confidence,
+                "runner_up": v.runner_up,
+                "plateau_found": diagnosis.plateau.found,
+                "plateau_msgs_per_sec": diagnosis.plateau.plateau_msgs_per_sec,
+                "evidence": v.evidence.iter().map(|e| &e.text).collect::<Vec<_>>(),
+                "missing": v.missing,
+            },
+            "model_agrees": diagnosis.model_agrees,
+            "interrupted": diagnosis.interrupted,
+            "out": out,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", plateau::report::findings::terminal(&diagnosis, &out));
+    }
+    Ok(())
+}
+
+fn run_report(args: ReportArgs) -> anyhow::Result<()> {
+    let diagnosis = plateau::report::findings::read_evidence(&args.evidence)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.evidence.parent().map(std::path::Path::to_path_buf).unwrap_or_default());
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    plateau::report::findings::write_rendered(&diagnosis, &out)?;
+    print!("{}", plateau::report::findings::terminal(&diagnosis, &out));
     Ok(())
 }

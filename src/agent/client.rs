@@ -106,6 +106,30 @@ impl AgentClient {
         }
     }
 
+    /// `GET /samples?since=`.
+    pub fn samples(&self, since_ms: u64) -> Result<Vec<crate::sampler::Sample>, AgentError> {
+        let response: super::SamplesResponse =
+            self.send(self.http.get(format!("{}/samples?since={since_ms}", self.url)))?;
+        Ok(response.samples)
+    }
+
+    /// `POST /disk`: the disk probe on the agent's host.
+    pub fn run_disk(
+        &self,
+        path: &str,
+        size: crate::units::ByteSize,
+    ) -> Result<crate::probe::disk::DiskResult, AgentError> {
+        let body = serde_json::json!({"path": path, "size": size.bytes(), "reads": 2000});
+        match self.post::<_, ProbeOutput>("/disk", &body)? {
+            ProbeOutput::Disk(result) => Ok(*result),
+            other => Err(AgentError::Refused {
+                url: self.url.clone(),
+                status: 200,
+                message: format!("expected a disk result, got {other:?}"),
+            }),
+        }
+    }
+
     /// `POST /kafka/produce`: starts a produce run on the agent.
     pub fn start_produce(&self, config: &ProduceConfig) -> Result<super::ProbeStatus, AgentError> {
         self.post("/kafka/produce", &ProduceRequest::for_config(config))

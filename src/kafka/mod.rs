@@ -5,6 +5,7 @@
 //! `event` writes the events, `pace` schedules them, `run` drives librdkafka, `report`
 //! is the result, and `validate` reads the topic back.
 
+pub mod admin;
 pub mod event;
 pub mod pace;
 pub mod report;

@@ -1,0 +1,637 @@
+//! `plateau diagnose`: preflight, the network matrix and disk probes, the Kafka ramp on
+//! every generator at once with every agent sampling, plateau detection, evidence from
+//! agents, Prometheus, JMX and plateau's own measurements, the rules, the capacity model,
+//! and the findings — all in one [`Diagnosis`], saved as `evidence.json`.
+//!
+//! Nothing here aborts on a failed part: an unreachable agent, Prometheus or broker is
+//! recorded in the preflight and in what was missing, and the run goes on with the rest.
+//! Ctrl-C stops the ramp and still produces a report from what was measured.
+
+pub mod plateau;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::client::AgentClient;
+use crate::evidence::jmx::{JmxEndpoint, JmxPoller};
+use crate::evidence::{Evidence, Series, measured};
+use crate::kafka::{ProduceConfig, ProduceReport, ProducerSettings, Ramp, RateSpec};
+use crate::model::{Capacities, Prediction, Workload};
+use crate::net::matrix::MatrixCell;
+use crate::net::{NetTestConfig, Target};
+use crate::probe::Cancel;
+use crate::rules::{Bound, RuleSet, Verdict};
+use crate::units::ByteSize;
+use plateau::{Plateau, RampStep};
+
+/// The version of `evidence.json`'s layout.
+pub const EVIDENCE_VERSION: u32 = 1;
+
+/// What to diagnose, from a plan file (`probes/*.toml`) or flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiagnosePlan {
+    /// Agents on the generator hosts.
+    #[serde(default)]
+    pub generators: Vec<String>,
+    /// Agents on the broker hosts.
+    #[serde(default)]
+    pub brokers: Vec<String>,
+    /// Bootstrap servers.
+    pub bootstrap: String,
+    /// Topic to produce to.
+    pub topic: String,
+    /// Create the topic with this many partitions when it does not exist.
+    #[serde(default)]
+    pub partitions: Option<u32>,
+    /// Replication factor (for creating the topic and for the model).
+    #[serde(default)]
+    pub replication_factor: Option<u32>,
+    /// The ramp, `START:STEP:EVERY_S:MAX` over all generators.
+    pub ramp: String,
+    /// Simulated devices per generator.
+    #[serde(default = "default_devices")]
+    pub devices: u64,
+    /// Pad events to this many bytes (0: unpadded).
+    #[serde(default)]
+    pub size: u64,
+    /// Producer threads per generator.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Producer tuning (seed 000's by default).
+    #[serde(default)]
+    pub producer: ProducerSettings,
+    /// Prometheus to query over the run.
+    #[serde(default)]
+    pub prometheus: Option<String>,
+    /// JMX endpoints of the brokers (jmx_exporter URLs, or `jolokia+URL`).
+    #[serde(default)]
+    pub jmx: Vec<String>,
+    /// Skip the disk probes (for production clusters).
+    #[serde(default)]
+    pub skip_disk: bool,
+    /// Directory the disk probe writes in on each broker.
+    #[serde(default = "default_disk_path")]
+    pub disk_path: String,
+    /// Bytes the disk probe appends.
+    #[serde(default = "default_disk_size")]
+    pub disk_size: u64,
+    /// Seconds per network test.
+    #[serde(default = "default_net_time")]
+    pub net_time: u32,
+    /// Skip the network matrix.
+    #[serde(default)]
+    pub skip_net: bool,
+}
+
+fn default_devices() -> u64 {
+    10_000
+}
+fn default_workers() -> usize {
+    2
+}
+fn default_disk_path() -> String {
+    "/tmp".into()
+}
+fn default_disk_size() -> u64 {
+    64 << 20
+}
+fn default_net_time() -> u32 {
+    3
+}
+
+impl DiagnosePlan {
+    /// A plan with the defaults for everything but where to produce and the ramp.
+    pub fn new(bootstrap: String, topic: String, ramp: String) -> DiagnosePlan {
+        DiagnosePlan {
+            generators: Vec::new(),
+            brokers: Vec::new(),
+            bootstrap,
+            topic,
+            partitions: None,
+            replication_factor: None,
+            ramp,
+            devices: default_devices(),
+            size: 0,
+            workers: default_workers(),
+            producer: ProducerSettings::default(),
+            prometheus: None,
+            jmx: Vec::new(),
+            skip_disk: false,
+            disk_path: default_disk_path(),
+            disk_size: default_disk_size(),
+            net_time: default_net_time(),
+            skip_net: false,
+        }
+    }
+
+    /// Reads a plan file.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<DiagnosePlan> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| anyhow::anyhow!("cannot read plan {}: {err}", path.display()))?;
+        toml::from_str(&text).map_err(|err| anyhow::anyhow!("plan {}: {err}", path.display()))
+    }
+
+    /// Checks what can be checked before touching anything.
+    pub fn validate(&self) -> anyhow::Result<Ramp> {
+        if self.generators.is_empty() {
+            anyhow::bail!("a diagnosis needs at least one generator agent (--generator URL)");
+        }
+        for url in self.generators.iter().chain(&self.brokers) {
+            if !matches!(url.parse::<Target>(), Ok(Target::Agent(_))) {
+                anyhow::bail!("'{url}' is not an agent URL; use http://HOST:PORT");
+            }
+        }
+        let ramp: Ramp = self.ramp.parse().map_err(anyhow::Error::msg)?;
+        Ok(ramp)
+    }
+}
+
+/// One preflight check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// What was checked.
+    pub what: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// The disk probe on one broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskCell {
+    /// The broker's agent.
+    pub agent: String,
+    /// Append throughput, MB/s.
+    pub write_mb_per_sec: Option<f64>,
+    /// fsync p99, ms.
+    pub fsync_p99_ms: Option<f64>,
+    /// Random 4 KiB reads per second.
+    pub read_iops: Option<f64>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// One generator's produce run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorRun {
+    /// The generator's agent.
+    pub agent: String,
+    /// Its report.
+    pub report: Option<ProduceReport>,
+    /// Why it has none.
+    pub error: Option<String>,
+}
+
+/// Everything a diagnosis found: the content of `evidence.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// Layout version.
+    pub version: u32,
+    /// The command that reproduces it.
+    pub command: String,
+    /// The plan.
+    pub plan: DiagnosePlan,
+    /// Unix ms the diagnosis started.
+    pub started_ms: u64,
+    /// Unix ms the ramp started.
+    pub ramp_started_ms: u64,
+    /// Unix ms it ended.
+    pub ended_ms: u64,
+    /// Preflight.
+    pub preflight: Vec<Check>,
+    /// Network tests (indices into generators then brokers).
+    pub network: Vec<MatrixCell>,
+    /// The agents of the network tests, in index order.
+    pub network_agents: Vec<String>,
+    /// Disk probes.
+    pub disks: Vec<DiskCell>,
+    /// Produce runs.
+    pub produce: Vec<GeneratorRun>,
+    /// The ramp over all generators.
+    pub ramp: Vec<RampStep>,
+    /// The plateau.
+    pub plateau: Plateau,
+    /// The window the rules judged, Unix ms.
+    pub window_ms: (u64, u64),
+    /// All evidence.
+    pub evidence: Evidence,
+    /// The rules' verdict.
+    pub verdict: Verdict,
+    /// The capacity model, when capacities were measured.
+    pub model: Option<Prediction>,
+    /// The observed plateau in MB/s of producer ingress.
+    pub observed_ingress_mbps: Option<f64>,
+    /// Whether the model's ceiling matched the observed plateau within ±15 %.
+    pub model_agrees: Option<bool>,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+}
+
+/// Progress reporting for the terminal.
+pub trait Progress {
+    /// A phase started.
+    fn phase(&self, name: &str);
+    /// A line of news within a phase.
+    fn note(&self, line: &str);
+    /// Ramp progress: seconds done of seconds planned, and the current rates.
+    fn ramp(&self, done: u64, total: u64, message: &str);
+}
+
+/// Progress that says nothing (for `--json` and tests).
+pub struct Silent;
+
+impl Progress for Silent {
+    fn phase(&self, _: &str) {}
+    fn note(&self, _: &str) {}
+    fn ramp(&self, _: u64, _: u64, _: &str) {}
+}
+
+fn now_ms() -> u64 {
+    crate::sampler::raw::unix_ms_now()
+}
+
+/// Runs a diagnosis. Fails only on a plan that cannot run at all; everything else that
+/// goes wrong is in the result.
+pub fn run(
+    plan: &DiagnosePlan,
+    rules: &RuleSet,
+    token: Option<&str>,
+    command: &str,
+    cancel: &Cancel,
+    progress: &dyn Progress,
+) -> anyhow::Result<Diagnosis> {
+    let ramp = plan.validate()?;
+    let started_ms = now_ms();
+    let client = |url: &str, timeout: Duration| AgentClient::new(url, token.map(str::to_string), timeout);
+    let host = |url: &str| client(url, Duration::from_secs(5)).host();
+    let mut preflight = Vec::new();
+    let mut check = |what: String, outcome: Result<String, String>| {
+        let ok = outcome.is_ok();
+        let detail = outcome.unwrap_or_else(|e| e);
+        progress.note(&format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" }));
+        preflight.push(Check { what, ok, detail });
+        ok
+    };
+
+    progress.phase("preflight");
+    let mut live_generators = Vec::new();
+    let mut live_brokers = Vec::new();
+    for (role, urls, live) in
+        [("generator", &plan.generators, &mut live_generators), ("broker", &plan.brokers, &mut live_brokers)]
+    {
+        for url in urls {
+            let status = client(url, Duration::from_secs(5)).status();
+            if check(
+                format!("{role} agent {url}"),
+                status.map(|s| format!("{} up {:.0} s", s.hostname, s.uptime_seconds)).map_err(|e| e.to_string()),
+            ) {
+                live.push(url.clone());
+            }
+        }
+    }
+    let mut created_with_rf = None;
+    let partitions = match crate::kafka::admin::topic_partitions(&plan.bootstrap, &plan.producer.extra, &plan.topic) {
+        Ok(Some(n)) => {
+            check(format!("topic {}", plan.topic), Ok(format!("{n} partitions")));
+            Some(n)
+        }
+        Ok(None) => match plan.partitions {
+            Some(n) => {
+                let rf = plan.replication_factor.unwrap_or(1);
+                created_with_rf = Some(rf);
+                let created =
+                    crate::kafka::admin::create_topic(&plan.bootstrap, &plan.producer.extra, &plan.topic, n, rf);
+                check(
+                    format!("topic {}", plan.topic),
+                    created.map(|()| format!("created with {n} partitions, RF {rf}")),
+                )
+                .then_some(n as usize)
+            }
+            None => {
+                check(format!("topic {}", plan.topic), Err("does not exist; pass --partitions to create it".into()));
+                None
+            }
+        },
+        Err(err) => {
+            check(format!("cluster {}", plan.bootstrap), Err(err));
+            None
+        }
+    };
+    if let Some(url) = &plan.prometheus {
+        let up = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok()
+            .and_then(|c| c.get(format!("{}/-/ready", url.trim_end_matches('/'))).send().ok())
+            .filter(|r| r.status().is_success());
+        check(format!("prometheus {url}"), up.map(|_| "ready".to_string()).ok_or_else(|| "not reachable".to_string()));
+    }
+
+    let mut evidence = Evidence::default();
+    // Capacities measured before the ramp hold for the whole run: they are stamped at its
+    // end, inside the window the rules judge.
+    let mut capacities: Vec<Series> = Vec::new();
+    let network_agents: Vec<String> = live_generators.iter().chain(&live_brokers).cloned().collect();
+    let mut network = Vec::new();
+    if !plan.skip_net && !live_brokers.is_empty() && !cancel.is_cancelled() {
+        progress.phase("network");
+        let config = NetTestConfig { time_secs: plan.net_time, ..NetTestConfig::tcp() };
+        let g = live_generators.len();
+        // The pairs that matter: generators to brokers, and brokers to each other.
+        let mut pairs: Vec<(usize, usize)> =
+            (0..g).flat_map(|from| (g..network_agents.len()).map(move |to| (from, to))).collect();
+        pairs.extend(
+            (g..network_agents.len())
+                .flat_map(|a| (g..network_agents.len()).filter(move |b| *b != a).map(move |b| (a, b))),
+        );
+        for (from, to) in pairs {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let outcome = crate::net::remote::endpoint_for(&Target::Agent(network_agents[to].clone()), &config, token)
+                .and_then(|endpoint| crate::net::remote::run_from(&network_agents[from], &endpoint, &config, token));
+            let cell = match outcome {
+                Ok(report) => {
+                    let series = measured::from_net(&rules.catalog, &host(&network_agents[to]), &report, 0);
+                    capacities.extend(series);
+                    MatrixCell {
+                        from,
+                        to,
+                        bits_per_second: Some(report.end.sum_received.bits_per_second),
+                        retransmits: report.end.sum_sent.retransmits,
+                        limited_by: Some(report.plateau.limited_by),
+                        error: None,
+                    }
+                }
+                Err(err) => MatrixCell {
+                    from,
+                    to,
+                    bits_per_second: None,
+                    retransmits: None,
+                    limited_by: None,
+                    error: Some(err.to_string()),
+                },
+            };
+            progress.note(&match (&cell.bits_per_second, &cell.error) {
+                (Some(bits), _) => {
+                    format!("{} → {}: {:.1} Mbit/s", network_agents[from], network_agents[to], bits / 1e6)
+                }
+                (_, Some(err)) => format!("{} → {}: failed: {err}", network_agents[from], network_agents[to]),
+                _ => String::new(),
+            });
+            network.push(cell);
+        }
+    }
+
+    let mut disks = Vec::new();
+    if !plan.skip_disk && !cancel.is_cancelled() {
+        progress.phase("disks");
+        for url in &live_brokers {
+            let outcome = client(url, Duration::from_secs(300)).run_disk(&plan.disk_path, ByteSize(plan.disk_size));
+            let cell = match outcome {
+                Ok(result) => {
+                    capacities.extend(measured::from_disk(&rules.catalog, &host(url), &result, 0));
+                    DiskCell {
+                        agent: url.clone(),
+                        write_mb_per_sec: Some(result.write_mb_per_sec),
+                        fsync_p99_ms: Some(result.fsync_ms.p99),
+                        read_iops: Some(result.read_iops),
+                        error: None,
+                    }
+                }
+                Err(err) => DiskCell {
+                    agent: url.clone(),
+                    write_mb_per_sec: None,
+                    fsync_p99_ms: None,
+                    read_iops: None,
+                    error: Some(err.to_string()),
+                },
+            };
+            progress.note(&match (&cell.write_mb_per_sec, &cell.fsync_p99_ms, &cell.error) {
+                (Some(mbps), Some(p99), _) => format!("{url}: append {mbps:.0} MB/s, fsync p99 {p99:.2} ms"),
+                (_, _, error) => format!("{url}: failed: {}", error.as_deref().unwrap_or("no result")),
+            });
+            disks.push(cell);
+        }
+    }
+
+    // The ramp, split evenly over the generators.
+    progress.phase("ramp");
+    let n = live_generators.len().max(1) as u64;
+    let share =
+        Ramp { start: (ramp.start / n).max(1), step: ramp.step / n, every: ramp.every, max: (ramp.max / n).max(1) };
+    let per_generator = ProduceConfig {
+        time: ramp.every * ramp.targets().len() as u32,
+        events: crate::kafka::EventSpec { devices: plan.devices, size: plan.size as usize, ..Default::default() },
+        workers: plan.workers,
+        producer: plan.producer.clone(),
+        interval: Duration::from_secs(1),
+        ..ProduceConfig::new(&plan.bootstrap, &plan.topic, RateSpec::Ramp(share))
+    };
+    let ramp_started_ms = now_ms();
+    let mut started = Vec::new();
+    if partitions.is_some() {
+        for url in &live_generators {
+            match client(url, Duration::from_secs(30)).start_produce(&per_generator) {
+                Ok(_) => started.push(url.clone()),
+                Err(err) => progress.note(&format!("{url}: could not start: {err}")),
+            }
+        }
+    }
+    let mut jmx = (!plan.jmx.is_empty())
+        .then(|| JmxPoller::new(&rules.catalog, plan.jmx.iter().map(|e| JmxEndpoint::parse(e)).collect()));
+    let planned = per_generator.time.as_secs();
+    let ramp_clock = Instant::now();
+    let mut running: Vec<String> = started.clone();
+    let mut interrupted = false;
+    while !running.is_empty() {
+        std::thread::sleep(Duration::from_secs(1));
+        if let Some(poller) = jmx.as_mut() {
+            poller.poll(now_ms());
+        }
+        if cancel.is_cancelled() && !interrupted {
+            interrupted = true;
+            for url in &running {
+                let _ = client(url, Duration::from_secs(5)).stop_produce();
+            }
+        }
+        let mut total = 0.0;
+        running.retain(|url| match client(url, Duration::from_secs(5)).status() {
+            Ok(status) => status.probes.get("produce").is_some_and(|p| {
+                total += p.stats.current_rate_mps.unwrap_or(0.0);
+                p.running
+            }),
+            // A dead agent drops out of the run; what it did is reported as missing.
+            Err(_) => false,
+        });
+        progress.ramp(
+            ramp_clock.elapsed().as_secs().min(planned),
+            planned,
+            &format!("{total:.0} msg/s over {} generators", running.len()),
+        );
+    }
+    let mut produce = Vec::new();
+    for url in &live_generators {
+        let outcome = client(url, Duration::from_secs(10)).produce_report();
+        produce.push(match outcome {
+            Ok(response) => GeneratorRun { agent: url.clone(), report: response.report, error: response.error },
+            Err(err) => GeneratorRun { agent: url.clone(), report: None, error: Some(err.to_string()) },
+        });
+    }
+    let ended_ms = now_ms();
+
+    progress.phase("evidence");
+    // One value per host and signal: the best measured (a link is as fast as its fastest test).
+    let mut best: std::collections::BTreeMap<(String, String), Series> = Default::default();
+    for series in capacities {
+        let Some(&value) = series.values.first() else { continue };
+        let key = (series.signal.clone(), series.instance.clone());
+        if best.get(&key).and_then(|s| s.values.first()).is_none_or(|kept| value > *kept) {
+            let mut stamped = Series::new(&series.signal, &series.instance, &series.unit);
+            stamped.push(ended_ms, value);
+            best.insert(key, stamped);
+        }
+    }
+    evidence.series.extend(best.into_values());
+    // Agents: brokers' samples per host; generators' CPU as the generators' signal.
+    for url in &live_brokers {
+        match client(url, Duration::from_secs(10)).samples(started_ms) {
+            Ok(samples) => {
+                evidence.series.extend(crate::evidence::agent::from_samples(&rules.catalog, &host(url), &samples))
+            }
+            Err(err) => evidence.unavailable.push(format!("samples of broker agent {url}: {err}")),
+        }
+    }
+    let mut generator_cpu = Series::new("generator_cpu_busy", "cluster", "ratio");
+    let mut buckets: std::collections::BTreeMap<u64, f64> = Default::default();
+    for url in &live_generators {
+        match client(url, Duration::from_secs(10)).samples(ramp_started_ms) {
+            Ok(samples) => {
+                for sample in samples {
+                    let bucket = buckets.entry(sample.ts_ms / 1000 * 1000).or_insert(0.0);
+                    *bucket = bucket.max(sample.cpu.total.busy);
+                }
+            }
+            Err(err) => evidence.unavailable.push(format!("samples of generator agent {url}: {err}")),
+        }
+    }
+    for (ts, busy) in buckets {
+        generator_cpu.push(ts, busy);
+    }
+    if !generator_cpu.values.is_empty() {
+        evidence.series.push(generator_cpu);
+    }
+    if let Some(url) = &plan.prometheus {
+        evidence.extend(crate::evidence::prometheus::collect(
+            url,
+            &rules.catalog,
+            started_ms,
+            ended_ms,
+            Duration::from_secs(1),
+        ));
+    }
+    if let Some(poller) = jmx {
+        evidence.extend(poller.into_evidence());
+    }
+    let reports: Vec<&ProduceReport> = produce.iter().filter_map(|p| p.report.as_ref()).collect();
+    if let Some(first) = reports.first() {
+        let in_flight = plan
+            .producer
+            .extra
+            .iter()
+            .find(|(k, _)| k == "max.in.flight.requests.per.connection")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(5);
+        evidence.series.extend(measured::from_produce(&rules.catalog, first, ramp_started_ms, in_flight));
+    }
+    if let Some(rf) = plan.replication_factor.or(created_with_rf) {
+        evidence.series.extend(measured::constant(&rules.catalog, "topic_replication_factor", rf as f64, ended_ms));
+    }
+    for run in &produce {
+        if let Some(err) = &run.error {
+            evidence.unavailable.push(format!("produce run on {}: {err}", run.agent));
+        }
+    }
+
+    let ramp_steps = plateau::combine_steps(&reports.iter().filter_map(|r| r.steps.clone()).collect::<Vec<_>>());
+    let found = plateau::find_plateau(&ramp_steps);
+    let every_ms = ramp.every.as_millis() as u64;
+    let window_ms = match found.knee_step {
+        Some(knee) => (ramp_started_ms + every_ms * knee.saturating_sub(1) as u64, ended_ms),
+        None => (ramp_started_ms, ended_ms),
+    };
+    progress.phase("verdict");
+    let mut verdict = crate::rules::evaluate(rules, &evidence, window_ms, found.found);
+    verdict.missing.extend(evidence.unavailable.iter().cloned());
+    for check in preflight.iter().filter(|c| !c.ok) {
+        verdict.missing.push(format!("{}: {}", check.what, check.detail));
+    }
+
+    // The capacity model from measured capacities, against the observed plateau.
+    let bytes_per_record =
+        reports.iter().filter(|r| r.records_per_sec > 0.0).map(|r| r.mb_per_sec * 1e6 / r.records_per_sec).next();
+    let observed_ingress_mbps = bytes_per_record.map(|b| found.plateau_msgs_per_sec * b / 1e6);
+    let link_mbps = network
+        .iter()
+        .filter(|c| c.to >= live_generators.len())
+        .filter_map(|c| c.bits_per_second)
+        .map(|b| b / 8e6)
+        .reduce(f64::min);
+    let disk_mbps = disks.iter().filter_map(|d| d.write_mb_per_sec).reduce(f64::min);
+    let model = observed_ingress_mbps.filter(|_| link_mbps.is_some() || disk_mbps.is_some()).map(|ingress| {
+        let workload = Workload {
+            ingress_mbps: ingress.max(0.001),
+            replication_factor: plan.replication_factor.unwrap_or(1),
+            brokers: live_brokers.len().max(1) as u32,
+            realtime_mbps: 0.0,
+            delayed_mbps: 0.0,
+            remote_mbps: 0.0,
+            tiered: false,
+        };
+        crate::model::predict(workload, Capacities { link_mbps, disk_mbps })
+    });
+    let model_agrees = match (&model, observed_ingress_mbps) {
+        (Some(m), Some(observed)) if found.found => {
+            m.predicted_max_ingress_mbps.map(|p| (observed / p - 1.0).abs() <= 0.15)
+        }
+        _ => None,
+    };
+    if let (Some(true), Some(binding)) = (model_agrees, model.as_ref().and_then(|m| m.binding.as_deref())) {
+        let model_bound = if binding == "disk" { Bound::Disk } else { Bound::Network };
+        if model_bound == verdict.bound {
+            verdict.confidence = (verdict.confidence + 0.15).min(1.0);
+        }
+    }
+
+    Ok(Diagnosis {
+        version: EVIDENCE_VERSION,
+        command: command.to_string(),
+        plan: plan.clone(),
+        started_ms,
+        ramp_started_ms,
+        ended_ms,
+        preflight,
+        network,
+        network_agents,
+        disks,
+        produce,
+        ramp: ramp_steps,
+        plateau: found,
+        window_ms,
+        evidence,
+        verdict,
+        model,
+        observed_ingress_mbps,
+        model_agrees,
+        interrupted,
+    })
+}
+
+/// Where a diagnosis writes its report by default: `./plateau-report-<unix seconds>`.
+pub fn default_out_dir() -> PathBuf {
+    PathBuf::from(format!("plateau-report-{}", now_ms() / 1000))
+}

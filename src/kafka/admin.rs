@@ -1,0 +1,64 @@
+//! Cluster questions a diagnosis asks before producing: is the cluster reachable, does
+//! the topic exist and with how many partitions, and creating it when asked.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+
+/// How long a cluster may take to answer.
+const TIMEOUT: Duration = Duration::from_secs(8);
+
+fn config(bootstrap: &str, properties: &[(String, String)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap).set("client.id", "plateau-admin");
+    for (name, value) in properties {
+        config.set(name, value);
+    }
+    config
+}
+
+/// The topic's partition count, `Ok(None)` when it does not exist, or why the cluster
+/// could not be asked.
+pub fn topic_partitions(
+    bootstrap: &str,
+    properties: &[(String, String)],
+    topic: &str,
+) -> Result<Option<usize>, String> {
+    let consumer: rdkafka::consumer::BaseConsumer =
+        config(bootstrap, properties).create().map_err(|err| format!("client configuration refused: {err}"))?;
+    let metadata = rdkafka::consumer::Consumer::fetch_metadata(&consumer, Some(topic), TIMEOUT)
+        .map_err(|err| format!("no answer from {bootstrap} within {} s ({err})", TIMEOUT.as_secs()))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len()))
+}
+
+/// Creates `topic` with `partitions` partitions and replication factor `replication`.
+pub fn create_topic(
+    bootstrap: &str,
+    properties: &[(String, String)],
+    topic: &str,
+    partitions: u32,
+    replication: u32,
+) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> =
+        config(bootstrap, properties).create().map_err(|err| format!("client configuration refused: {err}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|err| err.to_string())?;
+    let new_topic = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(replication as i32));
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT)).request_timeout(Some(TIMEOUT));
+    let results = runtime
+        .block_on(admin.create_topics([&new_topic], &options))
+        .map_err(|err| format!("creating topic {topic} on {bootstrap}: {err}"))?;
+    for result in results {
+        if let Err((name, code)) = result
+            && code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists
+        {
+            return Err(format!("creating topic {name} on {bootstrap}: {code}"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! The findings report of a diagnosis: `findings.md` (with `timeline.svg`) and the
+//! terminal summary. Both are rendered from a [`Diagnosis`] alone, so `plateau report
+//! evidence.json` reproduces them exactly.
+
+use std::fmt::Write;
+
+use comfy_table::Table;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+
+use crate::diagnose::Diagnosis;
+use crate::rules::eval::RuleState;
+
+fn ratio(value: f64) -> String {
+    format!("{:.0} %", value * 100.0)
+}
+
+fn secs(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+}
+
+/// The mean of a signal per instance within the judged window.
+fn per_instance_avg<'a>(d: &'a Diagnosis, signal: &str) -> Vec<(&'a str, f64)> {
+    d.evidence
+        .series
+        .iter()
+        .filter(|s| s.signal == signal)
+        .filter_map(|s| {
+            let values = s.window(d.window_ms.0, d.window_ms.1);
+            (!values.is_empty()).then(|| (s.instance.as_str(), values.iter().sum::<f64>() / values.len() as f64))
+        })
+        .collect()
+}
+
+/// `findings.md`.
+pub fn markdown(d: &Diagnosis) -> String {
+    let v = &d.verdict;
+    let mut md = String::new();
+    let _ = writeln!(md, "# plateau findings\n");
+    let _ = writeln!(md, "## Verdict\n");
+    let _ = writeln!(
+        md,
+        "**{}**-bound, confidence {:.2}{}.\n",
+        v.bound,
+        v.confidence,
+        v.runner_up.map(|r| format!(" (runner-up: {r})")).unwrap_or_default()
+    );
+    if d.plateau.found {
+        let _ = writeln!(
+            md,
+            "Throughput stopped following the target at about **{:.0} msg/s**{}.",
+            d.plateau.plateau_msgs_per_sec,
+            d.observed_ingress_mbps.map(|m| format!(" ({m:.2} MB/s of producer ingress)")).unwrap_or_default()
+        );
+    } else {
+        let top = d.ramp.last().map(|s| s.target_rate).unwrap_or(0.0);
+        let _ = writeln!(
+            md,
+            "No plateau: achieved throughput followed the target up to {top:.0} msg/s, the top of the ramp (the headroom is above that)."
+        );
+    }
+    if d.interrupted {
+        let _ = writeln!(md, "\nThe run was interrupted; this report covers what was measured until then.");
+    }
+    for advice in &v.advice {
+        let _ = writeln!(md, "\n- {advice}");
+    }
+
+    let _ = writeln!(md, "\n## Evidence\n");
+    let _ = writeln!(md, "| rule | bound | evidence |\n| --- | --- | --- |");
+    for line in &v.evidence {
+        let _ = writeln!(md, "| `{}` | {} | {} |", line.rule, line.bound, line.text.replace('|', "\\|"));
+    }
+    if v.evidence.is_empty() {
+        let _ = writeln!(md, "| — | — | no rule fired |");
+    }
+    let _ = writeln!(md, "\n![target vs achieved and utilization](timeline.svg)\n");
+    let _ = writeln!(md, "| step | target msg/s | achieved msg/s | kept up |\n| ---: | ---: | ---: | --- |");
+    for (i, step) in d.ramp.iter().enumerate() {
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:.0} | {} |",
+            i + 1,
+            step.target_rate,
+            step.achieved_rate,
+            if step.sustained { "yes" } else { "no" }
+        );
+    }
+
+    let _ = writeln!(md, "\n## Network\n");
+    if d.network.is_empty() {
+        let _ = writeln!(md, "No network tests ran.");
+    } else {
+        let _ = writeln!(md, "| from | to | Mbit/s | retransmits | limited by |\n| --- | --- | ---: | ---: | --- |");
+        for cell in &d.network {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                d.network_agents[cell.from],
+                d.network_agents[cell.to],
+                cell.bits_per_second.map(|b| format!("{:.1}", b / 1e6)).unwrap_or_else(|| "failed".into()),
+                cell.retransmits.map(|r| r.to_string()).unwrap_or_default(),
+                cell.limited_by.map(|l| format!("{l:?}").to_lowercase()).or(cell.error.clone()).unwrap_or_default()
+            );
+        }
+    }
+
+    let _ = writeln!(md, "\n## Disk\n");
+    if d.disks.is_empty() {
+        let _ = writeln!(md, "No disk probes ran.");
+    } else {
+        let _ =
+            writeln!(md, "| broker | append MB/s | fsync p99 ms | random read IOPS |\n| --- | ---: | ---: | ---: |");
+        for disk in &d.disks {
+            let cell =
+                |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| disk.error.clone().unwrap_or_default());
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                disk.agent,
+                cell(disk.write_mb_per_sec),
+                cell(disk.fsync_p99_ms),
+                cell(disk.read_iops)
+            );
+        }
+    }
+    for (signal, title) in [("disk_util", "busiest disk utilization")] {
+        for (instance, value) in per_instance_avg(d, signal) {
+            let _ = writeln!(md, "\n{instance}: {title} {} in the judged window.", ratio(value));
+        }
+    }
+
+    let _ = writeln!(md, "\n## CPU\n");
+    let cpu = per_instance_avg(d, "host_cpu_busy");
+    let generators = per_instance_avg(d, "generator_cpu_busy");
+    if cpu.is_empty() && generators.is_empty() {
+        let _ = writeln!(md, "No CPU data.");
+    }
+    for (instance, value) in cpu {
+        let _ = writeln!(md, "- {instance}: CPU busy {} on average in the judged window", ratio(value));
+    }
+    for (_, value) in generators {
+        let _ = writeln!(md, "- generators: busiest at {} CPU on average", ratio(value));
+    }
+
+    let _ = writeln!(md, "\n## Kafka\n");
+    for run in &d.produce {
+        match &run.report {
+            Some(r) => {
+                let _ = writeln!(
+                    md,
+                    "- {}: {} records acknowledged of {} sent, {:.0} msg/s, {:.2} MB/s; delivery latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; publish delay p99 {:.1} ms; {} errors; {} of {} partitions used (skew {:.2}){}",
+                    run.agent,
+                    r.records_acked,
+                    r.records_sent,
+                    r.records_per_sec,
+                    r.mb_per_sec,
+                    r.latency_ms.p50,
+                    r.latency_ms.p99,
+                    r.latency_ms.max,
+                    r.publish_delay_ms.p99,
+                    r.errors.total,
+                    r.partitions.used,
+                    r.partitions.total,
+                    r.partitions.skew,
+                    r.validation
+                        .as_ref()
+                        .map(|v| format!(
+                            "; validation: {} lost, {} duplicated, {} out of order",
+                            v.lost, v.duplicated, v.out_of_order
+                        ))
+                        .unwrap_or_default()
+                );
+            }
+            None => {
+                let _ = writeln!(md, "- {}: no report ({})", run.agent, run.error.as_deref().unwrap_or("unknown"));
+            }
+        }
+    }
+
+    let _ = writeln!(md, "\n## Capacity model\n");
+    match &d.model {
+        Some(model) => {
+            let _ = writeln!(
+                md,
+                "Measured capacities: link {} MB/s per broker, disk {} MB/s. Predicted ceiling: **{}** at {:.2} MB/s of producer ingress; observed plateau {:.2} MB/s{}.\n",
+                model.capacities.link_mbps.map(|v| format!("{v:.2}")).unwrap_or_else(|| "?".into()),
+                model.capacities.disk_mbps.map(|v| format!("{v:.1}")).unwrap_or_else(|| "?".into()),
+                model.binding.as_deref().unwrap_or("-"),
+                model.predicted_max_ingress_mbps.unwrap_or(0.0),
+                d.observed_ingress_mbps.unwrap_or(0.0),
+                match d.model_agrees {
+                    Some(true) => " — they agree within 15 %",
+                    Some(false) => " — they do not agree within 15 %",
+                    None => "",
+                }
+            );
+            let _ = writeln!(md, "```\n{}```", crate::model::sankey(model));
+        }
+        None => {
+            let _ = writeln!(md, "Not enough measured capacity (network and disk probes) to model.");
+        }
+    }
+
+    let _ = writeln!(md, "\n## What was missing\n");
+    if v.missing.is_empty() {
+        let _ = writeln!(md, "Nothing: every rule could be evaluated.");
+    }
+    for missing in &v.missing {
+        let _ = writeln!(md, "- {missing}");
+    }
+    let unknown: Vec<&str> =
+        v.rules.iter().filter(|r| matches!(r.state, RuleState::Unknown { .. })).map(|r| r.id.as_str()).collect();
+    if !unknown.is_empty() {
+        let _ = writeln!(md, "\nRules that could not be evaluated: {}.", unknown.join(", "));
+    }
+
+    let _ = writeln!(md, "\n## How to reproduce\n");
+    let _ = writeln!(md, "```\n{}\n```\n", d.command);
+    let _ = writeln!(
+        md,
+        "Run from {} to {}; the rules judged {} to {}.",
+        secs(d.started_ms),
+        secs(d.ended_ms),
+        secs(d.window_ms.0),
+        secs(d.window_ms.1)
+    );
+    md
+}
+
+/// The terminal summary.
+pub fn terminal(d: &Diagnosis, out_dir: &std::path::Path) -> String {
+    let v = &d.verdict;
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED).set_header(vec!["plateau", "finding"]);
+    table.add_row(vec!["verdict".to_string(), format!("{} (confidence {:.2})", v.bound, v.confidence)]);
+    if let Some(runner_up) = v.runner_up {
+        table.add_row(vec!["runner-up".to_string(), runner_up.to_string()]);
+    }
+    table.add_row(vec![
+        "plateau".to_string(),
+        if d.plateau.found {
+            format!("{:.0} msg/s", d.plateau.plateau_msgs_per_sec)
+        } else {
+            "none up to the top of the ramp".into()
+        },
+    ]);
+    for line in v.evidence.iter().take(5) {
+        table.add_row(vec![format!("evidence ({})", line.bound), line.text.clone()]);
+    }
+    for (instance, value) in per_instance_avg(d, "host_cpu_busy") {
+        table.add_row(vec![format!("cpu {instance}"), ratio(value)]);
+    }
+    for (instance, value) in per_instance_avg(d, "disk_util") {
+        table.add_row(vec![format!("disk {instance}"), ratio(value)]);
+    }
+    for advice in &v.advice {
+        table.add_row(vec!["advice".to_string(), advice.clone()]);
+    }
+    if !v.missing.is_empty() {
+        table.add_row(vec!["missing".to_string(), format!("{} inputs (see findings.md)", v.missing.len())]);
+    }
+    format!("{table}\nfindings: {}\n", out_dir.join("findings.md").display())
+}
+
+/// Writes `evidence.json`, `findings.md` and `timeline.svg` into `out_dir`. The evidence
+/// is written first, so a failure later loses no measurement.
+pub fn write_all(d: &Diagnosis, out_dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create report directory {}", out_dir.display()))?;
+    let evidence = out_dir.join("evidence.json");
+    std::fs::write(&evidence, serde_json::to_vec_pretty(d)?)
+        .with_context(|| format!("cannot write {}", evidence.display()))?;
+    write_rendered(d, out_dir)
+}
+
+/// Writes `findings.md` and `timeline.svg` (what `plateau report` re-renders).
+pub fn write_rendered(d: &Diagnosis, out_dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let findings = out_dir.join("findings.md");
+    std::fs::write(&findings, markdown(d)).with_context(|| format!("cannot write {}", findings.display()))?;
+    let svg = crate::report::chart::timeline_svg(d).map_err(|e| anyhow::anyhow!("cannot draw the timeline: {e}"))?;
+    let chart = out_dir.join("timeline.svg");
+    std::fs::write(&chart, svg).with_context(|| format!("cannot write {}", chart.display()))?;
+    Ok(())
+}
+
+/// Reads an `evidence.json`, checking its layout version.
+pub fn read_evidence(path: &std::path::Path) -> anyhow::Result<Diagnosis> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let version: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    match version.get("version").and_then(|v| v.as_u64()) {
+        Some(v) if v == crate::diagnose::EVIDENCE_VERSION as u64 => {}
+        Some(v) => anyhow::bail!(
+            "{} has layout version {v}; this plateau reads version {}",
+            path.display(),
+            crate::diagnose::EVIDENCE_VERSION
+        ),
+        None => anyhow::bail!("{} is not a plateau evidence.json (no version)", path.display()),
+    }
+    serde_json::from_value(version)
+        .with_context(|| format!("{} does not match the evidence.json layout", path.display()))
+}
