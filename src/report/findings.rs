@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use comfy_table::Table;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
 
 use crate::diagnose::Diagnosis;
 use crate::rules::eval::RuleState;
@@ -231,7 +231,13 @@ pub fn markdown(d: &Diagnosis) -> String {
 pub fn terminal(d: &Diagnosis, out_dir: &std::path::Path) -> String {
     let v = &d.verdict;
     let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_header(vec!["plateau", "finding"]);
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(vec!["plateau", "finding"]);
+    if table.width().is_none() {
+        table.set_width(120);
+    }
     table.add_row(vec!["verdict".to_string(), format!("{} (confidence {:.2})", v.bound, v.confidence)]);
     if let Some(runner_up) = v.runner_up {
         table.add_row(vec!["runner-up".to_string(), runner_up.to_string()]);

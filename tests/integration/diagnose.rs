@@ -1,0 +1,194 @@
+//! `plateau diagnose` end to end on loopback: a real broker (tansu), real agents as the
+//! generator and broker hosts, the network and disk probes, the ramp, the rules and the
+//! report; an unreachable Prometheus and an agent that dies mid-run still give a report.
+//! `plateau report` re-renders a saved evidence.json exactly (snapshot).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{AgentProcess, TansuBroker, exclusive, free_port, plateau, plateau_bin, wait_with_timeout};
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_client_side_ceiling_is_named_with_evidence_and_a_full_report() {
+    let _exclusive = exclusive();
+    let broker = TansuBroker::start();
+    let generator = AgentProcess::start(&[]);
+    let broker_host = AgentProcess::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let report_dir = out.path().join("report");
+    let dead_prometheus = format!("http://127.0.0.1:{}", free_port());
+    // One request in flight and one record per batch: the producer's own ceiling, far
+    // below the ramp's top, while the link and the disk have room to spare.
+    let (ok, stdout, stderr) = plateau(&[
+        "diagnose",
+        "--generator",
+        &generator.url,
+        "--broker",
+        &broker_host.url,
+        "--bootstrap",
+        &broker.bootstrap,
+        "--topic",
+        "diagnosed",
+        "--partitions",
+        "6",
+        "--ramp",
+        "1000:1500:2:60000",
+        "-X",
+        "linger.ms=0",
+        "-X",
+        "batch.num.messages=1",
+        "-X",
+        "max.in.flight.requests.per.connection=1",
+        "--disk-size",
+        "16M",
+        "--net-time",
+        "2",
+        "--prometheus",
+        &dead_prometheus,
+        "--token-file",
+        generator.token_arg(),
+        "--out",
+        report_dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "diagnose failed: {stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"));
+    let verdict = &summary["verdict"];
+    assert_eq!(verdict["bound"], "client", "{summary:#}");
+    assert!(verdict["confidence"].as_f64().unwrap() >= 0.5, "{summary:#}");
+    assert_eq!(verdict["plateau_found"], true);
+    let level = verdict["plateau_msgs_per_sec"].as_f64().unwrap();
+    assert!((900.0..60_000.0).contains(&level), "plateau at {level} msg/s");
+    let evidence: Vec<&str> = verdict["evidence"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(evidence.iter().any(|line| line.contains("max.in.flight.requests.per.connection = 1")), "{evidence:?}");
+    // The unreachable Prometheus is reported as missing, not fatal.
+    let missing = verdict["missing"].to_string();
+    assert!(missing.contains(&dead_prometheus), "{missing}");
+
+    // evidence.json holds everything measured: the probes, the ramp, the samples.
+    let saved = read_json(&report_dir.join("evidence.json"));
+    assert_eq!(saved["version"], 1);
+    let link = saved["network"][0]["bits_per_second"].as_f64().unwrap();
+    assert!(link > 1e9, "loopback TCP measured at {link} bit/s");
+    assert!(saved["disks"][0]["write_mb_per_sec"].as_f64().unwrap() > 1.0);
+    let steps = saved["ramp"].as_array().unwrap();
+    assert!(steps.len() >= 3 && steps.last().unwrap()["sustained"] == false, "{steps:?}");
+    let signals: Vec<&str> =
+        saved["evidence"]["series"].as_array().unwrap().iter().filter_map(|s| s["signal"].as_str()).collect();
+    for expected in ["host_cpu_busy", "net_link_capacity_bits_per_sec", "disk_fsync_p99_ms", "producer_queue_p99_ms"] {
+        assert!(signals.contains(&expected), "{expected} not in {signals:?}");
+    }
+
+    let findings = std::fs::read_to_string(report_dir.join("findings.md")).unwrap();
+    for section in [
+        "## Verdict",
+        "## Evidence",
+        "## Network",
+        "## Disk",
+        "## CPU",
+        "## Kafka",
+        "## Capacity model",
+        "## What was missing",
+        "## How to reproduce",
+    ] {
+        assert!(findings.contains(section), "findings.md lacks {section}");
+    }
+    assert!(findings.contains("**client**-bound"), "{findings}");
+    let svg = std::fs::read_to_string(report_dir.join("timeline.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("achieved"), "timeline.svg is not the chart");
+
+    // `plateau report` renders the same findings from evidence.json alone.
+    let again = out.path().join("again");
+    let (ok, _, stderr) =
+        plateau(&["report", report_dir.join("evidence.json").to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    assert!(ok, "plateau report failed: {stderr}");
+    assert_eq!(std::fs::read_to_string(again.join("findings.md")).unwrap(), findings);
+}
+
+#[test]
+fn an_agent_that_dies_mid_run_leaves_a_report_of_the_rest() {
+    let _exclusive = exclusive();
+    let broker = TansuBroker::start();
+    let survivor = AgentProcess::start(&[]);
+    let mut doomed = AgentProcess::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let mut diagnose = Command::new(plateau_bin())
+        .args(["diagnose", "--generator", &survivor.url, "--generator", &doomed.url, "--bootstrap", &broker.bootstrap])
+        .args(["--topic", "survived", "--partitions", "3", "--ramp", "1000:500:2:3000", "--skip-net", "--skip-disk"])
+        .args(["--token-file", survivor.token_arg(), "--json", "--out"])
+        .arg(out.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The ramp runs 10 s; the second generator's agent dies 4 s in.
+    std::thread::sleep(Duration::from_secs(4));
+    doomed.child.kill().unwrap();
+    let status =
+        wait_with_timeout(&mut diagnose, Duration::from_secs(60)).expect("diagnose did not finish within 60 s");
+    let output = diagnose.wait_with_output().unwrap();
+    assert!(status.success(), "diagnose failed: {}", String::from_utf8_lossy(&output.stderr));
+
+    let saved = read_json(&out.path().join("evidence.json"));
+    let runs = saved["produce"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs[0]["report"]["records_acked"].as_u64().unwrap() > 5_000, "{:#}", runs[0]);
+    assert!(runs[1]["report"].is_null() && runs[1]["error"].is_string(), "{:#}", runs[1]);
+    let missing = saved["verdict"]["missing"].to_string();
+    assert!(missing.contains(&doomed.url), "the dead agent is not named in what was missing: {missing}");
+    assert!(out.path().join("findings.md").is_file());
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let agent = AgentProcess::start(&[]);
+    let base = ["diagnose", "--bootstrap", "127.0.0.1:9", "--topic", "t"];
+    let cases: [(&[&str], &str); 5] = [
+        (&["--ramp", "1000:1000:2:5000", "--token-file", agent.token_arg()], "at least one generator"),
+        (&["--generator", &agent.url, "--ramp", "5000:1000:2:1000", "--token-file", agent.token_arg()], "ramp"),
+        (
+            &["--generator", "127.0.0.1:7070", "--ramp", "1000:1000:2:5000", "--token-file", agent.token_arg()],
+            "is not an agent URL",
+        ),
+        (&["--generator", &agent.url, "--ramp", "1000:1000:2:5000"], "--token-file"),
+        (
+            &[
+                "--generator",
+                &agent.url,
+                "--ramp",
+                "1000:1000:2:5000",
+                "--token-file",
+                agent.token_arg(),
+                "--rules",
+                "/nonexistent",
+            ],
+            "/nonexistent",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let (ok, _, stderr) = plateau(&args);
+        assert!(!ok, "{extra:?} was accepted");
+        assert!(stderr.contains(expected), "{extra:?}: expected '{expected}' in: {stderr}");
+    }
+    let (ok, _, stderr) = plateau(&["diagnose", "--topic", "t"]);
+    assert!(!ok && stderr.contains("--bootstrap") && stderr.contains("--ramp"), "{stderr}");
+    let (ok, _, stderr) = plateau(&["report", "/nonexistent/evidence.json"]);
+    assert!(!ok && stderr.contains("cannot read /nonexistent/evidence.json"), "{stderr}");
+}
+
+#[test]
+fn a_saved_diagnosis_renders_the_same_findings() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diagnose/client-bound/evidence.json");
+    let diagnosis = plateau::report::findings::read_evidence(&path).unwrap();
+    insta::assert_snapshot!(plateau::report::findings::markdown(&diagnosis));
+}
