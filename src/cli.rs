@@ -77,6 +77,9 @@ pub struct DiagnoseArgs {
     /// Agent on a broker host (repeatable).
     #[arg(long = "broker")]
     pub brokers: Vec<String>,
+    /// Agent on a consumer host, sampled over the run (repeatable).
+    #[arg(long = "consumer")]
+    pub consumers: Vec<String>,
     /// Bootstrap servers.
     #[arg(long)]
     pub bootstrap: Option<String>,
@@ -89,7 +92,7 @@ pub struct DiagnoseArgs {
     /// Replication factor (for creating the topic and for the capacity model).
     #[arg(long)]
     pub replication_factor: Option<u32>,
-    /// The ramp over all generators, START:STEP:EVERY_S:MAX msg/s.
+    /// The ramp over all generators, START:STEP:EVERY_S:MAX msg/s [default: 20000:20000:10:200000].
     #[arg(long)]
     pub ramp: Option<String>,
     /// Simulated devices per generator.
@@ -142,21 +145,17 @@ impl DiagnoseArgs {
         let mut plan = match &self.plan {
             Some(path) => crate::diagnose::DiagnosePlan::load(path)?,
             None => {
-                let missing: Vec<&str> = [
-                    ("--bootstrap", self.bootstrap.is_none()),
-                    ("--topic", self.topic.is_none()),
-                    ("--ramp", self.ramp.is_none()),
-                ]
-                .into_iter()
-                .filter_map(|(flag, absent)| absent.then_some(flag))
-                .collect();
+                let missing: Vec<&str> = [("--bootstrap", self.bootstrap.is_none()), ("--topic", self.topic.is_none())]
+                    .into_iter()
+                    .filter_map(|(flag, absent)| absent.then_some(flag))
+                    .collect();
                 if !missing.is_empty() {
                     anyhow::bail!("without --plan, diagnose needs {}", missing.join(", "));
                 }
                 crate::diagnose::DiagnosePlan::new(
                     self.bootstrap.clone().unwrap_or_default(),
                     self.topic.clone().unwrap_or_default(),
-                    self.ramp.clone().unwrap_or_default(),
+                    crate::diagnose::DEFAULT_RAMP.into(),
                 )
             }
         };
@@ -165,6 +164,9 @@ impl DiagnoseArgs {
         }
         if !self.brokers.is_empty() {
             plan.brokers = self.brokers.clone();
+        }
+        if !self.consumers.is_empty() {
+            plan.consumers = self.consumers.clone();
         }
         if let Some(bootstrap) = &self.bootstrap {
             plan.bootstrap = bootstrap.clone();

@@ -39,6 +39,9 @@ pub struct DiagnosePlan {
     /// Agents on the broker hosts.
     #[serde(default)]
     pub brokers: Vec<String>,
+    /// Agents on consumer hosts (sampled over the run, not probed).
+    #[serde(default)]
+    pub consumers: Vec<String>,
     /// Bootstrap servers.
     pub bootstrap: String,
     /// Topic to produce to.
@@ -49,7 +52,8 @@ pub struct DiagnosePlan {
     /// Replication factor (for creating the topic and for the model).
     #[serde(default)]
     pub replication_factor: Option<u32>,
-    /// The ramp, `START:STEP:EVERY_S:MAX` over all generators.
+    /// The ramp, `START:STEP:EVERY_S:MAX` over all generators (seed 000's by default).
+    #[serde(default = "default_ramp")]
     pub ramp: String,
     /// Simulated devices per generator.
     #[serde(default = "default_devices")]
@@ -86,6 +90,12 @@ pub struct DiagnosePlan {
     pub skip_net: bool,
 }
 
+/// Seed 000's ramp: from 20,000 msg/s in steps every 10 s to 200,000.
+pub const DEFAULT_RAMP: &str = "20000:20000:10:200000";
+
+fn default_ramp() -> String {
+    DEFAULT_RAMP.into()
+}
 fn default_devices() -> u64 {
     10_000
 }
@@ -108,6 +118,7 @@ impl DiagnosePlan {
         DiagnosePlan {
             generators: Vec::new(),
             brokers: Vec::new(),
+            consumers: Vec::new(),
             bootstrap,
             topic,
             partitions: None,
@@ -139,7 +150,7 @@ impl DiagnosePlan {
         if self.generators.is_empty() {
             anyhow::bail!("a diagnosis needs at least one generator agent (--generator URL)");
         }
-        for url in self.generators.iter().chain(&self.brokers) {
+        for url in self.generators.iter().chain(&self.brokers).chain(&self.consumers) {
             if !matches!(url.parse::<Target>(), Ok(Target::Agent(_))) {
                 anyhow::bail!("'{url}' is not an agent URL; use http://HOST:PORT");
             }
@@ -280,9 +291,12 @@ pub fn run(
     progress.phase("preflight");
     let mut live_generators = Vec::new();
     let mut live_brokers = Vec::new();
-    for (role, urls, live) in
-        [("generator", &plan.generators, &mut live_generators), ("broker", &plan.brokers, &mut live_brokers)]
-    {
+    let mut live_consumers = Vec::new();
+    for (role, urls, live) in [
+        ("generator", &plan.generators, &mut live_generators),
+        ("broker", &plan.brokers, &mut live_brokers),
+        ("consumer", &plan.consumers, &mut live_consumers),
+    ] {
         for url in urls {
             let status = client(url, Duration::from_secs(5)).status();
             if check(
@@ -497,13 +511,14 @@ pub fn run(
         }
     }
     evidence.series.extend(best.into_values());
-    // Agents: brokers' samples per host; generators' CPU as the generators' signal.
-    for url in &live_brokers {
+    // Agents: brokers' and consumers' samples per host; generators' CPU as the
+    // generators' signal.
+    for url in live_brokers.iter().chain(&live_consumers) {
         match client(url, Duration::from_secs(10)).samples(started_ms) {
             Ok(samples) => {
                 evidence.series.extend(crate::evidence::agent::from_samples(&rules.catalog, &host(url), &samples))
             }
-            Err(err) => evidence.unavailable.push(format!("samples of broker agent {url}: {err}")),
+            Err(err) => evidence.unavailable.push(format!("samples of agent {url}: {err}")),
         }
     }
     let mut generator_cpu = Series::new("generator_cpu_busy", "cluster", "ratio");
@@ -634,4 +649,46 @@ pub fn run(
 /// Where a diagnosis writes its report by default: `./plateau-report-<unix seconds>`.
 pub fn default_out_dir() -> PathBuf {
     PathBuf::from(format!("plateau-report-{}", now_ms() / 1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(name: &str) -> DiagnosePlan {
+        DiagnosePlan::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("probes").join(name)).unwrap()
+    }
+
+    #[test]
+    fn every_example_plan_loads_and_validates() {
+        for entry in std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("probes")).unwrap() {
+            let path = entry.unwrap().path();
+            let plan = DiagnosePlan::load(&path).unwrap();
+            plan.validate().unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        }
+    }
+
+    #[test]
+    fn the_seed_plan_is_seed_000s_testbench() {
+        let plan = plan("seed-openstack.toml");
+        assert_eq!((plan.generators.len(), plan.brokers.len()), (2, 3));
+        assert_eq!((plan.partitions, plan.replication_factor), (Some(12), Some(3)));
+        assert_eq!(plan.producer, ProducerSettings::default());
+        assert_eq!(
+            (plan.producer.acks.as_str(), plan.producer.linger_ms, plan.producer.batch_messages),
+            ("all", 5, 10_000)
+        );
+        assert_eq!(plan.devices, 10_000);
+        let ramp = plan.validate().unwrap();
+        assert_eq!((ramp.start, ramp.max, ramp.every.as_secs()), (20_000, 200_000, 10));
+    }
+
+    #[test]
+    fn a_misspelt_plan_key_is_named() {
+        let err = toml::from_str::<DiagnosePlan>("bootstrap = \"b:9092\"\ntopic = \"t\"\nparitions = 3\n").unwrap_err();
+        assert!(err.to_string().contains("paritions"), "{err}");
+        let err = toml::from_str::<DiagnosePlan>("bootstrap = \"b:9092\"\ntopic = \"t\"\n[producer]\nlinger = 5\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("linger"), "{err}");
+    }
 }

@@ -123,6 +123,7 @@ pub enum KeyMode {
 
 /// Producer tuning; the defaults are seed 000's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProducerSettings {
     /// `acks`: `all`, `1` or `0`.
     pub acks: String,

@@ -181,7 +181,7 @@ fn bad_input_gets_clear_errors() {
         assert!(stderr.contains(expected), "{extra:?}: expected '{expected}' in: {stderr}");
     }
     let (ok, _, stderr) = plateau(&["diagnose", "--topic", "t"]);
-    assert!(!ok && stderr.contains("--bootstrap") && stderr.contains("--ramp"), "{stderr}");
+    assert!(!ok && stderr.contains("--bootstrap"), "{stderr}");
     let (ok, _, stderr) = plateau(&["report", "/nonexistent/evidence.json"]);
     assert!(!ok && stderr.contains("cannot read /nonexistent/evidence.json"), "{stderr}");
 }
@@ -191,4 +191,57 @@ fn a_saved_diagnosis_renders_the_same_findings() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diagnose/client-bound/evidence.json");
     let diagnosis = plateau::report::findings::read_evidence(&path).unwrap();
     insta::assert_snapshot!(plateau::report::findings::markdown(&diagnosis));
+}
+
+#[test]
+fn evidence_json_keeps_its_layout() {
+    // The saved fixture is the layout's snapshot: reading and writing it changes nothing,
+    // so a field renamed or dropped fails here before it breaks users' saved reports.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diagnose/client-bound/evidence.json");
+    let diagnosis = plateau::report::findings::read_evidence(&path).unwrap();
+    let mut fixture = read_json(&path);
+    // Fields added since the fixture was saved come back with their defaults.
+    fixture["plan"]["consumers"] = Value::Array(Vec::new());
+    assert_eq!(serde_json::to_value(&diagnosis).unwrap(), fixture);
+    let mut future = fixture.clone();
+    future["version"] = 2.into();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("evidence.json"), future.to_string()).unwrap();
+    let err = plateau::report::findings::read_evidence(&dir.path().join("evidence.json")).unwrap_err();
+    assert!(err.to_string().contains("layout version 2"), "{err}");
+}
+
+#[test]
+fn ctrl_c_stops_the_ramp_and_still_writes_the_report() {
+    let _exclusive = exclusive();
+    let broker = TansuBroker::start();
+    let generator = AgentProcess::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let mut diagnose = Command::new(plateau_bin())
+        .args(["diagnose", "--generator", &generator.url, "--bootstrap", &broker.bootstrap, "--topic", "stopped"])
+        .args(["--partitions", "3", "--ramp", "1000:500:5:5000", "--skip-net", "--skip-disk", "--json"])
+        .args(["--token-file", generator.token_arg(), "--out"])
+        .arg(out.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The ramp would run 45 s; interrupt it 5 s in.
+    std::thread::sleep(Duration::from_secs(5));
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(diagnose.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let status =
+        wait_with_timeout(&mut diagnose, Duration::from_secs(30)).expect("diagnose did not stop within 30 s of Ctrl-C");
+    let output = diagnose.wait_with_output().unwrap();
+    assert!(status.success(), "diagnose failed: {}", String::from_utf8_lossy(&output.stderr));
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["interrupted"], true);
+    let saved = read_json(&out.path().join("evidence.json"));
+    let acked = saved["produce"][0]["report"]["records_acked"].as_u64().unwrap();
+    assert!((1_000..20_000).contains(&acked), "{acked} records acknowledged before the interrupt");
+    let findings = std::fs::read_to_string(out.path().join("findings.md")).unwrap();
+    assert!(findings.contains("The run was interrupted"), "{findings}");
 }
