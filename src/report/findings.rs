@@ -31,6 +31,28 @@ fn per_instance_avg<'a>(d: &'a Diagnosis, signal: &str) -> Vec<(&'a str, f64)> {
         .collect()
 }
 
+/// Each host's NIC traffic in the judged window, MB/s in and out, and the busier direction
+/// as a share of the link capacity measured to that host, when there is one.
+fn nic_load(d: &Diagnosis) -> Vec<(String, f64, f64, Option<f64>)> {
+    let rx = per_instance_avg(d, "nic_rx_bytes_per_sec");
+    let tx = per_instance_avg(d, "nic_tx_bytes_per_sec");
+    let link = per_instance_avg(d, "net_link_capacity_bits_per_sec");
+    rx.iter()
+        .map(|(instance, rx)| {
+            let tx = tx.iter().find(|(i, _)| i == instance).map(|(_, v)| *v).unwrap_or(0.0);
+            let share = link.iter().find(|(i, _)| i == instance).map(|(_, bits)| rx.max(tx) * 8.0 / bits);
+            (instance.to_string(), rx / 1e6, tx / 1e6, share)
+        })
+        .collect()
+}
+
+fn nic_line(rx: f64, tx: f64, share: Option<f64>) -> String {
+    format!(
+        "in {rx:.2} MB/s, out {tx:.2} MB/s{}",
+        share.map(|s| format!(" ({} of the measured link)", ratio(s))).unwrap_or_default()
+    )
+}
+
 /// `findings.md`.
 pub fn markdown(d: &Diagnosis) -> String {
     let v = &d.verdict;
@@ -102,6 +124,10 @@ pub fn markdown(d: &Diagnosis) -> String {
                 cell.limited_by.map(|l| format!("{l:?}").to_lowercase()).or(cell.error.clone()).unwrap_or_default()
             );
         }
+    }
+
+    for (instance, rx, tx, share) in nic_load(d) {
+        let _ = writeln!(md, "\n{instance}: NIC traffic {} in the judged window.", nic_line(rx, tx, share));
     }
 
     let _ = writeln!(md, "\n## Disk\n");
@@ -258,6 +284,9 @@ pub fn terminal(d: &Diagnosis, out_dir: &std::path::Path) -> String {
     }
     for (instance, value) in per_instance_avg(d, "disk_util") {
         table.add_row(vec![format!("disk {instance}"), ratio(value)]);
+    }
+    for (instance, rx, tx, share) in nic_load(d) {
+        table.add_row(vec![format!("network {instance}"), nic_line(rx, tx, share)]);
     }
     for advice in &v.advice {
         table.add_row(vec!["advice".to_string(), advice.clone()]);

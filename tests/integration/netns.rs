@@ -139,12 +139,13 @@ fn plateau_and_iperf3_agree_on_a_100_mbit_link() {
             .unwrap(),
     );
     eventually(Duration::from_secs(10), || {
-        let probe = LinkedNamespaces::exec(&link.a, "sh")
+        let probe = LinkedNamespaces::exec(&link.a, "bash")
             .args(["-c", &format!("exec 3<>/dev/tcp/{}/5201", link.b_ip)])
             .status()
             .ok()?;
         probe.success().then_some(())
-    });
+    })
+    .expect("iperf3 -s in the namespace did not accept connections within 10 s");
     std::thread::sleep(Duration::from_millis(300));
 
     let ours = |protocol: &str, extra: &[&str]| {
