@@ -22,7 +22,8 @@ use crate::model::{Capacities, Prediction, Workload};
 use crate::net::matrix::MatrixCell;
 use crate::net::{NetTestConfig, Target};
 use crate::probe::Cancel;
-use crate::rules::{Bound, RuleSet, Verdict};
+use crate::rules::eval::RuleState;
+use crate::rules::{Bound, RuleOutcome, RuleSet, Verdict};
 use crate::units::ByteSize;
 use plateau::{Plateau, RampStep};
 
@@ -581,10 +582,6 @@ pub fn run(
     };
     progress.phase("verdict");
     let mut verdict = crate::rules::evaluate(rules, &evidence, window_ms, found.found);
-    verdict.missing.extend(evidence.unavailable.iter().cloned());
-    for check in preflight.iter().filter(|c| !c.ok) {
-        verdict.missing.push(format!("{}: {}", check.what, check.detail));
-    }
 
     // The capacity model from measured capacities, against the observed plateau.
     let bytes_per_record =
@@ -615,11 +612,17 @@ pub fn run(
         }
         _ => None,
     };
-    if let (Some(true), Some(binding)) = (model_agrees, model.as_ref().and_then(|m| m.binding.as_deref())) {
-        let model_bound = if binding == "disk" { Bound::Disk } else { Bound::Network };
-        if model_bound == verdict.bound {
-            verdict.confidence = (verdict.confidence + 0.15).min(1.0);
-        }
+    // A model that predicted the plateau joins the vote as one more fired rule.
+    if let (Some(true), Some(prediction), Some(observed)) = (model_agrees, &model, observed_ingress_mbps)
+        && let (Some(binding), Some(predicted)) = (prediction.binding.as_deref(), prediction.predicted_max_ingress_mbps)
+    {
+        let mut outcomes = std::mem::take(&mut verdict.rules);
+        outcomes.push(model_outcome(binding, predicted, observed));
+        verdict = crate::rules::eval::combine(outcomes, found.found);
+    }
+    verdict.missing.extend(evidence.unavailable.iter().cloned());
+    for check in preflight.iter().filter(|c| !c.ok) {
+        verdict.missing.push(format!("{}: {}", check.what, check.detail));
     }
 
     Ok(Diagnosis {
@@ -644,6 +647,29 @@ pub fn run(
         model_agrees,
         interrupted,
     })
+}
+
+/// The capacity model's agreement with the observed plateau, as a rule outcome.
+fn model_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) -> RuleOutcome {
+    let bound = if binding == "disk" { Bound::Disk } else { Bound::Network };
+    RuleOutcome {
+        id: "model.capacity".into(),
+        bound,
+        weight: 2.0,
+        when: "observed plateau within ±15 % of the capacity model's ceiling".into(),
+        state: RuleState::Fired {
+            instances: vec!["cluster".into()],
+            evidence: vec![format!(
+                "the capacity model puts the ceiling at {predicted_mbps:.2} MB/s of ingress ({binding} binds); the plateau came at {observed_mbps:.2} MB/s ({:+.0} %)",
+                (observed_mbps / predicted_mbps - 1.0) * 100.0
+            )],
+        },
+        advice: format!(
+            "Producer ingress times the replication factor meets the measured {binding} capacity: add brokers, faster {}, or fewer bytes per event.",
+            if bound == Bound::Disk { "disks" } else { "links" }
+        ),
+        anchor: "seed 003's capacity model".into(),
+    }
 }
 
 /// Where a diagnosis writes its report by default: `./plateau-report-<unix seconds>`.

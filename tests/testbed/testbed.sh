@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The testbed: "hosts" as network namespaces on a bridge — generators and a broker — each
+# with a plateau agent, the broker running tansu. Root only. Sourced by the scenario and
+# demo scripts, which call `testbed_up`, inject one bottleneck, and run diagnose; the trap
+# set here removes namespaces, the bridge, cgroups and processes on exit, failure or Ctrl-C.
+#
+#   source tests/testbed/testbed.sh; testbed_up; ...; (teardown runs at exit)
+set -euo pipefail
+[[ $(id -u) == 0 ]] || { echo "the testbed needs root (network namespaces, tc, cgroups)" >&2; exit 2; }
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/plateau-target}"
+tools="$HOME/.cache/plateau-tools"
+plateau="${PLATEAU_BIN:-$CARGO_TARGET_DIR/release/plateau}"
+tansu="${PLATEAU_TANSU:-$tools/bin/tansu}"
+
+tb_tag="pltb$$"
+tb_net="10.79.$(( $$ % 200 + 20 ))"
+tb_bridge="${tb_tag}br"
+tb_dir=$(mktemp -d)
+tb_pids=()
+tb_namespaces=()
+tb_cgroups=()
+generators=()
+brokers=()
+bootstrap=""
+
+testbed_down() {
+    set +e
+    for pid in "${tb_pids[@]}"; do kill "$pid" 2>/dev/null; done
+    sleep 0.5
+    for pid in "${tb_pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+    for ns in "${tb_namespaces[@]}"; do
+        # Anything still running inside (tansu's children, agents' probes).
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+        ip netns del "$ns" 2>/dev/null
+    done
+    ip link del "$tb_bridge" 2>/dev/null
+    for cg in "${tb_cgroups[@]}"; do
+        for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$pid" >"$(dirname "$cg")/cgroup.procs" 2>/dev/null; done
+        rmdir "$cg" 2>/dev/null
+    done
+    rm -rf "$tb_dir"
+}
+trap testbed_down EXIT
+trap 'exit 130' INT TERM
+
+# A host: namespace $1 with address .$2 on the bridge; the bridge-side end of its link
+# is ${tb_tag}$2, where a tbf caps what flows towards the host.
+testbed_host() {
+    local ns="${tb_tag}-$1" octet=$2 host_dev="eth0" bridge_dev="${tb_tag}$2"
+    ip netns add "$ns"
+    tb_namespaces+=("$ns")
+    ip -n "$ns" link set lo up
+    ip link add "$bridge_dev" type veth peer name "${bridge_dev}h"
+    ip link set "${bridge_dev}h" netns "$ns"
+    ip -n "$ns" link set "${bridge_dev}h" name "$host_dev"
+    ip -n "$ns" addr add "$tb_net.$octet/24" dev "$host_dev"
+    ip -n "$ns" link set "$host_dev" up
+    ip link set "$bridge_dev" master "$tb_bridge" up
+}
+
+# Starts a plateau agent in host $1 (.$2); prints its URL.
+testbed_agent() {
+    local ns="${tb_tag}-$1" octet=$2
+    ip netns exec "$ns" "$plateau" agent --listen "$tb_net.$octet:7070" --data-port 7071 \
+        --token-file "$tb_dir/token" --allow "$tb_net.0/24" >"$tb_dir/agent-$1.log" 2>&1 &
+    tb_pids+=("$!")
+    echo "http://$tb_net.$octet:7070"
+}
+
+wait_for_tcp() {
+    for _ in $(seq 150); do
+        (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+        sleep 0.2
+    done
+    echo "nothing listened on $1:$2 within 30 s" >&2
+    return 1
+}
+
+# Two generators and one broker (tansu, memory storage) on a bridge.
+testbed_up() {
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tb_dir/token"
+    chmod 600 "$tb_dir/token"
+    ip link add "$tb_bridge" type bridge
+    ip addr add "$tb_net.1/24" dev "$tb_bridge"
+    ip link set "$tb_bridge" up
+    testbed_host gen1 11
+    testbed_host gen2 12
+    testbed_host broker1 21
+    generators=("$(testbed_agent gen1 11)" "$(testbed_agent gen2 12)")
+    brokers=("$(testbed_agent broker1 21)")
+    bootstrap="$tb_net.21:9092"
+    ip netns exec "${tb_tag}-broker1" "$tansu" broker --listener-url "tcp://$bootstrap" \
+        --advertised-listener-url "tcp://$bootstrap" --storage-engine "${TESTBED_STORAGE:-memory://tansu/}" \
+        >"$tb_dir/tansu.log" 2>&1 &
+    tb_pids+=("$!")
+    local host
+    for url in "${generators[@]}" "${brokers[@]}"; do
+        host=${url#http://}
+        wait_for_tcp "${host%:*}" "${host#*:}"
+    done
+    wait_for_tcp "$tb_net.21" 9092
+}
+
+# Caps the link towards host .$1 at rate $2 (e.g. 100mbit), as seed 000's VM links were.
+testbed_limit_link() {
+    tc qdisc add dev "${tb_tag}$1" root tbf rate "$2" burst 64kb latency 50ms
+}
+
+# Runs diagnose over the testbed with the given extra flags; the report goes to $1.
+testbed_diagnose() {
+    local out=$1; shift
+    local args=()
+    for url in "${generators[@]}"; do args+=(--generator "$url"); done
+    for url in "${brokers[@]}"; do args+=(--broker "$url"); done
+    "$plateau" diagnose "${args[@]}" --bootstrap "$bootstrap" --topic telemetry --partitions 12 \
+        --replication-factor 1 --token-file "$tb_dir/token" --out "$out" "$@"
+}
+
+# Gives host $1's agent (and the producers it starts) $2 cores through a cgroup v1 cpu quota.
+testbed_limit_cpu() {
+    local cg="/sys/fs/cgroup/cpu/${tb_tag}-$1" period=100000
+    mkdir "$cg"
+    tb_cgroups+=("$cg")
+    echo "$period" >"$cg/cpu.cfs_period_us"
+    echo "$(awk "BEGIN { printf \"%d\", $2 * $period }")" >"$cg/cpu.cfs_quota_us"
+    for pid in $(ip netns pids "${tb_tag}-$1"); do echo "$pid" >"$cg/cgroup.procs"; done
+}
