@@ -529,7 +529,7 @@ pub fn run(
             Ok(samples) => {
                 for sample in samples {
                     let bucket = buckets.entry(sample.ts_ms / 1000 * 1000).or_insert(0.0);
-                    *bucket = bucket.max(sample.cpu.total.busy);
+                    *bucket = bucket.max(generator_busy(&sample));
                 }
             }
             Err(err) => evidence.unavailable.push(format!("samples of generator agent {url}: {err}")),
@@ -647,6 +647,16 @@ pub fn run(
         model_agrees,
         interrupted,
     })
+}
+
+/// How busy a generator host was: the share of its CPU quota used when its agent watches a
+/// workload with a quota (a container, a pod), else the host's CPU busy share.
+fn generator_busy(sample: &crate::sampler::sample::Sample) -> f64 {
+    let watched = sample.watch.as_ref().and_then(|w| Some((w.cpu_seconds_per_sec?, w.cpu_quota_cores?)));
+    match watched {
+        Some((used, quota)) if quota > 0.0 => (used / quota).min(1.0),
+        _ => sample.cpu.total.busy,
+    }
 }
 
 /// The capacity model's agreement with the observed plateau, as a rule outcome.

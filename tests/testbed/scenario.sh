@@ -3,7 +3,7 @@
 # `plateau diagnose --json`, and prints expected vs got. Exit status 1 when a verdict is
 # wrong. Root only; every scenario is bounded (≤ 3 minutes) and tears its testbed down.
 #
-#   bash tests/testbed/scenario.sh network none     # or: all
+#   bash tests/testbed/scenario.sh network client none     # or: all
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,13 +26,21 @@ run_one() {
                 testbed_limit_link 21 100mbit
                 testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json"
                 ;;
+            client)
+                # The generator hosts get a twentieth of a core each: the producers, not the
+                # cluster, run out.
+                expected=client
+                testbed_limit_cpu gen1 0.05
+                testbed_limit_cpu gen2 0.05
+                testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json"
+                ;;
             none)
                 # Ample headroom: the ramp tops out far below every limit.
                 expected=none
                 testbed_diagnose "$out/report" --ramp 2000:2000:3:8000 --net-time 2 --disk-size 32M --json >"$out/verdict.json"
                 ;;
             *)
-                echo "unknown scenario '$name' (known: network none)" >&2
+                echo "unknown scenario '$name' (known: network client none)" >&2
                 exit 2
                 ;;
         esac
@@ -53,7 +61,7 @@ print(v['bound'], f\"{v['confidence']:.2f}\", f\"{v['plateau_msgs_per_sec']:.0f}
 }
 
 scenarios=("$@")
-[[ ${#scenarios[@]} -gt 0 && ${scenarios[0]} != all ]] || scenarios=(network none)
+[[ ${#scenarios[@]} -gt 0 && ${scenarios[0]} != all ]] || scenarios=(network client none)
 failed=0
 for name in "${scenarios[@]}"; do
     run_one "$name" || failed=1

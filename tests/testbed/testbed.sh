@@ -57,15 +57,28 @@ testbed_host() {
     ip -n "$ns" addr add "$tb_net.$octet/24" dev "$host_dev"
     ip -n "$ns" link set "$host_dev" up
     ip link set "$bridge_dev" master "$tb_bridge" up
+    mkdir "/sys/fs/cgroup/cpu/$ns"
+    tb_cgroups+=("/sys/fs/cgroup/cpu/$ns")
 }
 
-# Starts a plateau agent in host $1 (.$2); prints its URL.
+# Runs a command inside host $1: in its namespace and in its cgroup (cgroup v1 `cpu`), so
+# that a CPU quota on the host applies to everything it runs.
+testbed_exec() {
+    local host=$1; shift
+    bash -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' _ "/sys/fs/cgroup/cpu/${tb_tag}-$host" \
+        nsenter --net="/run/netns/${tb_tag}-$host" "$@"
+}
+
+# Starts a plateau agent in host $1 (.$2) watching the host's cgroup; its URL is added to
+# the array named $3 (generators or brokers).
 testbed_agent() {
-    local ns="${tb_tag}-$1" octet=$2
-    ip netns exec "$ns" "$plateau" agent --listen "$tb_net.$octet:7070" --data-port 7071 \
-        --token-file "$tb_dir/token" --allow "$tb_net.0/24" >"$tb_dir/agent-$1.log" 2>&1 &
+    local host=$1 octet=$2
+    local -n role=$3
+    testbed_exec "$host" "$plateau" agent --listen "$tb_net.$octet:7070" --data-port 7071 \
+        --token-file "$tb_dir/token" --allow "$tb_net.0/24" --watch "/sys/fs/cgroup/cpu/${tb_tag}-$host" \
+        >"$tb_dir/agent-$host.log" 2>&1 &
     tb_pids+=("$!")
-    echo "http://$tb_net.$octet:7070"
+    role+=("http://$tb_net.$octet:7070")
 }
 
 wait_for_tcp() {
@@ -87,10 +100,11 @@ testbed_up() {
     testbed_host gen1 11
     testbed_host gen2 12
     testbed_host broker1 21
-    generators=("$(testbed_agent gen1 11)" "$(testbed_agent gen2 12)")
-    brokers=("$(testbed_agent broker1 21)")
+    testbed_agent gen1 11 generators
+    testbed_agent gen2 12 generators
+    testbed_agent broker1 21 brokers
     bootstrap="$tb_net.21:9092"
-    ip netns exec "${tb_tag}-broker1" "$tansu" broker --listener-url "tcp://$bootstrap" \
+    testbed_exec broker1 "$tansu" broker --listener-url "tcp://$bootstrap" \
         --advertised-listener-url "tcp://$bootstrap" --storage-engine "${TESTBED_STORAGE:-memory://tansu/}" \
         >"$tb_dir/tansu.log" 2>&1 &
     tb_pids+=("$!")
@@ -117,12 +131,10 @@ testbed_diagnose() {
         --replication-factor 1 --token-file "$tb_dir/token" --out "$out" "$@"
 }
 
-# Gives host $1's agent (and the producers it starts) $2 cores through a cgroup v1 cpu quota.
+# Gives host $1 (its agent, the producers it starts, tansu on a broker) $2 cores through
+# its cgroup's CFS quota.
 testbed_limit_cpu() {
     local cg="/sys/fs/cgroup/cpu/${tb_tag}-$1" period=100000
-    mkdir "$cg"
-    tb_cgroups+=("$cg")
     echo "$period" >"$cg/cpu.cfs_period_us"
     echo "$(awk "BEGIN { printf \"%d\", $2 * $period }")" >"$cg/cpu.cfs_quota_us"
-    for pid in $(ip netns pids "${tb_tag}-$1"); do echo "$pid" >"$cg/cgroup.procs"; done
 }
