@@ -279,7 +279,7 @@ pub fn run(
     let ramp = plan.validate()?;
     let started_ms = now_ms();
     let client = |url: &str, timeout: Duration| AgentClient::new(url, token.map(str::to_string), timeout);
-    let host = |url: &str| client(url, Duration::from_secs(5)).host();
+    let host = |url: &str| Target::Agent(url.to_string()).host();
     let mut preflight = Vec::new();
     let mut check = |what: String, outcome: Result<String, String>| {
         let ok = outcome.is_ok();
@@ -367,30 +367,10 @@ pub fn run(
             if cancel.is_cancelled() {
                 break;
             }
-            let outcome = crate::net::remote::endpoint_for(&Target::Agent(network_agents[to].clone()), &config, token)
-                .and_then(|endpoint| crate::net::remote::run_from(&network_agents[from], &endpoint, &config, token));
-            let cell = match outcome {
-                Ok(report) => {
-                    let series = measured::from_net(&rules.catalog, &host(&network_agents[to]), &report, 0);
-                    capacities.extend(series);
-                    MatrixCell {
-                        from,
-                        to,
-                        bits_per_second: Some(report.end.sum_received.bits_per_second),
-                        retransmits: report.end.sum_sent.retransmits,
-                        limited_by: Some(report.plateau.limited_by),
-                        error: None,
-                    }
-                }
-                Err(err) => MatrixCell {
-                    from,
-                    to,
-                    bits_per_second: None,
-                    retransmits: None,
-                    limited_by: None,
-                    error: Some(err.to_string()),
-                },
-            };
+            let (cell, report) = crate::net::remote::run_pair(&network_agents, from, to, &config, token);
+            if let Some(report) = report {
+                capacities.extend(measured::from_net(&rules.catalog, &host(&network_agents[to]), &report, 0));
+            }
             progress.note(&match (&cell.bits_per_second, &cell.error) {
                 (Some(bits), _) => {
                     format!("{} → {}: {:.1} Mbit/s", network_agents[from], network_agents[to], bits / 1e6)

@@ -69,7 +69,7 @@ pub fn run_matrix(agents: &[String], config: &NetTestConfig, sequential: bool, t
         let results: Vec<MatrixCell> = std::thread::scope(|scope| {
             let handles: Vec<_> = round
                 .iter()
-                .map(|&(from, to)| scope.spawn(move || run_pair(agents, from, to, config, token)))
+                .map(|&(from, to)| scope.spawn(move || run_pair(agents, from, to, config, token).0))
                 .collect();
             handles.into_iter().map(|h| h.join().expect("matrix thread panicked")).collect()
         });
@@ -79,25 +79,38 @@ pub fn run_matrix(agents: &[String], config: &NetTestConfig, sequential: bool, t
     MatrixReport { agents: agents.to_vec(), cells, rounds: rounds.len(), elapsed_secs: started.elapsed().as_secs_f64() }
 }
 
-fn run_pair(agents: &[String], from: usize, to: usize, config: &NetTestConfig, token: Option<&str>) -> MatrixCell {
+/// Tests `agents[from]` → `agents[to]`: the matrix cell, and the full report when it ran.
+pub fn run_pair(
+    agents: &[String],
+    from: usize,
+    to: usize,
+    config: &NetTestConfig,
+    token: Option<&str>,
+) -> (MatrixCell, Option<NetReport>) {
     let outcome = endpoint_for(&Target::Agent(agents[to].clone()), config, token)
         .and_then(|endpoint| run_from(&agents[from], &endpoint, config, token));
     match outcome {
-        Ok(report) => MatrixCell {
-            from,
-            to,
-            bits_per_second: Some(report.end.sum_received.bits_per_second),
-            retransmits: report.end.sum_sent.retransmits,
-            limited_by: Some(report.plateau.limited_by),
-            error: None,
-        },
-        Err(err) => MatrixCell {
-            from,
-            to,
-            bits_per_second: None,
-            retransmits: None,
-            limited_by: None,
-            error: Some(err.to_string()),
-        },
+        Ok(report) => (
+            MatrixCell {
+                from,
+                to,
+                bits_per_second: Some(report.end.sum_received.bits_per_second),
+                retransmits: report.end.sum_sent.retransmits,
+                limited_by: Some(report.plateau.limited_by),
+                error: None,
+            },
+            Some(report),
+        ),
+        Err(err) => (
+            MatrixCell {
+                from,
+                to,
+                bits_per_second: None,
+                retransmits: None,
+                limited_by: None,
+                error: Some(err.to_string()),
+            },
+            None,
+        ),
     }
 }
