@@ -628,6 +628,7 @@ impl ProduceArgs {
             validate: self.validate,
             sla_p99_ms: self.sla_p99_ms,
             interval: self.interval.0,
+            stop_after_missed_steps: 2,
         }
     }
 }

@@ -337,6 +337,7 @@ fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
                 "bound": v.bound,
                 "confidence": v.confidence,
                 "runner_up": v.runner_up,
+                "scores": v.scores,
                 "plateau_found": diagnosis.plateau.found,
                 "plateau_msgs_per_sec": diagnosis.plateau.plateau_msgs_per_sec,
                 "evidence": v.evidence.iter().map(|e| &e.text).collect::<Vec<_>>(),

@@ -341,6 +341,13 @@ impl Collector for HostCollector {
                     Counter,
                     counter(cgroup.io.map(|io| io.write as f64)),
                 )?;
+                family(
+                    enc,
+                    "plateau_watch_cgroup_io_write_limit_bytes_per_second",
+                    "Write bandwidth limit of the watched cgroup (smallest over devices).",
+                    Gauge,
+                    counter(cgroup.write_bps_limit.map(|bps| bps as f64)),
+                )?;
             }
         }
         Ok(())

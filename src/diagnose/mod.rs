@@ -425,6 +425,9 @@ pub fn run(
         workers: plan.workers,
         producer: plan.producer.clone(),
         interval: Duration::from_secs(1),
+        // The generators ramp on until diagnose, judging their sum, stops them all: one
+        // generator's own missed steps say nothing about the cluster.
+        stop_after_missed_steps: 0,
         ..ProduceConfig::new(&plan.bootstrap, &plan.topic, RateSpec::Ramp(share))
     };
     let ramp_started_ms = now_ms();
@@ -443,6 +446,7 @@ pub fn run(
     let ramp_clock = Instant::now();
     let mut running: Vec<String> = started.clone();
     let mut interrupted = false;
+    let (mut stopping, mut plateaued) = (false, false);
     while !running.is_empty() {
         std::thread::sleep(Duration::from_secs(1));
         if let Some(poller) = jmx.as_mut() {
@@ -450,19 +454,27 @@ pub fn run(
         }
         if cancel.is_cancelled() && !interrupted {
             interrupted = true;
+        }
+        // The plateau is judged on the generators' summed steps, as the report will judge
+        // it: once found, the generators stop (one generator's own misses say nothing).
+        if (interrupted || plateaued) && !stopping {
+            stopping = true;
             for url in &running {
                 let _ = client(url, Duration::from_secs(5)).stop_produce();
             }
         }
         let mut total = 0.0;
+        let mut steps = Vec::new();
         running.retain(|url| match client(url, Duration::from_secs(5)).status() {
             Ok(status) => status.probes.get("produce").is_some_and(|p| {
                 total += p.stats.current_rate_mps.unwrap_or(0.0);
+                steps.push(p.ramp_steps.clone());
                 p.running
             }),
             // A dead agent drops out of the run; what it did is reported as missing.
             Err(_) => false,
         });
+        plateaued = plateau::find_plateau(&plateau::combine_steps(&steps)).found;
         progress.ramp(
             ramp_clock.elapsed().as_secs().min(planned),
             planned,

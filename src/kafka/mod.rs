@@ -201,6 +201,14 @@ pub struct ProduceConfig {
     /// Reporting interval.
     #[serde(with = "secs")]
     pub interval: Duration,
+    /// A ramp stops by itself after this many steps in a row that did not keep up; 0 never
+    /// stops early (diagnose judges the generators' summed ramp and stops them itself).
+    #[serde(default = "two_missed_steps")]
+    pub stop_after_missed_steps: u32,
+}
+
+fn two_missed_steps() -> u32 {
+    2
 }
 
 impl ProduceConfig {
@@ -218,6 +226,7 @@ impl ProduceConfig {
             validate: false,
             sla_p99_ms: None,
             interval: Duration::from_secs(5),
+            stop_after_missed_steps: two_missed_steps(),
         }
     }
 

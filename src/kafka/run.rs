@@ -59,6 +59,8 @@ pub struct LiveStats {
     pub current_rate_mps: f64,
     /// The most recent error.
     pub last_error: Option<String>,
+    /// A ramp's steps finished so far.
+    pub steps: Vec<Step>,
 }
 
 /// Controls a running produce run from outside: stop it, change its rate, watch it.
@@ -500,8 +502,9 @@ fn control_loop(
                 errors: errors - step_errors_start,
                 sustained,
             });
+            control.live.lock().unwrap_or_else(|p| p.into_inner()).steps = steps.clone();
             misses_in_a_row = if sustained { 0 } else { misses_in_a_row + 1 };
-            if misses_in_a_row >= 2 {
+            if config.stop_after_missed_steps > 0 && misses_in_a_row >= config.stop_after_missed_steps {
                 return Ok(None);
             }
             step_index += 1;

@@ -167,6 +167,7 @@ impl CgroupDirs {
             if let Some(text) = read(&self.blkio, "io.stat") {
                 counters.io = Some(parse_io_stat(&text));
             }
+            counters.write_bps_limit = read(&self.blkio, "io.max").and_then(|text| parse_io_max_wbps(&text));
         } else {
             if let (Some(quota), Some(period)) =
                 (read(&self.cpu, "cpu.cfs_quota_us"), read(&self.cpu, "cpu.cfs_period_us"))
@@ -177,6 +178,8 @@ impl CgroupDirs {
             let service_bytes = read(&self.blkio, "blkio.throttle.io_service_bytes_recursive")
                 .or_else(|| read(&self.blkio, "blkio.throttle.io_service_bytes"));
             counters.io = service_bytes.map(|text| parse_blkio_service_bytes(&text));
+            counters.write_bps_limit =
+                read(&self.blkio, "blkio.throttle.write_bps_device").and_then(|text| parse_bps_device(&text));
         }
         counters
     }
@@ -221,6 +224,9 @@ pub struct CgroupCounters {
     pub quota_cores: Option<f64>,
     /// Block I/O.
     pub io: Option<IoBytes>,
+    /// The write bandwidth limit in bytes/s (the smallest over devices); `None` when
+    /// unlimited.
+    pub write_bps_limit: Option<u64>,
 }
 
 fn key_values(text: &str) -> BTreeMap<&str, u64> {
@@ -276,6 +282,21 @@ pub fn parse_blkio_service_bytes(text: &str) -> IoBytes {
     io
 }
 
+/// Parses v1 `blkio.throttle.write_bps_device` (`254:0 4194304` per device) into the
+/// smallest limit.
+pub fn parse_bps_device(text: &str) -> Option<u64> {
+    text.lines().filter_map(|line| line.split_whitespace().nth(1)?.parse().ok()).filter(|&bps| bps > 0).min()
+}
+
+/// Parses v2 `io.max` (`254:0 rbps=max wbps=4194304 riops=max wiops=max` per device) into
+/// the smallest write bandwidth limit.
+pub fn parse_io_max_wbps(text: &str) -> Option<u64> {
+    text.split_whitespace()
+        .filter_map(|field| field.strip_prefix("wbps=")?.parse().ok())
+        .filter(|&bps: &u64| bps > 0)
+        .min()
+}
+
 /// Parses v2 `io.stat` (`8:0 rbytes=1 wbytes=2 rios=3 ...` per device).
 pub fn parse_io_stat(text: &str) -> IoBytes {
     let mut io = IoBytes::default();
@@ -295,6 +316,14 @@ pub fn parse_io_stat(text: &str) -> IoBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_limits_parse_from_v1_and_v2() {
+        assert_eq!(parse_bps_device("254:0 4194304\n8:0 1048576\n"), Some(1_048_576));
+        assert_eq!(parse_bps_device(""), None);
+        assert_eq!(parse_io_max_wbps("254:0 rbps=max wbps=2097152 riops=max wiops=max\n"), Some(2_097_152));
+        assert_eq!(parse_io_max_wbps("254:0 rbps=1000 wbps=max riops=max wiops=max\n"), None);
+    }
 
     #[test]
     fn hybrid_mounts_put_controllers_on_v1() {

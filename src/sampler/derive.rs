@@ -277,6 +277,8 @@ fn derive_watch(prev: &WatchRaw, cur: &WatchRaw, secs: f64, target: &str) -> Wat
     let throttled_periods = cg_delta(|c| c.cpu.throttled_periods);
     let cpu_seconds_per_sec = cpu_ns.map(|ns| ns as f64 / 1e9 / secs);
     let cpu_quota_cores = cur_cg.and_then(|c| c.quota_cores);
+    let write_limit = cur_cg.and_then(|c| c.write_bps_limit).map(|bps| bps as f64);
+    let io_write_bytes_per_sec = io_write.map(|b| b as f64 / secs);
     WatchSample {
         target: target.to_string(),
         n_processes: cur.processes.len(),
@@ -286,6 +288,8 @@ fn derive_watch(prev: &WatchRaw, cur: &WatchRaw, secs: f64, target: &str) -> Wat
         throttled_periods,
         throttled_ratio: match (throttled_periods, periods) {
             (Some(throttled), Some(periods)) if periods > 0 => Some(throttled as f64 / periods as f64),
+            // A cgroup without a CPU limit is never throttled.
+            (Some(_), Some(_)) if cpu_quota_cores.is_none() => Some(0.0),
             _ => None,
         },
         quota_used_ratio: match (cpu_seconds_per_sec, cpu_quota_cores) {
@@ -294,7 +298,14 @@ fn derive_watch(prev: &WatchRaw, cur: &WatchRaw, secs: f64, target: &str) -> Wat
         },
         throttled_seconds: cg_delta(|c| c.cpu.throttled_ns).map(|ns| ns as f64 / 1e9),
         io_read_bytes_per_sec: io_read.map(|b| b as f64 / secs),
-        io_write_bytes_per_sec: io_write.map(|b| b as f64 / secs),
+        io_write_bytes_per_sec,
+        io_write_limit_bytes_per_sec: write_limit,
+        io_write_limit_used_ratio: match (io_write_bytes_per_sec, write_limit) {
+            (Some(written), Some(limit)) if limit > 0.0 => Some(written / limit),
+            // No write limit: none of it is used.
+            (Some(_), None) if cur_cg.is_some() => Some(0.0),
+            _ => None,
+        },
         cgroup: cur.cgroup.as_ref().map(|(name, _)| name.clone()),
     }
 }

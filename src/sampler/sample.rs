@@ -223,6 +223,12 @@ pub struct WatchSample {
     pub io_read_bytes_per_sec: Option<f64>,
     /// Bytes written to block devices per second.
     pub io_write_bytes_per_sec: Option<f64>,
+    /// The cgroup's write bandwidth limit, bytes/s; absent when unlimited or unknown.
+    #[serde(default)]
+    pub io_write_limit_bytes_per_sec: Option<f64>,
+    /// Bytes written over the write bandwidth limit.
+    #[serde(default)]
+    pub io_write_limit_used_ratio: Option<f64>,
     /// The cgroup the numbers come from, when one was found.
     pub cgroup: Option<String>,
 }

@@ -58,6 +58,7 @@ fn healthy() -> HashMap<&'static str, f64> {
         ("host_psi_io_full", 0.01),
         ("cgroup_throttled_ratio", 0.0),
         ("cgroup_quota_used", 0.2),
+        ("cgroup_io_write_limit_used", 0.1),
         ("disk_util", 0.2),
         ("disk_queue_depth", 0.5),
         ("disk_write_await_ms", 1.0),
@@ -137,6 +138,7 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
         ("disk.io_stalls", vec![("host_cpu_iowait", 0.3)]),
         ("disk.slow_fsync", vec![("disk_fsync_p99_ms", 80.0)]),
         ("disk.slow_log_flush", vec![("kafka_log_flush_p99_ms", 300.0)]),
+        ("disk.container_write_limit", vec![("cgroup_io_write_limit_used", 0.97)]),
         ("client.generator_cpu", vec![("generator_cpu_busy", 0.97)]),
         ("client.producer_queue", vec![("producer_queue_p99_ms", 300.0)]),
         ("client.one_in_flight", vec![("producer_max_in_flight", 1.0), ("producer_queue_p99_ms", 30.0)]),
@@ -153,6 +155,7 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
         ("kafka.broker_throttle", vec![("kafka_produce_throttle_ms", 100.0)]),
         ("kafka.key_skew", vec![("producer_partition_skew", 4.0)]),
         ("kafka.unused_partitions", vec![("producer_used_partition_ratio", 0.4)]),
+        ("kafka.slow_broker", vec![("producer_rtt_p99_ms", 150.0)]),
     ];
     assert_eq!(scenarios.len(), rules.rules.len(), "every shipped rule needs a scenario here");
     for (id, changes) in scenarios {

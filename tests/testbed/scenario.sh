@@ -4,6 +4,7 @@
 # wrong. Root only; every scenario is bounded (≤ 3 minutes) and tears its testbed down.
 #
 #   bash tests/testbed/scenario.sh network client none     # or: all
+#   SCENARIO_REPORTS=DIR bash tests/testbed/scenario.sh all  # keeps each report in DIR/NAME
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,6 +19,10 @@ run_one() {
     local started=$SECONDS
     (
         source tests/testbed/testbed.sh
+        case $name in
+            disk) export TESTBED_STORAGE=sqlite://tansu.db ;;
+            kafka) export TESTBED_STORAGE=sqlite://tansu.db TESTBED_STORAGE_ON=memory ;;
+        esac
         testbed_up
         case $name in
             network)
@@ -34,34 +39,63 @@ run_one() {
                 testbed_limit_cpu gen2 0.05
                 testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json"
                 ;;
+            cpu)
+                # The broker process's container gets a twentieth of a core: the broker runs
+                # out of CPU while the link, the disk and the producers have room.
+                expected=cpu
+                testbed_limit_cpu broker1/broker 0.05
+                testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json"
+                ;;
+            disk)
+                # Seed 004's disk-bound broker: its log (tansu on sqlite, which syncs what it
+                # writes) goes through a 2 MiB/s write limit on the broker's container.
+                expected=disk
+                testbed_limit_disk broker1/broker $((2 * 1024 * 1024))
+                testbed_diagnose "$out/report" --ramp 1000:1000:4:12000 --net-time 2 --disk-size 32M \
+                    -X compression.type=none --json >"$out/verdict.json"
+                ;;
+            kafka)
+                # The broker software is the limit: tansu on sqlite serializes every append
+                # through one writer, here in memory (tmpfs), so no disk is involved and the
+                # host's CPU, disk and link keep room while requests queue in the broker.
+                expected=kafka
+                testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json"
+                ;;
             none)
                 # Ample headroom: the ramp tops out far below every limit.
                 expected=none
                 testbed_diagnose "$out/report" --ramp 2000:2000:3:8000 --net-time 2 --disk-size 32M --json >"$out/verdict.json"
                 ;;
             *)
-                echo "unknown scenario '$name' (known: network client none)" >&2
+                echo "unknown scenario '$name' (known: network cpu client disk kafka none)" >&2
                 exit 2
                 ;;
         esac
         echo "$expected" >"$out/expected"
     )
-    local expected got confidence
-    expected=$(cat "$out/expected")
-    read -r got confidence plateau_rate <<<"$(python3 -c "
-import json
-v = json.load(open('$out/verdict.json'))['verdict']
-print(v['bound'], f\"{v['confidence']:.2f}\", f\"{v['plateau_msgs_per_sec']:.0f}\")")"
+    local expected got confidence plateau_rate scores
+    expected=$(cat "$out/expected" 2>/dev/null || echo "?")
+    read -r got confidence plateau_rate scores <<<"$(python3 -c "
+import json, sys
+try:
+    v = json.load(open('$out/verdict.json'))['verdict']
+except (OSError, ValueError, KeyError):
+    print('error - - -'); sys.exit()
+scores = ','.join(f'{b}={s:g}' for b, s in sorted(v['scores'].items(), key=lambda kv: -kv[1]))
+print(v['bound'], f\"{v['confidence']:.2f}\", f\"{v['plateau_msgs_per_sec']:.0f}\", scores or '-')")"
     local verdict=ok
     [[ $got == "$expected" ]] || verdict=WRONG
-    printf '%-8s expected %-8s got %-8s confidence %s  plateau %s msg/s  %3d s  %s\n' \
-        "$name" "$expected" "$got" "$confidence" "$plateau_rate" $((SECONDS - started)) "$verdict"
+    printf '%-8s expected %-8s got %-8s confidence %s  plateau %6s msg/s  %3d s  %-5s scores %s\n' \
+        "$name" "$expected" "$got" "$confidence" "$plateau_rate" $((SECONDS - started)) "$verdict" "$scores"
+    if [[ -n ${SCENARIO_REPORTS:-} ]]; then
+        mkdir -p "$SCENARIO_REPORTS" && rm -rf "${SCENARIO_REPORTS:?}/$name" && cp -r "$out/report" "$SCENARIO_REPORTS/$name"
+    fi
     [[ $verdict == ok ]] && rm -rf "$out" || echo "         report kept in $out/report" >&2
     [[ $verdict == ok ]]
 }
 
 scenarios=("$@")
-[[ ${#scenarios[@]} -gt 0 && ${scenarios[0]} != all ]] || scenarios=(network client none)
+[[ ${#scenarios[@]} -gt 0 && ${scenarios[0]} != all ]] || scenarios=(network cpu client disk kafka none)
 failed=0
 for name in "${scenarios[@]}"; do
     run_one "$name" || failed=1

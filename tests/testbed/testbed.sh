@@ -20,6 +20,7 @@ tb_dir=$(mktemp -d)
 tb_pids=()
 tb_namespaces=()
 tb_cgroups=()
+tb_dirs=()
 generators=()
 brokers=()
 bootstrap=""
@@ -35,11 +36,14 @@ testbed_down() {
         ip netns del "$ns" 2>/dev/null
     done
     ip link del "$tb_bridge" 2>/dev/null
-    for cg in "${tb_cgroups[@]}"; do
-        for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$pid" >"$(dirname "$cg")/cgroup.procs" 2>/dev/null; done
+    local i cg
+    # Children before their parents.
+    for ((i = ${#tb_cgroups[@]} - 1; i >= 0; i--)); do
+        cg=${tb_cgroups[i]}
+        for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$pid" >"${cg%%/pltb*}/cgroup.procs" 2>/dev/null; done
         rmdir "$cg" 2>/dev/null
     done
-    rm -rf "$tb_dir"
+    rm -rf "${tb_dirs[@]}" "$tb_dir"
 }
 trap testbed_down EXIT
 trap 'exit 130' INT TERM
@@ -57,25 +61,41 @@ testbed_host() {
     ip -n "$ns" addr add "$tb_net.$octet/24" dev "$host_dev"
     ip -n "$ns" link set "$host_dev" up
     ip link set "$bridge_dev" master "$tb_bridge" up
-    mkdir "/sys/fs/cgroup/cpu/$ns"
-    tb_cgroups+=("/sys/fs/cgroup/cpu/$ns")
+    testbed_cgroup "$ns"
 }
 
-# Runs a command inside host $1: in its namespace and in its cgroup (cgroup v1 `cpu`), so
-# that a CPU quota on the host applies to everything it runs.
+# Creates cgroup $1 (a path relative to the hierarchies' roots) in the `cpu` and `blkio`
+# hierarchies (cgroup v1).
+testbed_cgroup() {
+    local controller
+    for controller in cpu blkio; do
+        mkdir "/sys/fs/cgroup/$controller/$1"
+        tb_cgroups+=("/sys/fs/cgroup/$controller/$1")
+    done
+}
+
+# Runs a command inside host $1: in its namespace and in its cgroups (v1 `cpu` and
+# `blkio`), so that CPU and disk limits on the host apply to everything it runs.
 testbed_exec() {
     local host=$1; shift
-    bash -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' _ "/sys/fs/cgroup/cpu/${tb_tag}-$host" \
-        nsenter --net="/run/netns/${tb_tag}-$host" "$@"
+    testbed_exec_in "${tb_tag}-$host" "$host" "$@"
 }
 
-# Starts a plateau agent in host $1 (.$2) watching the host's cgroup; its URL is added to
-# the array named $3 (generators or brokers).
+# Runs a command inside host $2's namespace, in cgroup $1 (relative, as for
+# testbed_cgroup), with the working directory $TB_CWD (default: the current one).
+testbed_exec_in() {
+    local cgroup=$1 host=$2; shift 2
+    bash -c 'cd "$1"; echo $$ >"/sys/fs/cgroup/cpu/$2/cgroup.procs"; echo $$ >"/sys/fs/cgroup/blkio/$2/cgroup.procs"
+             shift 2; exec "$@"' _ "${TB_CWD:-$PWD}" "$cgroup" nsenter --net="/run/netns/${tb_tag}-$host" "$@"
+}
+
+# Starts a plateau agent in host $1 (.$2) watching cgroup $4 (by default the host's); its
+# URL is added to the array named $3 (generators or brokers).
 testbed_agent() {
-    local host=$1 octet=$2
+    local host=$1 octet=$2 watch=${4:-/sys/fs/cgroup/cpu/${tb_tag}-$1}
     local -n role=$3
     testbed_exec "$host" "$plateau" agent --listen "$tb_net.$octet:7070" --data-port 7071 \
-        --token-file "$tb_dir/token" --allow "$tb_net.0/24" --watch "/sys/fs/cgroup/cpu/${tb_tag}-$host" \
+        --token-file "$tb_dir/token" --allow "$tb_net.0/24" --watch "$watch" \
         >"$tb_dir/agent-$host.log" 2>&1 &
     tb_pids+=("$!")
     role+=("http://$tb_net.$octet:7070")
@@ -100,11 +120,25 @@ testbed_up() {
     testbed_host gen1 11
     testbed_host gen2 12
     testbed_host broker1 21
+    # Each generator host is a one-vCPU VM: its CPU is read from its own cgroup, not from
+    # the machine all the testbed's hosts share.
+    testbed_limit_cpu gen1 1
+    testbed_limit_cpu gen2 1
+    # The broker process runs in a container of its own inside its host (as Kafka in a
+    # pod or a systemd slice); the host's agent watches that container.
+    local broker_cgroup="${tb_tag}-broker1/broker"
+    testbed_cgroup "$broker_cgroup"
     testbed_agent gen1 11 generators
     testbed_agent gen2 12 generators
-    testbed_agent broker1 21 brokers
+    testbed_agent broker1 21 brokers "/sys/fs/cgroup/cpu/$broker_cgroup"
     bootstrap="$tb_net.21:9092"
-    testbed_exec broker1 "$tansu" broker --listener-url "tcp://$bootstrap" \
+    # The broker's storage directory (sqlite:// paths are relative to it): on the disk, or
+    # in memory (tmpfs) with TESTBED_STORAGE_ON=memory.
+    local storage_dir="$tb_dir/broker1"
+    [[ ${TESTBED_STORAGE_ON:-disk} != memory ]] || storage_dir="/dev/shm/${tb_tag}-broker1"
+    mkdir "$storage_dir"
+    tb_dirs+=("$storage_dir")
+    TB_CWD="$storage_dir" testbed_exec_in "$broker_cgroup" broker1 "$tansu" broker --listener-url "tcp://$bootstrap" \
         --advertised-listener-url "tcp://$bootstrap" --storage-engine "${TESTBED_STORAGE:-memory://tansu/}" \
         >"$tb_dir/tansu.log" 2>&1 &
     tb_pids+=("$!")
@@ -132,9 +166,20 @@ testbed_diagnose() {
 }
 
 # Gives host $1 (its agent, the producers it starts, tansu on a broker) $2 cores through
-# its cgroup's CFS quota.
+# its cgroup's CFS quota; `testbed_limit_cpu broker1/broker 0.1` limits only the broker
+# process's container.
 testbed_limit_cpu() {
     local cg="/sys/fs/cgroup/cpu/${tb_tag}-$1" period=100000
     echo "$period" >"$cg/cpu.cfs_period_us"
     echo "$(awk "BEGIN { printf \"%d\", $2 * $period }")" >"$cg/cpu.cfs_quota_us"
+}
+
+# Limits what cgroup $1 (e.g. broker1/broker: the broker process's container) writes to the
+# disk that holds the testbed's directories to $2 bytes/s (blkio.throttle.write_bps_device).
+testbed_limit_disk() {
+    local source parent device
+    source=$(findmnt -n -o SOURCE -T "$tb_dir")
+    parent=$(lsblk -no PKNAME "$source" 2>/dev/null | head -1)
+    device=$(lsblk -dno MAJ:MIN "${parent:+/dev/$parent}${parent:-$source}" | tr -d ' ')
+    echo "$device $2" >"/sys/fs/cgroup/blkio/${tb_tag}-$1/blkio.throttle.write_bps_device"
 }

@@ -92,6 +92,9 @@ pub struct ProduceRequest {
     /// Reporting interval.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<Span>,
+    /// A ramp stops by itself after this many missed steps in a row (default 2; 0 never).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_after_missed_steps: Option<u32>,
     /// Temperature range.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<(f64, f64)>,
@@ -137,6 +140,7 @@ impl ProduceRequest {
             validate: config.validate,
             sla_p99_ms: config.sla_p99_ms,
             interval: Some(Span(config.interval)),
+            stop_after_missed_steps: Some(config.stop_after_missed_steps),
             temperature: Some(e.temperature),
             humidity: Some(e.humidity),
             pressure: Some(e.pressure),
@@ -181,6 +185,7 @@ impl ProduceRequest {
             validate: self.validate,
             sla_p99_ms: self.sla_p99_ms,
             interval: self.interval.map(|i| i.0).unwrap_or(defaults.interval),
+            stop_after_missed_steps: self.stop_after_missed_steps.unwrap_or(defaults.stop_after_missed_steps),
             ..defaults
         };
         config.validate_input()?;
@@ -218,6 +223,7 @@ pub fn overlay_status(shared: &AgentShared, probes: &mut BTreeMap<String, ProbeS
         status.stats.sent_err = Some(live.sent_err);
         status.stats.bytes_sent = Some(live.bytes_sent);
         status.stats.current_rate_mps = Some(if run.running { live.current_rate_mps } else { 0.0 });
+        status.ramp_steps = live.steps;
         if live.last_error.is_some() {
             status.stats.last_error = live.last_error;
         }

@@ -191,6 +191,9 @@ pub struct ProbeStatus {
     pub workers: Option<usize>,
     /// Counters since the agent started.
     pub stats: ProbeStats,
+    /// Produce ramps: the steps finished so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ramp_steps: Vec<crate::kafka::report::Step>,
 }
 
 /// Counters of one probe.
