@@ -46,6 +46,10 @@ pub enum Command {
     Rules(RulesArgs),
     /// The capacity model (seed 003): load per resource and the ingress each allows.
     Model(ModelArgs),
+    /// Seed 000's web console: start, stop, rate and ramp the generators, live charts.
+    Controller(ControllerArgs),
+    /// Print a Prometheus scrape configuration or a Grafana dashboard for the agents.
+    Export(ExportArgs),
 }
 
 impl Command {
@@ -61,6 +65,8 @@ impl Command {
             Command::Report(_) => "report",
             Command::Rules(_) => "rules",
             Command::Model(_) => "model",
+            Command::Controller(_) => "controller",
+            Command::Export(_) => "export",
         }
     }
 }
@@ -730,4 +736,65 @@ mod tests {
         let err = sampler_config("1ms".parse().unwrap(), None).unwrap_err();
         assert!(err.to_string().contains("out of range"), "{err}");
     }
+}
+
+/// `plateau controller`.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    /// Generator agents, comma-separated (`http://HOST:7070`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub agents: Vec<String>,
+    /// Agents on broker hosts, watched for CPU, disk and NIC (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub brokers: Vec<String>,
+    /// Address to serve the console on; anything but loopback needs --access-token-file.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// File holding the agents' bearer token (the browser never sees it).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// File holding the token people log in to the console with.
+    #[arg(long)]
+    pub access_token_file: Option<PathBuf>,
+    /// Prometheus to read the cluster's throughput from as well (`http://HOST:9090`).
+    #[arg(long)]
+    pub prometheus: Option<String>,
+    /// The form's starting `bootstrap.servers`.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub bootstrap: String,
+    /// The form's starting topic.
+    #[arg(long, default_value = "iot-load")]
+    pub topic: String,
+    /// Directory the "Diagnose now" reports are written under.
+    #[arg(long, default_value = "plateau-controller-reports")]
+    pub reports: PathBuf,
+    /// Directory of rule files.
+    #[arg(long, default_value = "rules")]
+    pub rules: PathBuf,
+}
+
+/// `plateau export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub what: ExportCommand,
+}
+
+/// What `plateau export` prints.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// A Prometheus scrape configuration for the agents' /metrics.
+    PrometheusConfig {
+        /// Generator agents (comma-separated URLs).
+        #[arg(long, value_delimiter = ',', required = true)]
+        agents: Vec<String>,
+        /// Agents on broker hosts (comma-separated URLs).
+        #[arg(long, value_delimiter = ',')]
+        brokers: Vec<String>,
+        /// Scrape interval.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+    },
+    /// A Grafana dashboard (JSON) over the agents' metrics.
+    GrafanaDashboard,
 }

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod controller;
 pub mod diagnose;
 pub mod evidence;
 pub mod kafka;

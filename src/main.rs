@@ -41,6 +41,8 @@ fn main() -> ExitCode {
         Command::Sample(args) => run_sample(args),
         Command::Diagnose(args) => run_diagnose(*args),
         Command::Report(args) => run_report(args),
+        Command::Controller(args) => run_controller(args),
+        Command::Export(args) => run_export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -363,5 +365,49 @@ fn run_report(args: ReportArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     plateau::report::findings::write_rendered(&diagnosis, &out)?;
     print!("{}", plateau::report::findings::terminal(&diagnosis, &out));
+    Ok(())
+}
+
+fn run_controller(args: plateau::cli::ControllerArgs) -> anyhow::Result<()> {
+    let read = |path: &Option<std::path::PathBuf>| path.as_deref().map(plateau::agent::read_token_file).transpose();
+    let config = plateau::controller::ControllerConfig {
+        listen: args.listen,
+        generators: args.agents,
+        brokers: args.brokers,
+        agent_token: read(&args.token_file)?,
+        access_token: read(&args.access_token_file)?,
+        prometheus: args.prometheus,
+        bootstrap: args.bootstrap,
+        topic: args.topic,
+        reports: args.reports,
+        rules: args.rules,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(plateau::controller::serve(config, async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }))
+}
+
+fn run_export(args: plateau::cli::ExportArgs) -> anyhow::Result<()> {
+    match args.what {
+        plateau::cli::ExportCommand::PrometheusConfig { agents, brokers, interval } => {
+            print!(
+                "{}",
+                plateau::controller::export::prometheus_config(&agents, &brokers, &interval)
+                    .map_err(anyhow::Error::msg)?
+            );
+        }
+        plateau::cli::ExportCommand::GrafanaDashboard => print!("{}", plateau::controller::export::GRAFANA_DASHBOARD),
+    }
     Ok(())
 }

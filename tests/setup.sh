@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what plateau's build, tests and benchmarks need on a fresh Debian machine,
 # and skips what is already there so that a second run costs nothing:
-#   - Debian packages (as root): Prometheus, node exporter, iperf3, iproute2, and the
-#     headers rdkafka's vendored librdkafka builds against (SSL, zstd, zlib);
+#   - Debian packages (as root): Prometheus, node exporter, iperf3, iproute2, Chromium and
+#     ChromeDriver (the controller's browser test), and the headers rdkafka's vendored
+#     librdkafka builds against (SSL, zstd, zlib);
 #   - tansu, the Kafka-protocol broker the tests run against, built once with cargo
 #     into ~/.cache/plateau-tools (15-30 minutes the first time on 2 cores).
 set -euo pipefail
 
 packages=(prometheus prometheus-node-exporter iperf3 iproute2 curl procps python3
-    pkg-config libssl-dev zlib1g-dev libzstd-dev make g++)
+    pkg-config libssl-dev zlib1g-dev libzstd-dev make g++ chromium chromium-driver)
 if [ "$(id -u)" = 0 ]; then
     missing=()
     for package in "${packages[@]}"; do

@@ -16,10 +16,35 @@ use crate::sampler::SamplerState;
 /// Labels of one series, e.g. `[("device", "vda")]`.
 type Labels = Vec<(&'static str, String)>;
 
-/// Encodes the current sampler state as OpenMetrics text.
-pub fn render(state: Arc<Mutex<SamplerState>>, start_time_secs: f64) -> Result<String, std::fmt::Error> {
+/// The agent's produce run as metrics (the current or last run; counters restart with
+/// each run, which `rate()` treats as a counter reset).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProduceMetrics {
+    /// Whether a run is producing now.
+    pub running: bool,
+    /// Its target, msg/s.
+    pub target_rate: f64,
+    /// Records acknowledged.
+    pub acked_records: f64,
+    /// Records that failed.
+    pub failed_records: f64,
+    /// Bytes acknowledged.
+    pub acked_bytes: f64,
+    /// Delivery latency p99 over the last reporting interval, seconds.
+    pub delivery_p99_seconds: Option<f64>,
+}
+
+/// Encodes the current sampler state (and the produce run, if any) as OpenMetrics text.
+pub fn render(
+    state: Arc<Mutex<SamplerState>>,
+    start_time_secs: f64,
+    produce: Option<ProduceMetrics>,
+) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(HostCollector { state, start_time_secs }));
+    if let Some(produce) = produce {
+        registry.register_collector(Box::new(ProduceCollector(produce)));
+    }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)
@@ -55,6 +80,44 @@ fn family(
 
 fn single(value: f64) -> Vec<(Labels, f64)> {
     vec![(Vec::new(), value)]
+}
+
+#[derive(Debug)]
+struct ProduceCollector(ProduceMetrics);
+
+impl Collector for ProduceCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use MetricType::{Counter, Gauge};
+        let p = &self.0;
+        let enc = &mut encoder;
+        let running = if p.running { 1.0 } else { 0.0 };
+        family(enc, "plateau_produce_running", "Whether the agent's generator is producing.", Gauge, single(running))?;
+        family(
+            enc,
+            "plateau_produce_target_rate",
+            "The generator's target, records per second.",
+            Gauge,
+            single(p.target_rate),
+        )?;
+        family(
+            enc,
+            "plateau_produce_acked_records",
+            "Records the broker acknowledged.",
+            Counter,
+            single(p.acked_records),
+        )?;
+        family(
+            enc,
+            "plateau_produce_failed_records",
+            "Records that could not be delivered.",
+            Counter,
+            single(p.failed_records),
+        )?;
+        family(enc, "plateau_produce_acked_bytes", "Bytes the broker acknowledged.", Counter, single(p.acked_bytes))?;
+        let p99 = p.delivery_p99_seconds.map(single).unwrap_or_default();
+        family(enc, "plateau_produce_delivery_p99_seconds", "Delivery latency p99, last interval.", Gauge, p99)?;
+        Ok(())
+    }
 }
 
 impl Collector for HostCollector {

@@ -7,8 +7,8 @@ mod metrics;
 mod slots;
 
 pub use api::{
-    DiskRequest, NetRequest, ProbeStatus, ProduceReportResponse, ProduceRequest, RateRequest, SamplesResponse,
-    StatusResponse,
+    DiskRequest, NetRequest, ProbeStats, ProbeStatus, ProduceReportResponse, ProduceRequest, RateRequest,
+    SamplerStatus, SamplesResponse, StatusResponse,
 };
 
 use std::net::SocketAddr;

@@ -504,35 +504,8 @@ pub fn run(
         }
     }
     evidence.series.extend(best.into_values());
-    // Agents: brokers' and consumers' samples per host; generators' CPU as the
-    // generators' signal.
-    for url in live_brokers.iter().chain(&live_consumers) {
-        match client(url, Duration::from_secs(10)).samples(started_ms) {
-            Ok(samples) => {
-                evidence.series.extend(crate::evidence::agent::from_samples(&rules.catalog, &host(url), &samples))
-            }
-            Err(err) => evidence.unavailable.push(format!("samples of agent {url}: {err}")),
-        }
-    }
-    let mut generator_cpu = Series::new("generator_cpu_busy", "cluster", "ratio");
-    let mut buckets: std::collections::BTreeMap<u64, f64> = Default::default();
-    for url in &live_generators {
-        match client(url, Duration::from_secs(10)).samples(ramp_started_ms) {
-            Ok(samples) => {
-                for sample in samples {
-                    let bucket = buckets.entry(sample.ts_ms / 1000 * 1000).or_insert(0.0);
-                    *bucket = bucket.max(generator_busy(&sample));
-                }
-            }
-            Err(err) => evidence.unavailable.push(format!("samples of generator agent {url}: {err}")),
-        }
-    }
-    for (ts, busy) in buckets {
-        generator_cpu.push(ts, busy);
-    }
-    if !generator_cpu.values.is_empty() {
-        evidence.series.push(generator_cpu);
-    }
+    let hosts: Vec<String> = live_brokers.iter().chain(&live_consumers).cloned().collect();
+    evidence.extend(agent_evidence(&rules.catalog, token, &hosts, started_ms, &live_generators, ramp_started_ms));
     if let Some(url) = &plan.prometheus {
         evidence.extend(crate::evidence::prometheus::collect(
             url,
@@ -641,9 +614,55 @@ pub fn run(
     })
 }
 
+/// Evidence from agents: the samples of broker and consumer hosts since `hosts_since_ms`,
+/// per host, and the generators' CPU since `generators_since_ms` as one cluster signal
+/// (the busiest generator each second). An agent that does not answer is recorded as
+/// unavailable evidence.
+pub fn agent_evidence(
+    catalog: &crate::rules::SignalCatalog,
+    token: Option<&str>,
+    hosts: &[String],
+    hosts_since_ms: u64,
+    generators: &[String],
+    generators_since_ms: u64,
+) -> Evidence {
+    let client = |url: &str| AgentClient::new(url, token.map(str::to_string), Duration::from_secs(10));
+    let mut evidence = Evidence::default();
+    for url in hosts {
+        match client(url).samples(hosts_since_ms) {
+            Ok(samples) => evidence.series.extend(crate::evidence::agent::from_samples(
+                catalog,
+                &Target::Agent(url.clone()).host(),
+                &samples,
+            )),
+            Err(err) => evidence.unavailable.push(format!("samples of agent {url}: {err}")),
+        }
+    }
+    let mut generator_cpu = Series::new("generator_cpu_busy", "cluster", "ratio");
+    let mut buckets: std::collections::BTreeMap<u64, f64> = Default::default();
+    for url in generators {
+        match client(url).samples(generators_since_ms) {
+            Ok(samples) => {
+                for sample in samples {
+                    let bucket = buckets.entry(sample.ts_ms / 1000 * 1000).or_insert(0.0);
+                    *bucket = bucket.max(generator_busy(&sample));
+                }
+            }
+            Err(err) => evidence.unavailable.push(format!("samples of generator agent {url}: {err}")),
+        }
+    }
+    for (ts, busy) in buckets {
+        generator_cpu.push(ts, busy);
+    }
+    if !generator_cpu.values.is_empty() {
+        evidence.series.push(generator_cpu);
+    }
+    evidence
+}
+
 /// How busy a generator host was: the share of its CPU quota used when its agent watches a
 /// workload with a quota (a container, a pod), else the host's CPU busy share.
-fn generator_busy(sample: &crate::sampler::sample::Sample) -> f64 {
+pub fn generator_busy(sample: &crate::sampler::sample::Sample) -> f64 {
     let watched = sample.watch.as_ref().and_then(|w| Some((w.cpu_seconds_per_sec?, w.cpu_quota_cores?)));
     match watched {
         Some((used, quota)) if quota > 0.0 => (used / quota).min(1.0),

@@ -150,6 +150,28 @@ impl Default for ProducerSettings {
 }
 
 impl ProducerSettings {
+    /// Checks the settings librdkafka would otherwise refuse only once a run starts.
+    pub fn validate(&self) -> Result<(), String> {
+        const COMPRESSIONS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
+        if !COMPRESSIONS.contains(&self.compression.as_str()) {
+            return Err(format!(
+                "compression '{}' is unknown; use one of {}",
+                self.compression,
+                COMPRESSIONS.join(", ")
+            ));
+        }
+        if !["all", "-1", "1", "0"].contains(&self.acks.as_str()) {
+            return Err(format!("acks '{}' is unknown; use all, 1 or 0", self.acks));
+        }
+        if self.linger_ms > 900_000 {
+            return Err(format!("linger.ms {} is out of range; use 0 to 900000", self.linger_ms));
+        }
+        if self.batch_messages == 0 || self.batch_messages > 1_000_000 {
+            return Err(format!("batch.num.messages {} is out of range; use 1 to 1000000", self.batch_messages));
+        }
+        Ok(())
+    }
+
     /// The librdkafka properties for these settings (idempotence on, as seed 000 ran).
     pub fn properties(&self) -> Vec<(String, String)> {
         let mut properties = vec![
@@ -238,6 +260,7 @@ impl ProduceConfig {
         if self.topic.trim().is_empty() {
             return Err("--topic is empty".into());
         }
+        self.producer.validate()?;
         match self.rate {
             RateSpec::Fixed(rate) if rate == 0 || rate > MAX_RATE => {
                 return Err(format!("--rate {rate} is out of range; use 1 to {MAX_RATE} msg/s"));

@@ -61,6 +61,8 @@ pub struct LiveStats {
     pub last_error: Option<String>,
     /// A ramp's steps finished so far.
     pub steps: Vec<Step>,
+    /// Delivery latency p99 over the last reporting interval, ms.
+    pub latency_p99_ms: Option<f64>,
 }
 
 /// Controls a running produce run from outside: stop it, change its rate, watch it.
@@ -469,6 +471,9 @@ fn control_loop(
                 latency_max_ms: latency.max() as f64 / 1000.0,
                 errors: errors - interval_errors,
             };
+            if !latency.is_empty() {
+                control.live.lock().unwrap_or_else(|p| p.into_inner()).latency_p99_ms = Some(interval.latency_p99_ms);
+            }
             on_interval(&interval);
             report.intervals.push(interval);
             (interval_acked, interval_bytes, interval_sent, interval_errors) = (acked, bytes, sent, errors);

@@ -129,13 +129,18 @@ pub struct PrometheusProcess {
 impl PrometheusProcess {
     /// Starts Debian's `prometheus` with one job per `(job, host:port)` target.
     pub fn start(targets: &[(&str, &str)]) -> PrometheusProcess {
-        let binary =
-            which("prometheus").expect("prometheus is not installed: run `apt-get install prometheus` (.ci/run does)");
-        let dir = tempfile::tempdir().unwrap();
         let mut config = String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n");
         for (job, target) in targets {
             config.push_str(&format!("  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"));
         }
+        PrometheusProcess::start_with_config(&config)
+    }
+
+    /// Starts Debian's `prometheus` with the configuration `config` (YAML text).
+    pub fn start_with_config(config: &str) -> PrometheusProcess {
+        let binary =
+            which("prometheus").expect("prometheus is not installed: run `apt-get install prometheus` (.ci/run does)");
+        let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config).unwrap();
         let port = free_port();

@@ -224,6 +224,7 @@ pub fn overlay_status(shared: &AgentShared, probes: &mut BTreeMap<String, ProbeS
         status.stats.bytes_sent = Some(live.bytes_sent);
         status.stats.current_rate_mps = Some(if run.running { live.current_rate_mps } else { 0.0 });
         status.ramp_steps = live.steps;
+        status.stats.delivery_p99_ms = live.latency_p99_ms;
         if live.last_error.is_some() {
             status.stats.last_error = live.last_error;
         }
@@ -231,6 +232,21 @@ pub fn overlay_status(shared: &AgentShared, probes: &mut BTreeMap<String, ProbeS
     if run.error.is_some() {
         status.stats.last_error = run.error.clone();
     }
+}
+
+/// The current or last produce run for `/metrics`; `None` before the first run.
+pub fn metrics(shared: &AgentShared) -> Option<crate::agent::metrics::ProduceMetrics> {
+    let run = state(shared);
+    let control = run.control.as_ref()?;
+    let live = control.live.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Some(crate::agent::metrics::ProduceMetrics {
+        running: run.running,
+        target_rate: if run.running { control.rate.get() as f64 } else { 0.0 },
+        acked_records: live.sent_ok as f64,
+        failed_records: live.sent_err as f64,
+        acked_bytes: live.bytes_sent as f64,
+        delivery_p99_seconds: live.latency_p99_ms.map(|ms| ms / 1000.0),
+    })
 }
 
 /// `POST /kafka/produce`: starts a run in the background (202).

@@ -150,7 +150,7 @@ pub struct StatusResponse {
 }
 
 /// The sampler's part of `/status`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct SamplerStatus {
     /// Whether the sampler thread is running.
     pub running: bool,
@@ -219,6 +219,9 @@ pub struct ProbeStats {
     /// Produce runs: acknowledged records per second, last interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_rate_mps: Option<f64>,
+    /// Produce runs: delivery latency p99 over the last reporting interval, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_p99_ms: Option<f64>,
 }
 
 async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> {
@@ -250,7 +253,8 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
 }
 
 async fn metrics(State(shared): State<Arc<AgentShared>>) -> Result<Response, ApiError> {
-    let text = super::metrics::render(Arc::clone(&shared.sampler), shared.started_at_ms as f64 / 1000.0)
+    let produce = kafka::metrics(&shared);
+    let text = super::metrics::render(Arc::clone(&shared.sampler), shared.started_at_ms as f64 / 1000.0, produce)
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed"))?;
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
 }

@@ -1,0 +1,192 @@
+//! "Diagnose now": the rules over the last window of what the console has been driving.
+//! The generators' summed target and achieved rate (as polled) make the steps, the agents'
+//! samples (and Prometheus, when given) the evidence; the report is a regular diagnosis
+//! directory (`evidence.json`, `findings.md`, `timeline.svg`).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::ControllerConfig;
+use crate::diagnose::plateau::{self, RampStep};
+use crate::diagnose::{DiagnosePlan, Diagnosis, EVIDENCE_VERSION, agent_evidence};
+use crate::rules::RuleSet;
+
+/// What the page shows of a diagnosis.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiagnoseSummary {
+    /// Report id (its directory name).
+    pub id: String,
+    /// The bound.
+    pub bound: String,
+    /// Confidence, 0–1.
+    pub confidence: f64,
+    /// The runner-up, if any.
+    pub runner_up: Option<String>,
+    /// Whether throughput stopped following the target in the window.
+    pub plateau_found: bool,
+    /// The highest summed rate in the window, msg/s.
+    pub plateau_msgs_per_sec: f64,
+    /// Evidence lines.
+    pub evidence: Vec<String>,
+    /// What was missing.
+    pub missing: Vec<String>,
+    /// Where the findings are served.
+    pub findings_url: String,
+}
+
+/// The window to judge: the generators' summed rates, one `(Unix ms, target, achieved)` a
+/// second, cut into steps of `step_s` seconds (the ramp's, or 10 s at a fixed rate).
+#[derive(Debug, Clone)]
+pub struct Window {
+    /// Summed rates, oldest first.
+    pub totals: Vec<(u64, f64, f64)>,
+    /// Seconds per step.
+    pub step_s: u64,
+    /// The ramp as `START:STEP:EVERY_S:MAX` when one ran, for the report.
+    pub ramp: Option<String>,
+    /// Start and end, Unix ms.
+    pub span_ms: (u64, u64),
+}
+
+/// Cuts the summed rates into steps; seconds without a target are left out, and so is a
+/// step's first second when it has three or more (the polled rate still shows the step
+/// before).
+pub fn steps(window: &Window) -> Vec<RampStep> {
+    let mut slots: Vec<(u64, Vec<(f64, f64)>)> = Vec::new();
+    for &(ts, target, achieved) in window.totals.iter().filter(|t| t.1 > 0.0) {
+        let slot = (ts.saturating_sub(window.span_ms.0)) / 1000 / window.step_s.max(1);
+        match slots.last_mut() {
+            Some(last) if last.0 == slot => last.1.push((target, achieved)),
+            _ => slots.push((slot, vec![(target, achieved)])),
+        }
+    }
+    slots
+        .into_iter()
+        .map(|(_, seconds)| {
+            let settled = if seconds.len() >= 3 { &seconds[1..] } else { &seconds[..] };
+            let n = settled.len() as f64;
+            let target = settled.iter().map(|s| s.0).sum::<f64>() / n;
+            let achieved = settled.iter().map(|s| s.1).sum::<f64>() / n;
+            RampStep { target_rate: target, achieved_rate: achieved, sustained: achieved >= 0.95 * target }
+        })
+        .collect()
+}
+
+/// Runs the rules over `window` and writes the report under the controller's reports
+/// directory. Blocking: it asks agents (and Prometheus) for their samples.
+pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyhow::Result<(Diagnosis, PathBuf)> {
+    let steps = steps(window);
+    anyhow::ensure!(
+        !steps.is_empty(),
+        "nothing was producing in the last {} s: start the generators (or a ramp) first",
+        (window.span_ms.1 - window.span_ms.0) / 1000
+    );
+    let (start_ms, end_ms) = window.span_ms;
+    let mut evidence = agent_evidence(
+        &rules.catalog,
+        config.agent_token.as_deref(),
+        &config.brokers,
+        start_ms,
+        &config.generators,
+        start_ms,
+    );
+    if let Some(url) = &config.prometheus {
+        evidence.extend(crate::evidence::prometheus::collect(
+            url,
+            &rules.catalog,
+            start_ms,
+            end_ms,
+            std::time::Duration::from_secs(1),
+        ));
+    }
+    let found = plateau::find_plateau(&steps);
+    let step_ms = window.step_s * 1000;
+    let judged = match found.knee_step {
+        Some(knee) => (start_ms + step_ms * knee.saturating_sub(1) as u64, end_ms),
+        None => (start_ms, end_ms),
+    };
+    let mut verdict = crate::rules::evaluate(rules, &evidence, judged, found.found);
+    verdict.missing.extend(evidence.unavailable.iter().cloned());
+    let per_generator = (steps[0].target_rate / config.generators.len().max(1) as f64).round().max(1.0) as u64;
+    let ramp = window.ramp.clone().unwrap_or_else(|| format!("{per_generator}:0:{}:{per_generator}", window.step_s));
+    let mut plan = DiagnosePlan::new(config.bootstrap.clone(), config.topic.clone(), ramp);
+    plan.generators = config.generators.clone();
+    plan.brokers = config.brokers.clone();
+    plan.prometheus = config.prometheus.clone();
+    plan.skip_disk = true;
+    plan.skip_net = true;
+    let diagnosis = Diagnosis {
+        version: EVIDENCE_VERSION,
+        command: format!(
+            "plateau controller (Diagnose now over the {} s before {})",
+            (end_ms - start_ms) / 1000,
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(end_ms))
+        ),
+        plan,
+        started_ms: start_ms,
+        ramp_started_ms: start_ms,
+        ended_ms: end_ms,
+        preflight: Vec::new(),
+        network: Vec::new(),
+        network_agents: Vec::new(),
+        disks: Vec::new(),
+        produce: Vec::new(),
+        ramp: steps,
+        plateau: found,
+        window_ms: judged,
+        evidence,
+        verdict,
+        model: None,
+        observed_ingress_mbps: None,
+        model_agrees: None,
+        interrupted: false,
+    };
+    let dir = config.reports.join(format!("diagnosis-{}", end_ms));
+    crate::report::findings::write_all(&diagnosis, &dir)?;
+    Ok((diagnosis, dir))
+}
+
+/// The page's view of a diagnosis written to `dir`.
+pub fn summary(diagnosis: &Diagnosis, dir: &std::path::Path) -> DiagnoseSummary {
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let v = &diagnosis.verdict;
+    DiagnoseSummary {
+        findings_url: format!("/reports/{id}/findings.md"),
+        id,
+        bound: v.bound.to_string(),
+        confidence: v.confidence,
+        runner_up: v.runner_up.map(|b| b.to_string()),
+        plateau_found: diagnosis.plateau.found,
+        plateau_msgs_per_sec: diagnosis.plateau.plateau_msgs_per_sec,
+        evidence: v.evidence.iter().map(|e| e.text.clone()).collect(),
+        missing: v.missing.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_become_steps_and_idle_seconds_are_left_out() {
+        // 0–9 s idle, 10–19 s at 20k (kept up), 20–29 s at 40k (30k achieved).
+        let mut totals = Vec::new();
+        for s in 0..30u64 {
+            let (target, achieved) = match s {
+                0..10 => (0.0, 0.0),
+                10..20 => (20_000.0, 19_800.0),
+                _ => (40_000.0, 30_000.0),
+            };
+            totals.push((1_000_000 + s * 1000, target, achieved));
+        }
+        // The first second of a step still shows the rate before it.
+        totals[20].2 = 19_800.0;
+        let window = Window { totals, step_s: 10, ramp: None, span_ms: (1_000_000, 1_030_000) };
+        let steps = steps(&window);
+        assert_eq!(steps.len(), 2);
+        assert!(steps[0].sustained);
+        assert_eq!(steps[1].achieved_rate, 30_000.0);
+        assert!(!steps[1].sustained);
+    }
+}

@@ -1,0 +1,693 @@
+//! The console's HTTP server (axum): the page and its assets, a JSON API the page calls,
+//! live chart SVGs, "Diagnose now" reports, and the guard in front of all of it (loopback
+//! Host names, the access token, CSRF on every state-changing request).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Form, Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::ControllerConfig;
+use super::charts::{self, Chart};
+use super::diagnose::{self, DiagnoseSummary};
+use super::form::{LoadForm, RampForm, check_rate};
+use super::history::{AgentCard, History};
+use crate::agent::client::AgentClient;
+use crate::rules::RuleSet;
+
+const INDEX: &str = include_str!("assets/index.html");
+const LOGIN: &str = include_str!("assets/login.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+const SESSION_COOKIE: &str = "plateau_session";
+const CSRF_HEADER: &str = "x-plateau-csrf";
+
+/// A ramp the console is running (or ran) on all generators.
+#[derive(Debug, Clone, Serialize)]
+struct RampView {
+    form: RampForm,
+    targets: Vec<u64>,
+    step_index: usize,
+    started_ms: u64,
+    /// Whether it reached its max and holds there.
+    holding: bool,
+    /// Whether it was stopped.
+    stopped: bool,
+}
+
+struct Shared {
+    config: ControllerConfig,
+    rules: RuleSet,
+    csrf: String,
+    sessions: Mutex<HashSet<String>>,
+    clients: BTreeMap<String, AgentClient>,
+    history: Mutex<History>,
+    form: Mutex<LoadForm>,
+    ramp: Mutex<Option<RampView>>,
+    ramp_cancel: Mutex<Arc<AtomicBool>>,
+    diagnoses: Mutex<Vec<DiagnoseSummary>>,
+    diagnosing: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn random_token() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// An error the page shows as it is.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message.into())
+}
+
+/// Serves the console until `shutdown` completes.
+pub async fn serve(
+    config: ControllerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    let rules = RuleSet::load_dir(&config.rules).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("{} error(s) in {}:\n{}", errors.len(), config.rules.display(), lines.join("\n"))
+    })?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.listen))?;
+    let address = listener.local_addr()?;
+    // Blocking HTTP clients are built (and used) off the async threads.
+    let (urls, token) =
+        (config.generators.iter().chain(&config.brokers).cloned().collect::<Vec<_>>(), config.agent_token.clone());
+    let clients = tokio::task::spawn_blocking(move || {
+        urls.into_iter()
+            .map(|url| {
+                let client = AgentClient::new(&url, token.clone(), Duration::from_secs(10));
+                (url, client)
+            })
+            .collect::<BTreeMap<_, _>>()
+    })
+    .await?;
+    let shared = Arc::new(Shared {
+        history: Mutex::new(History::new(&config.generators, &config.brokers)),
+        form: Mutex::new(LoadForm::seed(&config.bootstrap, &config.topic)),
+        config,
+        rules,
+        csrf: random_token(),
+        sessions: Mutex::new(HashSet::new()),
+        clients,
+        ramp: Mutex::new(None),
+        ramp_cancel: Mutex::new(Arc::new(AtomicBool::new(false))),
+        diagnoses: Mutex::new(Vec::new()),
+        diagnosing: AtomicBool::new(false),
+    });
+    tokio::spawn(poll_forever(Arc::clone(&shared)));
+    println!(
+        "plateau controller on http://{address}/ ({} generators, {} broker hosts)",
+        shared.config.generators.len(),
+        shared.config.brokers.len()
+    );
+    axum::serve(listener, router(shared)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/login", get(login_page).post(login))
+        .route("/assets/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], APP_JS) }))
+        .route("/assets/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS) }))
+        .route("/api/state", get(state))
+        .route("/api/chart/{name}", get(chart))
+        .route("/api/start", post(start))
+        .route("/api/rate", post(set_rate))
+        .route("/api/stop", post(stop))
+        .route("/api/ramp", post(ramp))
+        .route("/api/ramp/stop", post(stop_ramp))
+        .route("/api/diagnose", post(diagnose_now))
+        .route("/reports/{id}/{file}", get(report_file))
+        .layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
+        .with_state(shared)
+}
+
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Caller {
+    /// Anyone who can reach a loopback console (no access token configured).
+    Local,
+    /// A browser session from the login page.
+    Session,
+    /// `Authorization: Bearer` with the access token (scripts; not a browser's ambient
+    /// credential, so not forgeable cross-site).
+    Bearer,
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn same(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+fn caller(shared: &Shared, headers: &HeaderMap) -> Option<Caller> {
+    let Some(token) = &shared.config.access_token else { return Some(Caller::Local) };
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if bearer.is_some_and(|b| same(b.trim(), token)) {
+        return Some(Caller::Bearer);
+    }
+    let session = cookie(headers, SESSION_COOKIE)?;
+    lock(&shared.sessions).iter().any(|s| same(s, session)).then_some(Caller::Session)
+}
+
+/// The host part of a Host or Origin value (`http://a:1` → `a`, `[::1]:8080` → `::1`).
+fn host_name(value: &str) -> &str {
+    let value = value.split_once("://").map(|(_, rest)| rest).unwrap_or(value);
+    if let Some(rest) = value.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    value.split(':').next().unwrap_or("")
+}
+
+/// Every request passes here: a loopback console answers only to loopback Host names (no
+/// DNS rebinding), a console with an access token only to its sessions or bearers, and a
+/// state-changing request from a browser must carry the page's CSRF token and, when the
+/// browser names its Origin, come from this console's own origin.
+async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if shared.config.listen.ip().is_loopback() && !matches!(host_name(host), "127.0.0.1" | "localhost" | "::1") {
+        return ApiError(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!("this console answers only to localhost, not '{host}'"),
+        )
+        .into_response();
+    }
+    let path = request.uri().path().to_string();
+    let mutating = request.method() != Method::GET && request.method() != Method::HEAD;
+    if mutating && let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let own = [format!("http://{host}"), format!("https://{host}")];
+        if !own.iter().any(|o| o == origin) {
+            return ApiError(StatusCode::FORBIDDEN, format!("cross-site request from {origin} refused"))
+                .into_response();
+        }
+    }
+    if path == "/login" || path.starts_with("/assets/") {
+        return next.run(request).await;
+    }
+    let Some(caller) = caller(&shared, headers) else {
+        return if path == "/" {
+            Redirect::to("/login").into_response()
+        } else {
+            ApiError(
+                StatusCode::UNAUTHORIZED,
+                "log in first (or send Authorization: Bearer with the access token)".into(),
+            )
+            .into_response()
+        };
+    };
+    if mutating && caller != Caller::Bearer {
+        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !same(sent, &shared.csrf) {
+            return ApiError(StatusCode::FORBIDDEN, "missing or wrong CSRF token; reload the page".into())
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn index(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let page = INDEX.replace("{{CSRF}}", &shared.csrf);
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], page)
+}
+
+async fn login_page(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.config.access_token.is_none() {
+        return Redirect::to("/").into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], LOGIN.replace("{{MESSAGE}}", "")).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(State(shared): State<Arc<Shared>>, Form(form): Form<LoginForm>) -> Response {
+    let Some(token) = &shared.config.access_token else { return Redirect::to("/").into_response() };
+    if !same(form.token.trim(), token) {
+        let page = LOGIN.replace("{{MESSAGE}}", "<p class=\"error\" role=\"alert\">Wrong token.</p>");
+        return (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
+    }
+    let session = random_token();
+    lock(&shared.sessions).insert(session.clone());
+    let cookie = format!("{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+}
+
+/// What the page polls.
+#[derive(Serialize)]
+struct StateView {
+    agents: Vec<AgentCard>,
+    form: LoadForm,
+    ramp: Option<RampView>,
+    totals: Option<(u64, f64, f64)>,
+    prometheus: Option<serde_json::Value>,
+    diagnoses: Vec<DiagnoseSummary>,
+    diagnosing: bool,
+}
+
+async fn state(State(shared): State<Arc<Shared>>) -> axum::Json<StateView> {
+    let history = lock(&shared.history);
+    let config = &shared.config;
+    let agents =
+        config.generators.iter().chain(&config.brokers).filter_map(|url| history.cards.get(url).cloned()).collect();
+    let prometheus = config.prometheus.as_ref().map(|url| {
+        json!({
+            "url": url,
+            "rate": history.prometheus.back().map(|(_, rate)| rate),
+            "error": history.prometheus_error,
+        })
+    });
+    axum::Json(StateView {
+        agents,
+        form: lock(&shared.form).clone(),
+        ramp: lock(&shared.ramp).clone(),
+        totals: history.totals(now_ms().saturating_sub(3000)).last().copied(),
+        prometheus,
+        diagnoses: lock(&shared.diagnoses).iter().rev().take(5).cloned().collect(),
+        diagnosing: shared.diagnosing.load(Ordering::Relaxed),
+    })
+}
+
+async fn chart(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    let Some(which) = Chart::from_name(&name) else {
+        return ApiError(StatusCode::NOT_FOUND, format!("no chart '{name}'")).into_response();
+    };
+    let svg = charts::render(which, &lock(&shared.history), now_ms());
+    match svg {
+        Ok(svg) => {
+            ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "no-store")], svg).into_response()
+        }
+        Err(err) => {
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("drawing {name} failed: {err}")).into_response()
+        }
+    }
+}
+
+/// Which generators a request is for: the named ones (each must be one of ours), or all.
+fn targets(shared: &Shared, named: &[String]) -> Result<Vec<String>, ApiError> {
+    if named.is_empty() {
+        return Ok(shared.config.generators.clone());
+    }
+    for url in named {
+        if !shared.config.generators.contains(url) {
+            return Err(bad_request(format!("'{url}' is not one of this console's generators")));
+        }
+    }
+    Ok(named.to_vec())
+}
+
+/// What each agent said.
+#[derive(Serialize)]
+struct Outcome {
+    agent: String,
+    ok: bool,
+    error: Option<String>,
+}
+
+/// Calls `action` on each agent, all at once, off the async threads.
+async fn on_agents<F>(shared: &Shared, urls: &[String], action: F) -> Vec<Outcome>
+where
+    F: Fn(&AgentClient) -> Result<(), String> + Send + Sync + Clone + 'static,
+{
+    let calls: Vec<_> = urls
+        .iter()
+        .map(|url| {
+            let client = shared.clients[url].clone();
+            let action = action.clone();
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || {
+                let result = action(&client);
+                Outcome { agent: url, ok: result.is_ok(), error: result.err() }
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for call in calls {
+        if let Ok(outcome) = call.await {
+            outcomes.push(outcome);
+        }
+    }
+    outcomes
+}
+
+fn answer(outcomes: Vec<Outcome>) -> Response {
+    let failed: Vec<String> =
+        outcomes.iter().filter_map(|o| o.error.as_ref().map(|e| format!("{}: {e}", o.agent))).collect();
+    let status = if failed.is_empty() { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
+    let error = (!failed.is_empty()).then(|| failed.join("; "));
+    (status, axum::Json(json!({ "results": outcomes, "error": error }))).into_response()
+}
+
+fn start_on(client: &AgentClient, config: &crate::kafka::ProduceConfig) -> Result<(), String> {
+    client.start_produce(config).map(|_| ()).map_err(|err| match err {
+        crate::agent::client::AgentError::Refused { status: 409, .. } => {
+            "already producing; use Set rate, or Stop first".to_string()
+        }
+        err => err.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartRequest {
+    #[serde(default)]
+    agents: Vec<String>,
+    rate: f64,
+    settings: LoadForm,
+}
+
+async fn start(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Response {
+    let request: StartRequest = match serde_json::from_value(body.0) {
+        Ok(request) => request,
+        Err(err) => return bad_request(format!("the form is incomplete: {err}")).into_response(),
+    };
+    let urls = match targets(&shared, &request.agents) {
+        Ok(urls) => urls,
+        Err(err) => return err.into_response(),
+    };
+    let config = match request.settings.config(request.rate) {
+        Ok(config) => config,
+        Err(err) => return bad_request(err).into_response(),
+    };
+    *lock(&shared.form) = request.settings;
+    answer(on_agents(&shared, &urls, move |client| start_on(client, &config)).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateBody {
+    #[serde(default)]
+    agents: Vec<String>,
+    rate: f64,
+}
+
+async fn set_rate(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Response {
+    let request: RateBody = match serde_json::from_value(body.0) {
+        Ok(request) => request,
+        Err(err) => return bad_request(format!("the request is incomplete: {err}")).into_response(),
+    };
+    let urls = match targets(&shared, &request.agents) {
+        Ok(urls) => urls,
+        Err(err) => return err.into_response(),
+    };
+    let rate = match check_rate("rate", request.rate) {
+        Ok(rate) => rate,
+        Err(err) => return bad_request(err).into_response(),
+    };
+    answer(
+        on_agents(&shared, &urls, move |client| client.set_produce_rate(rate).map(|_| ()).map_err(|e| e.to_string()))
+            .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StopBody {
+    #[serde(default)]
+    agents: Vec<String>,
+}
+
+async fn stop(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Response {
+    let request: StopBody = match serde_json::from_value(body.0) {
+        Ok(request) => request,
+        Err(err) => return bad_request(format!("the request is incomplete: {err}")).into_response(),
+    };
+    let urls = match targets(&shared, &request.agents) {
+        Ok(urls) => urls,
+        Err(err) => return err.into_response(),
+    };
+    if request.agents.is_empty() {
+        cancel_ramp(&shared);
+    }
+    // Stopping a generator that is not producing is not an error.
+    answer(
+        on_agents(&shared, &urls, |client| match client.stop_produce() {
+            Ok(_) | Err(crate::agent::client::AgentError::Refused { status: 409, .. }) => Ok(()),
+            Err(err) => Err(err.to_string()),
+        })
+        .await,
+    )
+}
+
+fn cancel_ramp(shared: &Shared) {
+    lock(&shared.ramp_cancel).store(true, Ordering::Relaxed);
+    if let Some(ramp) = lock(&shared.ramp).as_mut() {
+        ramp.stopped = true;
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RampBody {
+    ramp: RampForm,
+    settings: LoadForm,
+}
+
+async fn ramp(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Response {
+    let request: RampBody = match serde_json::from_value(body.0) {
+        Ok(request) => request,
+        Err(err) => return bad_request(format!("the form is incomplete: {err}")).into_response(),
+    };
+    let (targets, every) = match request.ramp.targets() {
+        Ok(ramp) => ramp,
+        Err(err) => return bad_request(err).into_response(),
+    };
+    let config = match request.settings.config(targets[0] as f64) {
+        Ok(config) => config,
+        Err(err) => return bad_request(err).into_response(),
+    };
+    cancel_ramp(&shared);
+    *lock(&shared.form) = request.settings;
+    let cancel = Arc::new(AtomicBool::new(false));
+    *lock(&shared.ramp_cancel) = Arc::clone(&cancel);
+    *lock(&shared.ramp) = Some(RampView {
+        form: request.ramp,
+        targets: targets.clone(),
+        step_index: 0,
+        started_ms: now_ms(),
+        holding: targets.len() == 1,
+        stopped: false,
+    });
+    // The first step: running generators change rate, idle ones start.
+    let urls = shared.config.generators.clone();
+    let first = targets[0];
+    let outcomes = on_agents(&shared, &urls, move |client| {
+        let running = client.status().map_err(|e| e.to_string())?.probes.get("produce").is_some_and(|p| p.running);
+        if running {
+            client.set_produce_rate(first).map(|_| ()).map_err(|e| e.to_string())
+        } else {
+            start_on(client, &config)
+        }
+    })
+    .await;
+    let shared_for_task = Arc::clone(&shared);
+    tokio::spawn(async move {
+        for (index, &rate) in targets.iter().enumerate().skip(1) {
+            tokio::time::sleep(every).await;
+            if cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            let urls = shared_for_task.config.generators.clone();
+            on_agents(&shared_for_task, &urls, move |client| {
+                client.set_produce_rate(rate).map(|_| ()).map_err(|e| e.to_string())
+            })
+            .await;
+            if let Some(view) = lock(&shared_for_task.ramp).as_mut() {
+                view.step_index = index;
+                view.holding = index + 1 == view.targets.len();
+            }
+        }
+    });
+    answer(outcomes)
+}
+
+async fn stop_ramp(State(shared): State<Arc<Shared>>) -> Response {
+    cancel_ramp(&shared);
+    axum::Json(json!({ "results": [], "error": null })).into_response()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DiagnoseBody {
+    /// Seconds back from now to judge (default: since the ramp started, else 60 s).
+    window_secs: Option<u64>,
+}
+
+async fn diagnose_now(State(shared): State<Arc<Shared>>, body: Option<axum::Json<serde_json::Value>>) -> Response {
+    let request: DiagnoseBody = match body.map(|b| serde_json::from_value(b.0)).transpose() {
+        Ok(request) => request.unwrap_or_default(),
+        Err(err) => return bad_request(format!("bad request: {err}")).into_response(),
+    };
+    if shared.diagnosing.swap(true, Ordering::SeqCst) {
+        return ApiError(StatusCode::CONFLICT, "a diagnosis is already running".into()).into_response();
+    }
+    let end = now_ms();
+    let ramp = lock(&shared.ramp).clone();
+    let since_ramp = ramp.as_ref().filter(|r| !r.stopped || r.holding).map(|r| r.started_ms);
+    let start = match (request.window_secs, since_ramp) {
+        (Some(secs), _) => end.saturating_sub(secs.clamp(10, 900) * 1000),
+        (None, Some(started)) => started.max(end.saturating_sub(900_000)),
+        (None, None) => end.saturating_sub(60_000),
+    };
+    let window = diagnose::Window {
+        totals: lock(&shared.history).totals(start),
+        step_s: ramp.as_ref().map(|r| r.form.every as u64).filter(|_| since_ramp.is_some()).unwrap_or(10).max(1),
+        ramp: ramp
+            .as_ref()
+            .filter(|_| since_ramp.is_some())
+            .map(|r| format!("{}:{}:{}:{}", r.form.start, r.form.step, r.form.every, r.form.max)),
+        span_ms: (start, end),
+    };
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let worker = Arc::clone(&shared);
+    // Not a tokio blocking task: the Prometheus collector runs a runtime of its own.
+    std::thread::spawn(move || {
+        let outcome = diagnose::run(&worker.config, &worker.rules, &window);
+        let _ = sender.send(outcome.map(|(diagnosis, dir)| diagnose::summary(&diagnosis, &dir)));
+    });
+    let outcome = receiver.await;
+    shared.diagnosing.store(false, Ordering::SeqCst);
+    match outcome {
+        Ok(Ok(summary)) => {
+            lock(&shared.diagnoses).push(summary.clone());
+            axum::Json(summary).into_response()
+        }
+        Ok(Err(err)) => bad_request(format!("{err:#}")).into_response(),
+        Err(_) => {
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the diagnosis stopped unexpectedly".into()).into_response()
+        }
+    }
+}
+
+async fn report_file(State(shared): State<Arc<Shared>>, Path((id, file)): Path<(String, String)>) -> Response {
+    let valid_id =
+        id.strip_prefix("diagnosis-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let content_type = match file.as_str() {
+        "findings.md" => "text/plain; charset=utf-8",
+        "timeline.svg" => "image/svg+xml",
+        "evidence.json" => "application/json",
+        _ => return ApiError(StatusCode::NOT_FOUND, format!("no report file '{file}'")).into_response(),
+    };
+    if !valid_id {
+        return ApiError(StatusCode::NOT_FOUND, format!("no report '{id}'")).into_response();
+    }
+    let path = shared.config.reports.join(&id).join(&file);
+    match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
+        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
+        _ => ApiError(StatusCode::NOT_FOUND, format!("no report '{id}'")).into_response(),
+    }
+}
+
+/// Asks every agent for its status and new samples once a second (and Prometheus for
+/// the cluster's rate), forever.
+async fn poll_forever(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let prometheus = shared.config.prometheus.as_deref().map(prometheus_http_query::Client::try_from);
+    loop {
+        tick.tick().await;
+        let calls: Vec<_> = shared
+            .clients
+            .iter()
+            .map(|(url, client)| {
+                let client = client.clone();
+                let url = url.clone();
+                let since = lock(&shared.history).cursors.get(&url).copied().unwrap_or_else(|| now_ms() - 3000);
+                tokio::task::spawn_blocking(move || {
+                    let answer = client
+                        .status()
+                        .and_then(|status| Ok((status, client.samples(since)?)))
+                        .map_err(|err| err.to_string());
+                    (url, answer)
+                })
+            })
+            .collect();
+        for call in calls {
+            if let Ok((url, answer)) = call.await {
+                lock(&shared.history).record(&url, now_ms(), answer);
+            }
+        }
+        if let Some(client) = &prometheus {
+            let answer = match client {
+                Ok(client) => cluster_rate(client).await,
+                Err(err) => Err(err.to_string()),
+            };
+            lock(&shared.history).record_prometheus(now_ms(), answer);
+        }
+    }
+}
+
+/// The cluster's produce rate from Prometheus: Apache Kafka's MessagesInPerSec (jmx_exporter)
+/// when scraped, else plateau's agents' acknowledged records.
+async fn cluster_rate(client: &prometheus_http_query::Client) -> Result<f64, String> {
+    const QUERY: &str = "sum(rate(kafka_server_brokertopicmetrics_messagesin_total[30s])) or sum(rate(plateau_produce_acked_records_total[15s]))";
+    let response = tokio::time::timeout(Duration::from_secs(3), client.query(QUERY).get())
+        .await
+        .map_err(|_| "no answer within 3 s".to_string())?
+        .map_err(|err| err.to_string())?;
+    let vector = response.data().as_vector().map(Vec::as_slice).unwrap_or_default();
+    vector.first().map(|sample| sample.sample().value()).ok_or_else(|| "no throughput series yet".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_come_out_of_host_and_origin_values() {
+        assert_eq!(host_name("127.0.0.1:8080"), "127.0.0.1");
+        assert_eq!(host_name("http://localhost:8080"), "localhost");
+        assert_eq!(host_name("[::1]:8080"), "::1");
+        assert_eq!(host_name("evil.example"), "evil.example");
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "a=1; plateau_session=abc; b=2".parse().unwrap());
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+}
