@@ -114,7 +114,23 @@ fn the_console_drives_two_generators_in_a_real_browser() {
     let broker_host = AgentProcess::start(&[]);
     let reports = tempfile::tempdir().unwrap();
     let agents = format!("{},{}", generators[0].url, generators[1].url);
+    // A real Prometheus scraping the agents with the exported configuration: the page's
+    // optional second source for the throughput.
+    let (ok, scrape, stderr) = plateau(&[
+        "export",
+        "prometheus-config",
+        "--agents",
+        &agents,
+        "--brokers",
+        &broker_host.url,
+        "--interval",
+        "1s",
+    ]);
+    assert!(ok, "{stderr}");
+    let prometheus = crate::support::PrometheusProcess::start_with_config(&scrape);
     let (_controller, url) = start_controller(&[
+        "--prometheus",
+        &prometheus.url,
         "--agents",
         &agents,
         "--brokers",
@@ -215,6 +231,15 @@ fn the_console_drives_two_generators_in_a_real_browser() {
         for agent in &generators {
             assert_eq!(produce_status_async(agent).await["target_rate_mps"], 4000);
         }
+        // Prometheus, scraping the agents, shows the cluster's rate on the page too.
+        let from_prometheus = eventually_async(&client, 30, "a rate from Prometheus", |client| async move {
+            let text = client.find(Locator::Id("prometheus-rate")).await.ok()?.text().await.ok()?;
+            let rate: f64 =
+                text.split("cluster (Prometheus): ").nth(1)?.split(' ').next()?.replace(',', "").parse().ok()?;
+            (rate > 1_000.0).then_some(rate)
+        })
+        .await;
+        assert!(from_prometheus < 20_000.0, "Prometheus says {from_prometheus} msg/s for two generators at 4,000");
 
         // Diagnose now: a verdict and a link to the findings report.
         click(&client, "diagnose").await;
