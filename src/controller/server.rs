@@ -620,41 +620,40 @@ async fn report_file(State(shared): State<Arc<Shared>>, Path((id, file)): Path<(
     }
 }
 
-/// Asks every agent for its status and new samples once a second (and Prometheus for
-/// the cluster's rate), forever.
+/// Asks every agent for its status and new samples once a second (and Prometheus for the
+/// cluster's rate), forever: one loop per agent, so that an agent that answers slowly (or
+/// a black-holed address, 5 s to time out) delays only its own card.
 async fn poll_forever(shared: Arc<Shared>) {
+    for (url, client) in &shared.clients {
+        tokio::spawn(poll_agent(Arc::clone(&shared), url.clone(), client.clone()));
+    }
+    let Some(prometheus) = shared.config.prometheus.as_deref().map(prometheus_http_query::Client::try_from) else {
+        return;
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let prometheus = shared.config.prometheus.as_deref().map(prometheus_http_query::Client::try_from);
     loop {
         tick.tick().await;
-        let calls: Vec<_> = shared
-            .clients
-            .iter()
-            .map(|(url, client)| {
-                let client = client.clone();
-                let url = url.clone();
-                let since = lock(&shared.history).cursors.get(&url).copied().unwrap_or_else(|| now_ms() - 3000);
-                tokio::task::spawn_blocking(move || {
-                    let answer = client
-                        .status()
-                        .and_then(|status| Ok((status, client.samples(since)?)))
-                        .map_err(|err| err.to_string());
-                    (url, answer)
-                })
-            })
-            .collect();
-        for call in calls {
-            if let Ok((url, answer)) = call.await {
-                lock(&shared.history).record(&url, now_ms(), answer);
-            }
-        }
-        if let Some(client) = &prometheus {
-            let answer = match client {
-                Ok(client) => cluster_rate(client).await,
-                Err(err) => Err(err.to_string()),
-            };
-            lock(&shared.history).record_prometheus(now_ms(), answer);
+        let answer = match &prometheus {
+            Ok(client) => cluster_rate(client).await,
+            Err(err) => Err(err.to_string()),
+        };
+        lock(&shared.history).record_prometheus(now_ms(), answer);
+    }
+}
+
+async fn poll_agent(shared: Arc<Shared>, url: String, client: AgentClient) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let since = lock(&shared.history).cursors.get(&url).copied().unwrap_or_else(|| now_ms() - 3000);
+        let client = client.clone();
+        let call = tokio::task::spawn_blocking(move || {
+            client.status().and_then(|status| Ok((status, client.samples(since)?))).map_err(|err| err.to_string())
+        });
+        if let Ok(answer) = call.await {
+            lock(&shared.history).record(&url, now_ms(), answer);
         }
     }
 }

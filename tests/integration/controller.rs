@@ -463,3 +463,32 @@ fn the_grafana_dashboard_is_well_formed_and_charts_only_metrics_agents_export() 
         }
     }
 }
+
+#[test]
+fn an_agent_that_never_answers_does_not_stall_the_others_and_is_named() {
+    let agent = AgentProcess::start(&[]);
+    // Accepts connections (the kernel's backlog) but never answers a request.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let agents = format!("{},{silent_url}", agent.url);
+    let (_controller, url) =
+        start_controller(&["--agents", &agents, "--token-file", agent.token_arg(), "--listen", "127.0.0.1:0"]);
+    let state = || -> serde_json::Value { reqwest::blocking::get(format!("{url}/api/state")).unwrap().json().unwrap() };
+    let card = |state: &serde_json::Value, which: &str| -> serde_json::Value {
+        state["agents"].as_array().unwrap().iter().find(|a| a["url"] == which).cloned().unwrap()
+    };
+    // The live agent's card keeps updating every second while the silent one hangs.
+    let first = eventually(Duration::from_secs(5), || card(&state(), &agent.url)["last_seen_ms"].as_u64()).unwrap();
+    let later = eventually(Duration::from_secs(5), || {
+        card(&state(), &agent.url)["last_seen_ms"].as_u64().filter(|seen| *seen >= first + 2_000)
+    });
+    assert!(later.is_some(), "the live agent's card stopped updating behind the silent one");
+    // The silent one is named with the reason once its request times out.
+    let error = eventually(Duration::from_secs(20), || {
+        let silent_card = card(&state(), &silent_url);
+        (silent_card["reachable"] == false && silent_card["error"].as_str()?.contains(&silent_url))
+            .then(|| silent_card["error"].as_str().unwrap().to_string())
+    })
+    .expect("the silent agent was never marked unreachable");
+    assert!(error.contains("cannot reach the agent"), "{error}");
+}
