@@ -24,6 +24,33 @@ impl Drop for Killed {
     }
 }
 
+/// ChromeDriver in a process group of its own, which the browsers it starts join: dropping
+/// it kills the whole group, so a failed test leaves no Chromium behind.
+struct Driver(Child);
+
+impl Driver {
+    fn start(chromedriver: &std::path::Path, port: u16) -> Driver {
+        use std::os::unix::process::CommandExt;
+        let child = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        Driver(child)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(group) = rustix::process::Pid::from_raw(self.0.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `plateau controller` and returns it with its URL.
 fn start_controller(args: &[&str]) -> (Killed, String) {
     let mut child = Command::new(plateau_bin())
@@ -160,14 +187,7 @@ fn the_console_drives_two_generators_in_a_real_browser() {
         reports.path().to_str().unwrap(),
     ]);
     let driver_port = free_port();
-    let _driver = Killed(
-        Command::new(chromedriver)
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting chromedriver"),
-    );
+    let _driver = Driver::start(&chromedriver, driver_port);
     eventually(Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", driver_port)).ok())
         .expect("chromedriver did not listen within 20 s");
     let profile = tempfile::tempdir().unwrap();
