@@ -10,7 +10,9 @@ use crate::kafka::{EventSpec, KeyMode, MAX_RATE, ProduceConfig, ProducerSettings
 /// A generator runs until stopped; this bounds a forgotten one.
 const RUN_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
-/// The load settings, as seed 000's controller form has them.
+/// The load settings, as seed 000's controller form has them: where to produce, the events
+/// (device count/prefix/width, metric ranges, status probabilities), workers and the
+/// producer tuning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadForm {
@@ -18,22 +20,8 @@ pub struct LoadForm {
     pub bootstrap: String,
     /// Topic.
     pub topic: String,
-    /// Simulated devices per generator.
-    pub devices: u64,
-    /// Device id prefix.
-    pub device_prefix: String,
-    /// Digits of the device number.
-    pub device_width: usize,
-    /// Temperature range, °C.
-    pub temperature: (f64, f64),
-    /// Humidity range, %.
-    pub humidity: (f64, f64),
-    /// Pressure range, hPa.
-    pub pressure: (f64, f64),
-    /// Probability of status OK.
-    pub status_ok: f64,
-    /// Probability of status WARN (ERROR is the rest).
-    pub status_warn: f64,
+    /// The events.
+    pub events: EventSpec,
     /// Producing threads per generator.
     pub workers: usize,
     /// `acks`.
@@ -49,19 +37,11 @@ pub struct LoadForm {
 impl LoadForm {
     /// Seed 000's settings, producing to `topic` through `bootstrap`.
     pub fn seed(bootstrap: &str, topic: &str) -> LoadForm {
-        let events = EventSpec::default();
         let producer = ProducerSettings::default();
         LoadForm {
             bootstrap: bootstrap.to_string(),
             topic: topic.to_string(),
-            devices: events.devices,
-            device_prefix: events.device_prefix,
-            device_width: events.device_width,
-            temperature: events.temperature,
-            humidity: events.humidity,
-            pressure: events.pressure,
-            status_ok: events.status_ok,
-            status_warn: events.status_warn,
+            events: EventSpec::default(),
             workers: 2,
             acks: producer.acks,
             compression: producer.compression,
@@ -75,17 +55,7 @@ impl LoadForm {
         let rate = check_rate("rate", rate)?;
         let config = ProduceConfig {
             time: RUN_LIMIT,
-            events: EventSpec {
-                devices: self.devices,
-                device_prefix: self.device_prefix.clone(),
-                device_width: self.device_width,
-                temperature: self.temperature,
-                humidity: self.humidity,
-                pressure: self.pressure,
-                status_ok: self.status_ok,
-                status_warn: self.status_warn,
-                ..EventSpec::default()
-            },
+            events: self.events.clone(),
             key: KeyMode::Device,
             workers: self.workers,
             producer: ProducerSettings {
@@ -181,7 +151,8 @@ mod tests {
         assert!(empty.config(100.0).unwrap_err().contains("bootstrap servers are empty"));
         let portless = LoadForm { bootstrap: "broker1".into(), ..form.clone() };
         assert!(portless.config(100.0).unwrap_err().contains("not HOST:PORT"));
-        let odds = LoadForm { status_ok: 0.9, status_warn: 0.5, ..form };
+        let mut odds = form;
+        (odds.events.status_ok, odds.events.status_warn) = (0.9, 0.5);
         assert!(odds.config(100.0).is_err());
     }
 

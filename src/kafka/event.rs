@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 /// Ranges and probabilities of the generated values (seed 000's form defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventSpec {
     /// Number of simulated devices.
     pub devices: u64,

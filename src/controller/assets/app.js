@@ -4,7 +4,6 @@
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const $ = (id) => document.getElementById(id);
-let formLoaded = false;
 
 function show(text, ok) {
   const box = $("message");
@@ -27,32 +26,29 @@ async function post(path, body) {
   return answer;
 }
 
-// The settings form as the API wants it; numbers stay numbers (NaN becomes null, which
-// the server refuses with a message).
+// Each settings input is named by its path in the form (`events.temperature.0`). The form
+// sent is the one loaded with the page, with every input written over it; numbers stay
+// numbers (an empty or malformed one becomes null, which the server refuses with a message).
+let loadedForm = null;
+const path = (name) => name.split(".").map((key) => (/^\d+$/.test(key) ? Number(key) : key));
+
 function settings() {
-  const form = $("settings-form");
-  const value = (name) => form.elements[name].value;
-  const number = (name) => (value(name).trim() === "" ? null : Number(value(name)));
-  const pair = (name) => [number(name + ".0"), number(name + ".1")];
-  return {
-    bootstrap: value("bootstrap"), topic: value("topic"),
-    devices: number("devices"), device_prefix: value("device_prefix"), device_width: number("device_width"),
-    temperature: pair("temperature"), humidity: pair("humidity"), pressure: pair("pressure"),
-    status_ok: number("status_ok"), status_warn: number("status_warn"),
-    workers: number("workers"), acks: value("acks"), compression: value("compression"),
-    linger_ms: number("linger_ms"), batch_messages: number("batch_messages"),
-  };
+  const form = structuredClone(loadedForm);
+  for (const input of $("settings-form").elements) {
+    if (!input.name) continue;
+    const keys = path(input.name);
+    const last = keys.pop();
+    const holder = keys.reduce((object, key) => object[key], form);
+    const text = input.value;
+    holder[last] = input.type === "number" ? (text.trim() === "" ? null : Number(text)) : text;
+  }
+  return form;
 }
 
 function fillSettings(form) {
-  const elements = $("settings-form").elements;
-  for (const [key, value] of Object.entries(form)) {
-    if (Array.isArray(value)) {
-      elements[key + ".0"].value = value[0];
-      elements[key + ".1"].value = value[1];
-    } else if (elements[key]) {
-      elements[key].value = value;
-    }
+  loadedForm = form;
+  for (const input of $("settings-form").elements) {
+    if (input.name) input.value = path(input.name).reduce((object, key) => object[key], form);
   }
 }
 
@@ -159,10 +155,7 @@ function card(agent) {
 async function refresh() {
   try {
     const state = await (await fetch("/api/state")).json();
-    if (!formLoaded) {
-      fillSettings(state.form);
-      formLoaded = true;
-    }
+    if (!loadedForm) fillSettings(state.form);
     const cards = $("cards");
     // Keep typed per-agent rates across refreshes.
     const typed = {};
