@@ -398,21 +398,17 @@ struct StartRequest {
     settings: LoadForm,
 }
 
-async fn start(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Response {
-    let request: StartRequest = match serde_json::from_value(body.0) {
-        Ok(request) => request,
-        Err(err) => return bad_request(format!("the form is incomplete: {err}")).into_response(),
-    };
-    let urls = match targets(&shared, &request.agents) {
-        Ok(urls) => urls,
-        Err(err) => return err.into_response(),
-    };
-    let config = match request.settings.config(request.rate) {
-        Ok(config) => config,
-        Err(err) => return bad_request(err).into_response(),
-    };
+/// The JSON body a page sent, as `T`; `what` names it in the error.
+fn parse<T: serde::de::DeserializeOwned>(body: axum::Json<serde_json::Value>, what: &str) -> Result<T, ApiError> {
+    serde_json::from_value(body.0).map_err(|err| bad_request(format!("{what} is incomplete: {err}")))
+}
+
+async fn start(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Result<Response, ApiError> {
+    let request: StartRequest = parse(body, "the form")?;
+    let urls = targets(&shared, &request.agents)?;
+    let config = request.settings.config(request.rate).map_err(bad_request)?;
     *lock(&shared.form) = request.settings;
-    answer(on_agents(&shared, &urls, move |client| start_on(client, &config)).await)
+    Ok(answer(on_agents(&shared, &urls, move |client| start_on(client, &config)).await))
 }
 
 #[derive(Deserialize)]
@@ -423,23 +419,17 @@ struct RateBody {
     rate: f64,
 }
 
-async fn set_rate(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Response {
-    let request: RateBody = match serde_json::from_value(body.0) {
-        Ok(request) => request,
-        Err(err) => return bad_request(format!("the request is incomplete: {err}")).into_response(),
-    };
-    let urls = match targets(&shared, &request.agents) {
-        Ok(urls) => urls,
-        Err(err) => return err.into_response(),
-    };
-    let rate = match check_rate("rate", request.rate) {
-        Ok(rate) => rate,
-        Err(err) => return bad_request(err).into_response(),
-    };
-    answer(
+async fn set_rate(
+    State(shared): State<Arc<Shared>>,
+    body: axum::Json<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let request: RateBody = parse(body, "the request")?;
+    let urls = targets(&shared, &request.agents)?;
+    let rate = check_rate("rate", request.rate).map_err(bad_request)?;
+    Ok(answer(
         on_agents(&shared, &urls, move |client| client.set_produce_rate(rate).map(|_| ()).map_err(|e| e.to_string()))
             .await,
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -449,26 +439,20 @@ struct StopBody {
     agents: Vec<String>,
 }
 
-async fn stop(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Response {
-    let request: StopBody = match serde_json::from_value(body.0) {
-        Ok(request) => request,
-        Err(err) => return bad_request(format!("the request is incomplete: {err}")).into_response(),
-    };
-    let urls = match targets(&shared, &request.agents) {
-        Ok(urls) => urls,
-        Err(err) => return err.into_response(),
-    };
+async fn stop(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Result<Response, ApiError> {
+    let request: StopBody = parse(body, "the request")?;
+    let urls = targets(&shared, &request.agents)?;
     if request.agents.is_empty() {
         cancel_ramp(&shared);
     }
     // Stopping a generator that is not producing is not an error.
-    answer(
+    Ok(answer(
         on_agents(&shared, &urls, |client| match client.stop_produce() {
             Ok(_) | Err(crate::agent::client::AgentError::Refused { status: 409, .. }) => Ok(()),
             Err(err) => Err(err.to_string()),
         })
         .await,
-    )
+    ))
 }
 
 fn cancel_ramp(shared: &Shared) {
@@ -485,19 +469,10 @@ struct RampBody {
     settings: LoadForm,
 }
 
-async fn ramp(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Response {
-    let request: RampBody = match serde_json::from_value(body.0) {
-        Ok(request) => request,
-        Err(err) => return bad_request(format!("the form is incomplete: {err}")).into_response(),
-    };
-    let (targets, every) = match request.ramp.targets() {
-        Ok(ramp) => ramp,
-        Err(err) => return bad_request(err).into_response(),
-    };
-    let config = match request.settings.config(targets[0] as f64) {
-        Ok(config) => config,
-        Err(err) => return bad_request(err).into_response(),
-    };
+async fn ramp(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Result<Response, ApiError> {
+    let request: RampBody = parse(body, "the form")?;
+    let (targets, every) = request.ramp.targets().map_err(bad_request)?;
+    let config = request.settings.config(targets[0] as f64).map_err(bad_request)?;
     cancel_ramp(&shared);
     *lock(&shared.form) = request.settings;
     let cancel = Arc::new(AtomicBool::new(false));
@@ -540,7 +515,7 @@ async fn ramp(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Va
             }
         }
     });
-    answer(outcomes)
+    Ok(answer(outcomes))
 }
 
 async fn stop_ramp(State(shared): State<Arc<Shared>>) -> Response {
