@@ -539,20 +539,17 @@ async fn diagnose_now(State(shared): State<Arc<Shared>>, body: Option<axum::Json
         return ApiError(StatusCode::CONFLICT, "a diagnosis is already running".into()).into_response();
     }
     let end = now_ms();
-    let ramp = lock(&shared.ramp).clone();
-    let since_ramp = ramp.as_ref().filter(|r| !r.stopped || r.holding).map(|r| r.started_ms);
-    let start = match (request.window_secs, since_ramp) {
+    // A ramp still running (or holding at its max) sets the window's start and its steps.
+    let ramp = lock(&shared.ramp).clone().filter(|r| !r.stopped || r.holding);
+    let start = match (request.window_secs, &ramp) {
         (Some(secs), _) => end.saturating_sub(secs.clamp(10, 900) * 1000),
-        (None, Some(started)) => started.max(end.saturating_sub(900_000)),
+        (None, Some(ramp)) => ramp.started_ms.max(end.saturating_sub(900_000)),
         (None, None) => end.saturating_sub(60_000),
     };
     let window = diagnose::Window {
         totals: lock(&shared.history).totals(start),
-        step_s: ramp.as_ref().map(|r| r.form.every as u64).filter(|_| since_ramp.is_some()).unwrap_or(10).max(1),
-        ramp: ramp
-            .as_ref()
-            .filter(|_| since_ramp.is_some())
-            .map(|r| format!("{}:{}:{}:{}", r.form.start, r.form.step, r.form.every, r.form.max)),
+        step_s: ramp.as_ref().map(|r| r.form.every as u64).unwrap_or(10).max(1),
+        ramp: ramp.as_ref().map(|r| format!("{}:{}:{}:{}", r.form.start, r.form.step, r.form.every, r.form.max)),
         span_ms: (start, end),
     };
     let (sender, receiver) = tokio::sync::oneshot::channel();
