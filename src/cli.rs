@@ -156,7 +156,10 @@ impl DiagnoseArgs {
                     .filter_map(|(flag, absent)| absent.then_some(flag))
                     .collect();
                 if !missing.is_empty() {
-                    anyhow::bail!("without --plan, diagnose needs {}", missing.join(", "));
+                    anyhow::bail!(crate::diagnose::PlanError(format!(
+                        "without --plan, diagnose needs {}",
+                        missing.join(", ")
+                    )));
                 }
                 crate::diagnose::DiagnosePlan::new(
                     self.bootstrap.clone().unwrap_or_default(),

@@ -5,10 +5,12 @@
 //! typed configurations. See ARCHITECTURE.md for the map and its invariants.
 
 pub mod agent;
+pub mod allow;
 pub mod cli;
 pub mod controller;
 pub mod diagnose;
 pub mod evidence;
+pub mod http_serve;
 pub mod kafka;
 pub mod model;
 pub mod net;

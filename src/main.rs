@@ -50,7 +50,8 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             let usage_error =
                 err.downcast_ref::<ProbeError>().is_some_and(|e| matches!(e, ProbeError::InvalidInput(_)))
-                    || err.downcast_ref::<net::NetError>().is_some_and(|e| matches!(e, net::NetError::InvalidInput(_)));
+                    || err.downcast_ref::<net::NetError>().is_some_and(|e| matches!(e, net::NetError::InvalidInput(_)))
+                    || err.downcast_ref::<plateau::diagnose::PlanError>().is_some();
             ExitCode::from(if usage_error { 2 } else { 1 })
         }
     }
@@ -313,13 +314,20 @@ impl plateau::diagnose::Progress for TerminalProgress {
 
 fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
     let plan = args.plan()?;
+    use plateau::diagnose::PlanError;
+    plan.validate()?;
     let rules = plateau::rules::RuleSet::load_dir(&args.rules).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("{} error(s) in {}:\n{}", errors.len(), args.rules.display(), lines.join("\n"))
+        PlanError(format!("{} error(s) in {}:\n{}", errors.len(), args.rules.display(), lines.join("\n")))
     })?;
-    let token = args.token_file.as_deref().map(plateau::agent::read_token_file).transpose()?;
+    let token = args
+        .token_file
+        .as_deref()
+        .map(plateau::agent::read_token_file)
+        .transpose()
+        .map_err(|err| PlanError(format!("{err:#}")))?;
     if token.is_none() {
-        anyhow::bail!("diagnose talks to agents and needs their token: pass --token-file FILE");
+        anyhow::bail!(PlanError("diagnose talks to agents and needs their token: pass --token-file FILE".into()));
     }
     let out = args.out.clone().unwrap_or_else(plateau::diagnose::default_out_dir);
     let cancel = Cancel::new();

@@ -176,6 +176,52 @@ impl<'de> Deserialize<'de> for BitRate {
     }
 }
 
+/// The OpenAPI schema of a value that is a number or a string with a unit suffix.
+fn number_or_text(number: utoipa::openapi::schema::Type, description: &str, example: &str) -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(number).minimum(Some(0)))
+        .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(32)).examples([example]))
+        .description(Some(description))
+        .into()
+}
+
+impl utoipa::PartialSchema for ByteSize {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        number_or_text(
+            utoipa::openapi::schema::Type::Integer,
+            "bytes, as an integer or with a binary suffix (K, M, G, T)",
+            "256M",
+        )
+        .into()
+    }
+}
+impl utoipa::ToSchema for ByteSize {}
+
+impl utoipa::PartialSchema for Span {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        number_or_text(
+            utoipa::openapi::schema::Type::Number,
+            "a duration: seconds as a number, or with a unit (500ms, 10s, 2m)",
+            "10s",
+        )
+        .into()
+    }
+}
+impl utoipa::ToSchema for Span {}
+
+impl utoipa::PartialSchema for BitRate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        number_or_text(
+            utoipa::openapi::schema::Type::Integer,
+            "bits per second, as an integer or with a decimal suffix (K, M, G)",
+            "100M",
+        )
+        .into()
+    }
+}
+impl utoipa::ToSchema for BitRate {}
+
 /// Megabytes (10^6 bytes) per second from a byte count and an elapsed time; 0 for no time.
 pub fn mb_per_sec(bytes: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();

@@ -13,7 +13,9 @@ else
     echo "not root: skipping the root-only tests (cgroups, network namespaces)" >&2
 fi
 cargo test --all-targets "$@"
-# The labelled bottleneck scenarios on the namespaced testbed (root only; ~1 minute each).
+# The agent's and the controller's APIs fuzzed from their OpenAPI descriptions, and the
+# labelled bottleneck scenarios on the namespaced testbed (root only; ~1 minute each).
 if [ "${PLATEAU_ROOT_TESTS:-0}" = 1 ] && [ $# = 0 ]; then
+    PLATEAU_BIN="$CARGO_TARGET_DIR/debug/plateau" bash tests/fuzz/schemathesis.sh
     PLATEAU_BIN="$CARGO_TARGET_DIR/debug/plateau" bash tests/testbed/scenario.sh all
 fi

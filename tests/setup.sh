@@ -5,7 +5,9 @@
 #     ChromeDriver (the controller's browser test), and the headers rdkafka's vendored
 #     librdkafka builds against (SSL, zstd, zlib);
 #   - tansu, the Kafka-protocol broker the tests run against, built once with cargo
-#     into ~/.cache/plateau-tools (15-30 minutes the first time on 2 cores).
+#     into ~/.cache/plateau-tools (15-30 minutes the first time on 2 cores);
+#   - schemathesis (PyPI), which fuzzes the agent's and the controller's APIs, in a
+#     virtual environment under ~/.cache/plateau-tools.
 set -euo pipefail
 
 packages=(prometheus prometheus-node-exporter iperf3 iproute2 curl procps python3
@@ -28,4 +30,11 @@ tools="$HOME/.cache/plateau-tools"
 if [ ! -x "$tools/bin/tansu" ]; then
     echo "installing tansu into $tools (15-30 minutes the first time)"
     CARGO_TARGET_DIR="$tools/target" cargo install tansu --locked --features dynostore,libsql,postgres --root "$tools"
+fi
+
+schemathesis="$tools/schemathesis"
+if [ ! -x "$schemathesis/bin/st" ]; then
+    echo "installing schemathesis into $schemathesis"
+    python3 -m venv "$schemathesis"
+    "$schemathesis/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
 fi

@@ -1,7 +1,7 @@
 //! `plateau agent`: the probe daemon on each host. It samples the host continuously,
 //! serves `/status`, `/metrics` and `/samples`, and runs probes on authenticated request.
 
-mod api;
+pub mod api;
 pub mod client;
 mod metrics;
 mod slots;
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use ipnet::IpNet;
 
+use crate::allow::AllowList;
 use crate::net::NetCaps;
 use crate::net::server::DataServer;
 use crate::probe::Cancel;
@@ -90,7 +91,7 @@ pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
 #[derive(Debug)]
 pub struct AgentShared {
     token: Option<String>,
-    allow: Vec<IpNet>,
+    allow: AllowList,
     hostname: String,
     started: Instant,
     started_at_ms: u64,
@@ -105,6 +106,7 @@ pub struct AgentShared {
 
 /// Runs the agent on an already bound listener until SIGTERM or Ctrl-C.
 pub async fn serve(config: AgentConfig, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    crate::http_serve::raise_open_file_limit();
     let data_bind = std::net::SocketAddr::new(config.listen.ip(), config.data_port);
     let net = DataServer::start(data_bind, config.net_caps).with_context(|| {
         format!("could not open the data port {data_bind} (TCP and UDP); pick another with --data-port")
@@ -116,7 +118,7 @@ pub async fn serve(config: AgentConfig, listener: tokio::net::TcpListener) -> an
     let mut sampler = BackgroundSampler::start(config.sampler.clone());
     let shared = Arc::new(AgentShared {
         token: config.token.clone(),
-        allow: config.allow.clone(),
+        allow: AllowList::new(config.allow.clone()),
         hostname: rustix::system::uname().nodename().to_string_lossy().into_owned(),
         started: Instant::now(),
         started_at_ms: crate::sampler::raw::unix_ms_now(),
@@ -130,17 +132,21 @@ pub async fn serve(config: AgentConfig, listener: tokio::net::TcpListener) -> an
     let app = api::router(Arc::clone(&shared));
     let shutting_down = shared.shutting_down.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let server = tokio::spawn(crate::http_serve::serve(
+        listener,
+        app,
+        crate::http_serve::ConnectionLimits::default(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
 
     shutdown_signal().await;
     tracing::info!("shutting down");
     shutting_down.cancel();
+    if let Some(probe) = slots::ProbeBook::cancel_active(&shared.probes) {
+        tracing::info!("stopping the running {probe} probe");
+    }
     let _ = stop_tx.send(());
     sampler.stop();
     match tokio::time::timeout(SHUTDOWN_GRACE, server).await {

@@ -13,7 +13,7 @@ use crate::diagnose::{DiagnosePlan, Diagnosis, EVIDENCE_VERSION, agent_evidence}
 use crate::rules::RuleSet;
 
 /// What the page shows of a diagnosis.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DiagnoseSummary {
     /// Report id (its directory name).
     pub id: String,

@@ -13,7 +13,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(24 * 3600);
 /// The load settings, as seed 000's controller form has them: where to produce, the events
 /// (device count/prefix/width, metric ranges, status probabilities), workers and the
 /// producer tuning.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadForm {
     /// `bootstrap.servers`.
@@ -91,7 +91,7 @@ pub fn check_rate(what: &str, rate: f64) -> Result<u64, String> {
 }
 
 /// A ramp on all generators, per generator (seed 000's "Ramp BOTH").
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RampForm {
     /// First rate, msg/s per generator.

@@ -12,7 +12,7 @@ use crate::sampler::Sample;
 const KEEP: usize = 900;
 
 /// Whether an agent drives load or watches a broker host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A generator agent.
@@ -22,7 +22,7 @@ pub enum Role {
 }
 
 /// One agent's status card, as the page shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AgentCard {
     /// The agent's URL.
     pub url: String,
@@ -47,7 +47,7 @@ pub struct AgentCard {
 }
 
 /// One poll of one agent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Point {
     /// Unix ms.
     pub ts_ms: u64,

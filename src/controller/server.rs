@@ -2,12 +2,13 @@
 //! live chart SVGs, "Diagnose now" reports, and the guard in front of all of it (loopback
 //! Host names, the access token, CSRF on every state-changing request).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection};
 use axum::extract::{Form, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -18,6 +19,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::ControllerConfig;
+use crate::agent::api::openapi::BearerAuth;
 use super::charts::{self, Chart};
 use super::diagnose::{self, DiagnoseSummary};
 use super::form::{LoadForm, RampForm, check_rate};
@@ -33,7 +35,7 @@ const SESSION_COOKIE: &str = "plateau_session";
 const CSRF_HEADER: &str = "x-plateau-csrf";
 
 /// A ramp the console is running (or ran) on all generators.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 struct RampView {
     form: RampForm,
     targets: Vec<u64>,
@@ -49,7 +51,8 @@ struct Shared {
     config: ControllerConfig,
     rules: RuleSet,
     csrf: String,
-    sessions: Mutex<HashSet<String>>,
+    sessions: Mutex<Sessions>,
+    logins: Mutex<LoginThrottle>,
     clients: BTreeMap<String, AgentClient>,
     history: Mutex<History>,
     form: Mutex<LoadForm>,
@@ -57,6 +60,92 @@ struct Shared {
     ramp_cancel: Mutex<Arc<AtomicBool>>,
     diagnoses: Mutex<Vec<DiagnoseSummary>>,
     diagnosing: AtomicBool,
+}
+
+/// A session ends this long after its last request.
+const SESSION_IDLE: Duration = Duration::from_secs(3600);
+/// A session ends this long after the login, however busy.
+const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+/// The most sessions held; logging in beyond it ends the oldest.
+const MAX_SESSIONS: usize = 1000;
+/// Wrong tokens allowed within `FAILURE_WINDOW` before every attempt is refused.
+const MAX_FAILURES: usize = 5;
+/// The window over which wrong tokens are counted.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Browser sessions: created at login, ended by idleness, age or count.
+#[derive(Debug, Default)]
+struct Sessions {
+    /// Session id → (logged in, last used).
+    by_id: HashMap<String, (Instant, Instant)>,
+}
+
+impl Sessions {
+    fn start(&mut self, now: Instant) -> String {
+        self.by_id.retain(|_, (born, used)| !expired(now, *born, *used));
+        if self.by_id.len() >= MAX_SESSIONS
+            && let Some(oldest) = self.by_id.iter().min_by_key(|(_, (born, _))| *born).map(|(id, _)| id.clone())
+        {
+            self.by_id.remove(&oldest);
+        }
+        let id = random_token();
+        self.by_id.insert(id.clone(), (now, now));
+        id
+    }
+
+    /// Whether `presented` is a live session; using it keeps it alive.
+    fn touch(&mut self, presented: &str, now: Instant) -> bool {
+        let found = self.by_id.iter_mut().find(|(id, _)| same(id, presented));
+        match found {
+            Some((_, (born, used))) if !expired(now, *born, *used) => {
+                *used = now;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn expired(now: Instant, born: Instant, used: Instant) -> bool {
+    now.duration_since(used) > SESSION_IDLE || now.duration_since(born) > SESSION_LIFETIME
+}
+
+/// Wrong access tokens in the last minute; past `MAX_FAILURES`, every attempt is refused
+/// until the oldest failure is a minute old, so guessing the token is slow.
+#[derive(Debug, Default)]
+struct LoginThrottle {
+    failures: VecDeque<Instant>,
+}
+
+impl LoginThrottle {
+    /// `Err(seconds to wait)` while locked.
+    fn check(&mut self, now: Instant) -> Result<(), u64> {
+        while self.failures.front().is_some_and(|t| now.duration_since(*t) > FAILURE_WINDOW) {
+            self.failures.pop_front();
+        }
+        match self.failures.front() {
+            Some(oldest) if self.failures.len() >= MAX_FAILURES => {
+                Err(FAILURE_WINDOW.saturating_sub(now.duration_since(*oldest)).as_secs() + 1)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.failures.push_back(now);
+    }
+}
+
+fn too_many_attempts(wait_secs: u64) -> Response {
+    let mut response = ApiError(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many wrong tokens; try again in {wait_secs} s"),
+    )
+    .into_response();
+    if let Ok(value) = wait_secs.to_string().parse() {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -74,9 +163,16 @@ fn random_token() -> String {
 /// An error the page shows as it is.
 struct ApiError(StatusCode, String);
 
+/// Every error's body.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ErrorBody {
+    /// What went wrong and what to do about it.
+    error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+        (self.0, axum::Json(ErrorBody { error: self.1 })).into_response()
     }
 }
 
@@ -116,7 +212,8 @@ pub async fn serve(
         config,
         rules,
         csrf: random_token(),
-        sessions: Mutex::new(HashSet::new()),
+        sessions: Mutex::default(),
+        logins: Mutex::default(),
         clients,
         ramp: Mutex::new(None),
         ramp_cancel: Mutex::new(Arc::new(AtomicBool::new(false))),
@@ -129,7 +226,8 @@ pub async fn serve(
         shared.config.generators.len(),
         shared.config.brokers.len()
     );
-    axum::serve(listener, router(shared)).with_graceful_shutdown(shutdown).await?;
+    crate::http_serve::raise_open_file_limit();
+    crate::http_serve::serve(listener, router(shared), crate::http_serve::ConnectionLimits::default(), shutdown).await?;
     Ok(())
 }
 
@@ -148,8 +246,26 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/ramp/stop", post(stop_ramp))
         .route("/api/diagnose", post(diagnose_now))
         .route("/reports/{id}/{file}", get(report_file))
+        .route("/openapi.json", get(openapi_json))
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
         .with_state(shared)
+}
+
+/// The console's API.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "plateau controller",
+        description = "The web console's JSON API. Scripts send the access token as a bearer token; pages send their session cookie and the X-Plateau-Csrf header."
+    ),
+    paths(state, chart, start, set_rate, stop, ramp, stop_ramp, diagnose_now, report_file, openapi_json),
+    modifiers(&BearerAuth)
+)]
+pub struct ControllerApi;
+
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "this description")))]
+async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(<ControllerApi as utoipa::OpenApi>::openapi())
 }
 
 /// How a request proved who it is.
@@ -179,15 +295,22 @@ fn same(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-fn caller(shared: &Shared, headers: &HeaderMap) -> Option<Caller> {
-    let Some(token) = &shared.config.access_token else { return Some(Caller::Local) };
-    let bearer =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if bearer.is_some_and(|b| same(b.trim(), token)) {
-        return Some(Caller::Bearer);
+/// Who is calling, `Ok(None)` for nobody known, `Err(response)` while wrong tokens have
+/// locked the console.
+fn caller(shared: &Shared, headers: &HeaderMap) -> Result<Option<Caller>, Response> {
+    let Some(token) = &shared.config.access_token else { return Ok(Some(Caller::Local)) };
+    let now = Instant::now();
+    if let Some(bearer) = crate::http_serve::bearer_token(headers) {
+        let mut logins = lock(&shared.logins);
+        logins.check(now).map_err(too_many_attempts)?;
+        if same(bearer, token) {
+            return Ok(Some(Caller::Bearer));
+        }
+        logins.failed(now);
+        return Ok(None);
     }
-    let session = cookie(headers, SESSION_COOKIE)?;
-    lock(&shared.sessions).iter().any(|s| same(s, session)).then_some(Caller::Session)
+    let Some(session) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
+    Ok(lock(&shared.sessions).touch(session, now).then_some(Caller::Session))
 }
 
 /// The host part of a Host or Origin value (`http://a:1` → `a`, `[::1]:8080` → `::1`).
@@ -209,7 +332,7 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
     if shared.config.listen.ip().is_loopback() && !matches!(host_name(host), "127.0.0.1" | "localhost" | "::1") {
         return ApiError(
             StatusCode::MISDIRECTED_REQUEST,
-            format!("this console answers only to localhost, not '{host}'"),
+            format!("this console answers only to localhost, not '{}'", crate::http_serve::echo(host)),
         )
         .into_response();
     }
@@ -218,14 +341,21 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
     if mutating && let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         let own = [format!("http://{host}"), format!("https://{host}")];
         if !own.iter().any(|o| o == origin) {
-            return ApiError(StatusCode::FORBIDDEN, format!("cross-site request from {origin} refused"))
+            return ApiError(
+                StatusCode::FORBIDDEN,
+                format!("cross-site request from {} refused", crate::http_serve::echo(origin)),
+            )
                 .into_response();
         }
     }
-    if path == "/login" || path.starts_with("/assets/") {
+    if path == "/login" || path == "/openapi.json" || path.starts_with("/assets/") {
         return next.run(request).await;
     }
-    let Some(caller) = caller(&shared, headers) else {
+    let caller = match caller(&shared, headers) {
+        Ok(caller) => caller,
+        Err(locked) => return locked,
+    };
+    let Some(caller) = caller else {
         return if path == "/" {
             Redirect::to("/login").into_response()
         } else {
@@ -263,30 +393,42 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(shared): State<Arc<Shared>>, Form(form): Form<LoginForm>) -> Response {
+async fn login(State(shared): State<Arc<Shared>>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
     let Some(token) = &shared.config.access_token else { return Redirect::to("/").into_response() };
+    let Ok(Form(form)) = form else {
+        return bad_request("send the form field 'token' (application/x-www-form-urlencoded)").into_response();
+    };
+    let now = Instant::now();
+    if let Err(wait_secs) = lock(&shared.logins).check(now) {
+        return too_many_attempts(wait_secs);
+    }
     if !same(form.token.trim(), token) {
+        lock(&shared.logins).failed(now);
         let page = LOGIN.replace("{{MESSAGE}}", "<p class=\"error\" role=\"alert\">Wrong token.</p>");
         return (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
     }
-    let session = random_token();
-    lock(&shared.sessions).insert(session.clone());
-    let cookie = format!("{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/");
+    let session = lock(&shared.sessions).start(now);
+    let cookie = format!(
+        "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        SESSION_LIFETIME.as_secs()
+    );
     ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
 /// What the page polls.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct StateView {
     agents: Vec<AgentCard>,
     form: LoadForm,
     ramp: Option<RampView>,
     totals: Option<(u64, f64, f64)>,
+    #[schema(value_type = Option<Object>)]
     prometheus: Option<serde_json::Value>,
     diagnoses: Vec<DiagnoseSummary>,
     diagnosing: bool,
 }
 
+#[utoipa::path(get, path = "/api/state", tag = "console", security(("bearer" = [])), responses((status = 200, body = StateView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn state(State(shared): State<Arc<Shared>>) -> axum::Json<StateView> {
     let history = lock(&shared.history);
     let config = &shared.config;
@@ -310,9 +452,11 @@ async fn state(State(shared): State<Arc<Shared>>) -> axum::Json<StateView> {
     })
 }
 
-async fn chart(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+#[utoipa::path(get, path = "/api/chart/{name}", tag = "console", security(("bearer" = [])), params(("name" = String, Path, description = "throughput, latency or hosts")), responses((status = 200, description = "an SVG chart", content_type = "image/svg+xml", body = String), (status = 404, body = ErrorBody), (status = 500, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn chart(State(shared): State<Arc<Shared>>, name: Result<Path<String>, PathRejection>) -> Response {
+    let Ok(Path(name)) = name else { return ApiError(StatusCode::NOT_FOUND, "no such chart".into()).into_response() };
     let Some(which) = Chart::from_name(&name) else {
-        return ApiError(StatusCode::NOT_FOUND, format!("no chart '{name}'")).into_response();
+        return ApiError(StatusCode::NOT_FOUND, format!("no chart '{}'", crate::http_serve::echo(&name))).into_response();
     };
     let svg = charts::render(which, &lock(&shared.history), now_ms());
     match svg {
@@ -339,7 +483,7 @@ fn targets(shared: &Shared, named: &[String]) -> Result<Vec<String>, ApiError> {
 }
 
 /// What each agent said.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Outcome {
     agent: String,
     ok: bool,
@@ -372,12 +516,19 @@ where
     outcomes
 }
 
+/// The answer to an action on generators: each agent's outcome, and the failures together.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Answer {
+    results: Vec<Outcome>,
+    error: Option<String>,
+}
+
 fn answer(outcomes: Vec<Outcome>) -> Response {
     let failed: Vec<String> =
         outcomes.iter().filter_map(|o| o.error.as_ref().map(|e| format!("{}: {e}", o.agent))).collect();
     let status = if failed.is_empty() { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
     let error = (!failed.is_empty()).then(|| failed.join("; "));
-    (status, axum::Json(json!({ "results": outcomes, "error": error }))).into_response()
+    (status, axum::Json(Answer { results: outcomes, error })).into_response()
 }
 
 fn start_on(client: &AgentClient, config: &crate::kafka::ProduceConfig) -> Result<(), String> {
@@ -389,7 +540,7 @@ fn start_on(client: &AgentClient, config: &crate::kafka::ProduceConfig) -> Resul
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartRequest {
     #[serde(default)]
@@ -399,11 +550,18 @@ struct StartRequest {
 }
 
 /// The JSON body a page sent, as `T`; `what` names it in the error.
-fn parse<T: serde::de::DeserializeOwned>(body: axum::Json<serde_json::Value>, what: &str) -> Result<T, ApiError> {
-    serde_json::from_value(body.0).map_err(|err| bad_request(format!("{what} is incomplete: {err}")))
+fn parse<T: serde::de::DeserializeOwned>(body: JsonBody, what: &str) -> Result<T, ApiError> {
+    let axum::Json(value) = body.map_err(|rejection| {
+        ApiError(rejection.status(), format!("{what} is not JSON: {}", crate::http_serve::echo(&rejection.body_text())))
+    })?;
+    serde_json::from_value(value).map_err(|err| bad_request(format!("{what} is incomplete: {err}")))
 }
 
-async fn start(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Result<Response, ApiError> {
+/// A JSON body, or why it is not one (answered as JSON, not axum's plain text).
+type JsonBody = Result<axum::Json<serde_json::Value>, JsonRejection>;
+
+#[utoipa::path(post, path = "/api/start", tag = "console", security(("bearer" = [])), request_body = StartRequest, responses((status = 200, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn start(State(shared): State<Arc<Shared>>, body: JsonBody) -> Result<Response, ApiError> {
     let request: StartRequest = parse(body, "the form")?;
     let urls = targets(&shared, &request.agents)?;
     let config = request.settings.config(request.rate).map_err(bad_request)?;
@@ -411,7 +569,7 @@ async fn start(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::V
     Ok(answer(on_agents(&shared, &urls, move |client| start_on(client, &config)).await))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RateBody {
     #[serde(default)]
@@ -419,9 +577,10 @@ struct RateBody {
     rate: f64,
 }
 
+#[utoipa::path(post, path = "/api/rate", tag = "console", security(("bearer" = [])), request_body = RateBody, responses((status = 200, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_rate(
     State(shared): State<Arc<Shared>>,
-    body: axum::Json<serde_json::Value>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     let request: RateBody = parse(body, "the request")?;
     let urls = targets(&shared, &request.agents)?;
@@ -432,14 +591,15 @@ async fn set_rate(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StopBody {
     #[serde(default)]
     agents: Vec<String>,
 }
 
-async fn stop(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/api/stop", tag = "console", security(("bearer" = [])), request_body = StopBody, responses((status = 200, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn stop(State(shared): State<Arc<Shared>>, body: JsonBody) -> Result<Response, ApiError> {
     let request: StopBody = parse(body, "the request")?;
     let urls = targets(&shared, &request.agents)?;
     if request.agents.is_empty() {
@@ -462,14 +622,15 @@ fn cancel_ramp(shared: &Shared) {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RampBody {
     ramp: RampForm,
     settings: LoadForm,
 }
 
-async fn ramp(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Value>) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/api/ramp", tag = "console", security(("bearer" = [])), request_body = RampBody, responses((status = 200, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn ramp(State(shared): State<Arc<Shared>>, body: JsonBody) -> Result<Response, ApiError> {
     let request: RampBody = parse(body, "the form")?;
     let (targets, every) = request.ramp.targets().map_err(bad_request)?;
     let config = request.settings.config(targets[0] as f64).map_err(bad_request)?;
@@ -518,26 +679,50 @@ async fn ramp(State(shared): State<Arc<Shared>>, body: axum::Json<serde_json::Va
     Ok(answer(outcomes))
 }
 
+#[utoipa::path(post, path = "/api/ramp/stop", tag = "console", security(("bearer" = [])), responses((status = 200, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn stop_ramp(State(shared): State<Arc<Shared>>) -> Response {
     cancel_ramp(&shared);
-    axum::Json(json!({ "results": [], "error": null })).into_response()
+    axum::Json(Answer { results: Vec::new(), error: None }).into_response()
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DiagnoseBody {
     /// Seconds back from now to judge (default: since the ramp started, else 60 s).
     window_secs: Option<u64>,
 }
 
-async fn diagnose_now(State(shared): State<Arc<Shared>>, body: Option<axum::Json<serde_json::Value>>) -> Response {
-    let request: DiagnoseBody = match body.map(|b| serde_json::from_value(b.0)).transpose() {
-        Ok(request) => request.unwrap_or_default(),
-        Err(err) => return bad_request(format!("bad request: {err}")).into_response(),
-    };
-    if shared.diagnosing.swap(true, Ordering::SeqCst) {
-        return ApiError(StatusCode::CONFLICT, "a diagnosis is already running".into()).into_response();
+/// Holds the console's one diagnosis: released when dropped, however the diagnosis ends.
+struct Diagnosing(Arc<Shared>);
+
+impl Diagnosing {
+    fn take(shared: &Arc<Shared>) -> Option<Diagnosing> {
+        (!shared.diagnosing.swap(true, Ordering::SeqCst)).then(|| Diagnosing(Arc::clone(shared)))
     }
+}
+
+impl Drop for Diagnosing {
+    fn drop(&mut self) {
+        self.0.diagnosing.store(false, Ordering::SeqCst);
+    }
+}
+
+#[utoipa::path(post, path = "/api/diagnose", tag = "console", security(("bearer" = [])), request_body(content = Option<DiagnoseBody>), responses((status = 200, body = DiagnoseSummary), (status = 409, body = ErrorBody), (status = 500, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn diagnose_now(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    // The body is optional: nothing, or `{"window_secs": N}`.
+    let request: DiagnoseBody = if body.iter().all(u8::is_ascii_whitespace) {
+        DiagnoseBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(err) => return bad_request(format!("the request is not {{\"window_secs\": N}}: {err}")).into_response(),
+        }
+    };
+    // The guard moves into the diagnosis's thread: a browser that goes away mid-diagnosis
+    // neither frees it early nor keeps it forever.
+    let Some(diagnosing) = Diagnosing::take(&shared) else {
+        return ApiError(StatusCode::CONFLICT, "a diagnosis is already running".into()).into_response();
+    };
     let end = now_ms();
     // A ramp still running (or holding at its max) sets the window's start and its steps.
     let ramp = lock(&shared.ramp).clone().filter(|r| !r.stopped || r.holding);
@@ -556,16 +741,17 @@ async fn diagnose_now(State(shared): State<Arc<Shared>>, body: Option<axum::Json
     let worker = Arc::clone(&shared);
     // Not a tokio blocking task: the Prometheus collector runs a runtime of its own.
     std::thread::spawn(move || {
-        let outcome = diagnose::run(&worker.config, &worker.rules, &window);
-        let _ = sender.send(outcome.map(|(diagnosis, dir)| diagnose::summary(&diagnosis, &dir)));
-    });
-    let outcome = receiver.await;
-    shared.diagnosing.store(false, Ordering::SeqCst);
-    match outcome {
-        Ok(Ok(summary)) => {
-            lock(&shared.diagnoses).push(summary.clone());
-            axum::Json(summary).into_response()
+        let outcome = diagnose::run(&worker.config, &worker.rules, &window)
+            .map(|(diagnosis, dir)| diagnose::summary(&diagnosis, &dir));
+        // The page lists it even if the browser that asked has gone.
+        if let Ok(summary) = &outcome {
+            lock(&worker.diagnoses).push(summary.clone());
         }
+        drop(diagnosing);
+        let _ = sender.send(outcome);
+    });
+    match receiver.await {
+        Ok(Ok(summary)) => axum::Json(summary).into_response(),
         Ok(Err(err)) => bad_request(format!("{err:#}")).into_response(),
         Err(_) => {
             ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the diagnosis stopped unexpectedly".into()).into_response()
@@ -573,22 +759,32 @@ async fn diagnose_now(State(shared): State<Arc<Shared>>, body: Option<axum::Json
     }
 }
 
-async fn report_file(State(shared): State<Arc<Shared>>, Path((id, file)): Path<(String, String)>) -> Response {
+#[utoipa::path(get, path = "/reports/{id}/{file}", tag = "console", security(("bearer" = [])), params(("id" = String, Path, description = "diagnosis-N"), ("file" = String, Path, description = "findings.md, timeline.svg or evidence.json")), responses((status = 200, description = "the file"), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn report_file(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let Ok(Path((id, file))) = path else {
+        return ApiError(StatusCode::NOT_FOUND, "no such report file".into()).into_response();
+    };
     let valid_id =
         id.strip_prefix("diagnosis-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     let content_type = match file.as_str() {
         "findings.md" => "text/plain; charset=utf-8",
         "timeline.svg" => "image/svg+xml",
         "evidence.json" => "application/json",
-        _ => return ApiError(StatusCode::NOT_FOUND, format!("no report file '{file}'")).into_response(),
+        _ => {
+            return ApiError(StatusCode::NOT_FOUND, format!("no report file '{}'", crate::http_serve::echo(&file)))
+                .into_response();
+        }
     };
     if !valid_id {
-        return ApiError(StatusCode::NOT_FOUND, format!("no report '{id}'")).into_response();
+        return ApiError(StatusCode::NOT_FOUND, format!("no report '{}'", crate::http_serve::echo(&id))).into_response();
     }
     let path = shared.config.reports.join(&id).join(&file);
     match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
         Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
-        _ => ApiError(StatusCode::NOT_FOUND, format!("no report '{id}'")).into_response(),
+        _ => ApiError(StatusCode::NOT_FOUND, format!("no report '{}'", crate::http_serve::echo(&id))).into_response(),
     }
 }
 

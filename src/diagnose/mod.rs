@@ -143,23 +143,33 @@ impl DiagnosePlan {
     pub fn load(path: &std::path::Path) -> anyhow::Result<DiagnosePlan> {
         let text = std::fs::read_to_string(path)
             .map_err(|err| anyhow::anyhow!("cannot read plan {}: {err}", path.display()))?;
-        toml::from_str(&text).map_err(|err| anyhow::anyhow!("plan {}: {err}", path.display()))
+        toml::from_str(&text).map_err(|err| anyhow::Error::new(PlanError(format!("plan {}: {err}", path.display()))))
     }
 
     /// Checks what can be checked before touching anything.
-    pub fn validate(&self) -> anyhow::Result<Ramp> {
+    pub fn validate(&self) -> Result<Ramp, PlanError> {
         if self.generators.is_empty() {
-            anyhow::bail!("a diagnosis needs at least one generator agent (--generator URL)");
+            return Err(PlanError("a diagnosis needs at least one generator agent (--generator URL)".into()));
         }
         for url in self.generators.iter().chain(&self.brokers).chain(&self.consumers) {
             if !matches!(url.parse::<Target>(), Ok(Target::Agent(_))) {
-                anyhow::bail!("'{url}' is not an agent URL; use http://HOST:PORT");
+                return Err(PlanError(format!("'{url}' is not an agent URL; use http://HOST:PORT")));
             }
         }
-        let ramp: Ramp = self.ramp.parse().map_err(anyhow::Error::msg)?;
+        let ramp: Ramp = self.ramp.parse().map_err(PlanError)?;
+        self.producer.validate().map_err(PlanError)?;
+        // The generators are agents: their produce runs take only what an agent allows.
+        crate::kafka::properties::check_remote_properties(self.producer.extra.iter().map(|(name, _)| name.as_str()))
+            .map_err(|err| PlanError(format!("-X: {err}")))?;
         Ok(ramp)
     }
 }
+
+/// A plan that cannot run; the message says what to fix. `plateau diagnose` exits with
+/// status 2 for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
 
 /// One preflight check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -584,6 +594,17 @@ pub fn run(
         let mut outcomes = std::mem::take(&mut verdict.rules);
         outcomes.push(model_outcome(binding, predicted, observed));
         verdict = crate::rules::eval::combine(outcomes, found.found);
+    }
+    // "No plateau" is a finding only when load was delivered: a ramp that delivered
+    // nothing (an unreachable cluster, a missing topic, generators that all failed)
+    // shows no headroom at all, and the verdict must say it cannot tell.
+    if !found.found && !ramp_steps.iter().any(|step| step.achieved_rate > 0.0) {
+        verdict.bound = Bound::Unknown;
+        verdict.confidence = 0.0;
+        verdict.missing.insert(
+            0,
+            "no record was delivered during the ramp, so nothing was measured against the cluster (see the produce errors and the preflight below)".into(),
+        );
     }
     verdict.missing.extend(evidence.unavailable.iter().cloned());
     for check in preflight.iter().filter(|c| !c.ok) {

@@ -14,8 +14,15 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+/// The most simulated devices a run may have.
+pub const MAX_DEVICES: u64 = 10_000_000;
+/// The most digits a device id may be padded to.
+pub const MAX_DEVICE_WIDTH: usize = 20;
+/// The longest device id prefix.
+pub const MAX_DEVICE_PREFIX_BYTES: usize = 64;
+
 /// Ranges and probabilities of the generated values (seed 000's form defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventSpec {
     /// Number of simulated devices.
@@ -57,8 +64,22 @@ impl Default for EventSpec {
 impl EventSpec {
     /// Checks the ranges; the message says what to fix.
     pub fn validate(&self) -> Result<(), String> {
-        if self.devices == 0 || self.devices > 100_000_000 {
-            return Err(format!("--devices {} is out of range; use 1 to 100000000", self.devices));
+        // Each device keeps a sequence number in memory (8 bytes, 16 with validation).
+        if self.devices == 0 || self.devices > MAX_DEVICES {
+            return Err(format!("--devices {} is out of range; use 1 to {MAX_DEVICES}", self.devices));
+        }
+        // A u64 has at most 20 digits; a wider id is only padding.
+        if self.device_width > MAX_DEVICE_WIDTH {
+            return Err(format!(
+                "--device-width {} is out of range; use 0 to {MAX_DEVICE_WIDTH} digits",
+                self.device_width
+            ));
+        }
+        if self.device_prefix.len() > MAX_DEVICE_PREFIX_BYTES {
+            return Err(format!(
+                "--device-prefix is {} bytes long; use at most {MAX_DEVICE_PREFIX_BYTES}",
+                self.device_prefix.len()
+            ));
         }
         for (name, (low, high)) in
             [("temperature", self.temperature), ("humidity", self.humidity), ("pressure", self.pressure)]

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod event;
 pub mod pace;
+pub mod properties;
 pub mod report;
 pub mod run;
 pub mod validate;
@@ -23,6 +24,10 @@ pub use report::ProduceReport;
 
 /// The highest rate a run accepts, messages per second.
 pub const MAX_RATE: u64 = 10_000_000;
+/// The most steps a ramp may have.
+pub const MAX_RAMP_STEPS: u64 = 1000;
+/// The longest step of a ramp.
+pub const MAX_STEP_LENGTH: Duration = Duration::from_secs(3600);
 
 /// How the target rate evolves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +103,15 @@ impl FromStr for Ramp {
         if ramp.step == 0 && ramp.max != ramp.start {
             return Err(format!("ramp '{text}': STEP 0 never reaches MAX"));
         }
+        if ramp.every > MAX_STEP_LENGTH {
+            return Err(format!("ramp '{text}': steps longer than {} s; use EVERY_S <= {0}", MAX_STEP_LENGTH.as_secs()));
+        }
+        let n_steps = if ramp.step == 0 { 1 } else { (ramp.max - ramp.start) / ramp.step + 1 };
+        if n_steps > MAX_RAMP_STEPS {
+            return Err(format!(
+                "ramp '{text}' has {n_steps} steps; use at most {MAX_RAMP_STEPS} (a larger STEP or a lower MAX)"
+            ));
+        }
         Ok(ramp)
     }
 }
@@ -109,7 +123,7 @@ impl fmt::Display for Ramp {
 }
 
 /// Which key each event carries (and so how it is partitioned).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyMode {
     /// The device id: per-device order within one partition (seed 004's keyed IoT case).
@@ -273,8 +287,8 @@ impl ProduceConfig {
         if self.workers == 0 || self.workers > 64 {
             return Err(format!("--workers {} is out of range; use 1 to 64", self.workers));
         }
-        if self.interval < Duration::from_millis(100) {
-            return Err("--interval is too short; use at least 100ms".into());
+        if self.interval < Duration::from_millis(100) || self.interval > Duration::from_secs(3600) {
+            return Err("--interval is out of range; use 100ms to 1h".into());
         }
         if let Some(sla) = self.sla_p99_ms.filter(|sla| !(sla.is_finite() && *sla > 0.0)) {
             return Err(format!("--sla-p99-ms {sla} must be a positive number of milliseconds"));
@@ -313,6 +327,9 @@ pub enum ProduceError {
     /// The run was interrupted.
     #[error("the run was interrupted")]
     Cancelled,
+    /// The cluster led the run to an address it may not reach.
+    #[error("{0}")]
+    Refused(String),
 }
 
 #[cfg(test)]
@@ -328,6 +345,8 @@ mod tests {
         assert!("1:2:3".parse::<Ramp>().unwrap_err().contains("START:STEP:EVERY_S:MAX"));
         assert!("100:10:0.1:200".parse::<Ramp>().unwrap_err().contains("EVERY_S >= 1"));
         assert!("500:10:5:100".parse::<Ramp>().is_err());
+        assert!("1:1:1:10000000".parse::<Ramp>().unwrap_err().contains("at most 1000"));
+        assert!("1:1:100000:10".parse::<Ramp>().unwrap_err().contains("EVERY_S <= 3600"));
     }
 
     #[test]

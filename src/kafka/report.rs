@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::probe::LatencyMs;
 
 /// Errors by kind.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Errors {
     /// All errors.
     pub total: u64,
@@ -19,7 +19,7 @@ pub struct Errors {
 }
 
 /// One reporting interval, like kafka-producer-perf-test's periodic line.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ProduceInterval {
     /// Seconds since the run started, at the end of the interval.
     pub end_secs: f64,
@@ -44,7 +44,7 @@ pub struct ProduceInterval {
 }
 
 /// One step of a ramp.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Step {
     /// Target rate, msg/s.
     pub target_rate: u64,
@@ -61,7 +61,7 @@ pub struct Step {
 }
 
 /// A librdkafka latency window, microseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct WindowUs {
     /// Mean.
     pub avg: i64,
@@ -80,7 +80,7 @@ impl From<&rdkafka::statistics::Window> for WindowUs {
 }
 
 /// librdkafka's view of one broker: where the time of a produce request goes.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct BrokerStats {
     /// `host:port/id`.
     pub name: String,
@@ -101,7 +101,7 @@ pub struct BrokerStats {
 }
 
 /// Per-partition distribution.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Partitions {
     /// Acknowledged records per partition, by partition number.
     pub counts: Vec<u64>,
@@ -118,7 +118,7 @@ pub struct Partitions {
 }
 
 /// What the validating consumer found.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Validation {
     /// Events read back.
     pub consumed: u64,
@@ -135,7 +135,7 @@ pub struct Validation {
 }
 
 /// The whole result of a produce run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ProduceReport {
     /// `bootstrap.servers`.
     pub bootstrap: String,

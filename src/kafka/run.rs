@@ -25,6 +25,7 @@ use super::report::{
 };
 use super::validate::Validator;
 use super::{KeyMode, ProduceConfig, ProduceError, RateSpec};
+use crate::allow::AllowList;
 use crate::probe::{Cancel, LatencyMs};
 
 /// Bits of the delivery opaque that hold the device index.
@@ -74,6 +75,10 @@ pub struct RunControl {
     pub rate: SharedRate,
     /// Live counters.
     pub live: Mutex<LiveStats>,
+    /// Where the run may connect (an agent's `--allow`): every broker the cluster
+    /// advertises is checked against it before the first record and whenever librdkafka's
+    /// statistics name a new one; `None` for a run on the user's own machine.
+    pub allow: Option<AllowList>,
 }
 
 /// Delivery-side measurements, updated from librdkafka's callback thread.
@@ -95,6 +100,42 @@ struct Context {
     deliveries: Mutex<Deliveries>,
     statistics: Mutex<Option<Statistics>>,
     last_client_error: Mutex<Option<String>>,
+    brokers: BrokerCheck,
+}
+
+/// Checks the brokers a cluster advertises against an agent's allow-list, each
+/// `host:port` once; the first refusal stops the run.
+#[derive(Debug, Default)]
+struct BrokerCheck {
+    allow: Option<AllowList>,
+    checked: Mutex<std::collections::HashSet<String>>,
+    refused: Mutex<Option<String>>,
+}
+
+impl BrokerCheck {
+    /// Checks `host:port`; remembers and returns a refusal.
+    fn check(&self, host: &str, port: u16) -> Result<(), String> {
+        let Some(allow) = &self.allow else { return Ok(()) };
+        let key = format!("{host}:{port}");
+        if self.checked.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
+            return Ok(());
+        }
+        match allow.resolve("advertised broker", host, port) {
+            Ok(_) => {
+                self.checked.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
+                Ok(())
+            }
+            Err(err) => {
+                let message = format!("the cluster advertises a broker this agent may not reach: {err}");
+                self.refused.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(message.clone());
+                Err(message)
+            }
+        }
+    }
+
+    fn refusal(&self) -> Option<String> {
+        self.refused.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl Context {
@@ -105,6 +146,12 @@ impl Context {
 
 impl ClientContext for Context {
     fn stats(&self, statistics: Statistics) {
+        // A broker the cluster starts advertising mid-run appears here first.
+        for broker in statistics.brokers.values() {
+            if let Ok((host, port)) = crate::allow::split_host_port(&broker.nodename) {
+                let _ = self.brokers.check(host, port);
+            }
+        }
         *self.statistics.lock().unwrap_or_else(|p| p.into_inner()) = Some(statistics);
     }
 
@@ -214,6 +261,7 @@ pub fn run_produce(
         }),
         statistics: Mutex::new(None),
         last_client_error: Mutex::new(None),
+        brokers: BrokerCheck { allow: control.allow.clone(), ..BrokerCheck::default() },
     };
     let producer: ThreadedProducer<Context> =
         client_config(config).create_with_context(context).map_err(|err| ProduceError::Config(err.to_string()))?;
@@ -343,6 +391,15 @@ fn topic_partitions(producer: &ThreadedProducer<Context>, config: &ProduceConfig
             None => format!("no answer within {} s ({err})", METADATA_TIMEOUT.as_secs()),
         })
     })?;
+    // No record is sent before every broker the cluster advertises passed the check, so
+    // librdkafka never opens a connection to a refused one.
+    for broker in metadata.brokers() {
+        producer
+            .context()
+            .brokers
+            .check(broker.host(), broker.port().clamp(0, u16::MAX as i32) as u16)
+            .map_err(ProduceError::Refused)?;
+    }
     let topic = metadata.topics().iter().find(|t| t.name() == config.topic);
     match topic {
         Some(topic) if topic.error().is_none() && !topic.partitions().is_empty() => Ok(topic.partitions().len()),
@@ -438,6 +495,9 @@ fn control_loop(
         let now = Instant::now();
         if control.cancel.is_cancelled() {
             return Ok(Some("stopped on request".into()));
+        }
+        if let Some(refusal) = producer.context().brokers.refusal() {
+            return Err(ProduceError::Refused(refusal));
         }
         // `/status` shows the run twice a second, whatever the reporting interval.
         if now.duration_since(live_at) >= LIVE_EVERY {

@@ -35,7 +35,7 @@ pub const DEFAULT_UDP_LEN: u32 = 1460;
 pub const MAX_UDP_LEN: u32 = 65_507;
 
 /// TCP or UDP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// A TCP throughput test.
@@ -132,6 +132,12 @@ impl NetTestConfig {
             return invalid(format!(
                 "--len {} is out of range for {}; use {min_len} to {max_len} bytes",
                 self.len, self.protocol
+            ));
+        }
+        if self.protocol == Protocol::Udp && self.rate_bits_per_sec == 0 {
+            return invalid(format!(
+                "a UDP --rate of 0 means unlimited, which is over the limit of {} per stream; give a rate",
+                crate::units::BitRate(caps.max_rate_bits_per_sec)
             ));
         }
         if self.protocol == Protocol::Udp && self.rate_bits_per_sec > caps.max_rate_bits_per_sec {

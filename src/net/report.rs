@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The whole result of one test.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct NetReport {
     /// How the test was set up.
     pub start: Start,
@@ -19,7 +19,7 @@ pub struct NetReport {
 }
 
 /// iperf3's `start` object.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Start {
     /// One entry per data connection.
     pub connected: Vec<Connected>,
@@ -41,7 +41,7 @@ pub struct Start {
 }
 
 /// One data connection.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Connected {
     /// Stream number (iperf3 puts the socket descriptor here).
     pub socket: u32,
@@ -56,7 +56,7 @@ pub struct Connected {
 }
 
 /// Wall-clock time of the start.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Timestamp {
     /// RFC 3339.
     pub time: String,
@@ -65,7 +65,7 @@ pub struct Timestamp {
 }
 
 /// Host and port of the server.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ConnectingTo {
     /// Host as given.
     pub host: String,
@@ -74,7 +74,7 @@ pub struct ConnectingTo {
 }
 
 /// iperf3's `test_start`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct TestStart {
     /// `TCP` or `UDP`.
     pub protocol: String,
@@ -104,7 +104,7 @@ pub struct TestStart {
 
 /// A span of the test, for one stream or summed over streams. Fields that do not apply
 /// (TCP_INFO for UDP, loss for TCP) are left out.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Segment {
     /// Stream number (absent in sums).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -157,7 +157,7 @@ pub struct Segment {
 }
 
 /// One reporting interval.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Interval {
     /// Per stream, as this end saw it.
     pub streams: Vec<Segment>,
@@ -169,7 +169,7 @@ pub struct Interval {
 }
 
 /// Totals of one stream.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct EndStream {
     /// The sending side (TCP).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -183,7 +183,7 @@ pub struct EndStream {
 }
 
 /// Process CPU use during the test, percent of one core.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct CpuUtilization {
     /// This end, user + system.
     pub host_total: f64,
@@ -200,7 +200,7 @@ pub struct CpuUtilization {
 }
 
 /// iperf3's `end` object.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct End {
     /// Per stream.
     pub streams: Vec<EndStream>,
@@ -222,7 +222,7 @@ pub struct End {
 }
 
 /// What limited the test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LimitedBy {
     /// The path between the hosts.
@@ -236,7 +236,7 @@ pub enum LimitedBy {
 }
 
 /// plateau's findings about a test.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PlateauFindings {
     /// The target as given.
     pub target: String,

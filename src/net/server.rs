@@ -8,7 +8,7 @@
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,16 +18,20 @@ use super::streams::{self, Role, StreamHandle, StreamSettings, UdpPeer};
 use super::tally::{self, Measured, Snapshot};
 use super::wire::{self, Results, State};
 use super::{NetCaps, NetError, NetTestConfig, Protocol};
+use crate::probe::Cancel;
 
 /// How long an issued cookie stays valid without a test.
 pub const SESSION_TTL: Duration = Duration::from_secs(30);
 /// Time allowed for each protocol step.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections the data port holds open at once (each has a thread): two directions of
+/// the most streams a test may have, its control connection, and room for a refused few.
+const MAX_DATA_CONNECTIONS: usize = 2 * 32 + 16;
 /// Time a client may run past its declared test length before it is cut off.
 const GRACE: Duration = Duration::from_secs(10);
 
 /// A test the agent has agreed to serve.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Session {
     /// The cookie the client must present.
     pub cookie: String,
@@ -41,6 +45,10 @@ pub struct Session {
 struct Pending {
     cookie: String,
     expires: Instant,
+    /// The test the cookie was issued for: the client may ask for no more.
+    config: NetTestConfig,
+    /// Set when the agent is asked to stop the test (or is shutting down).
+    cancel: Cancel,
     /// Released when the test ends or the cookie expires (the agent's probe slot).
     _slot: Box<dyn Send>,
 }
@@ -83,11 +91,23 @@ impl DataServer {
         std::thread::Builder::new().name("net-accept".into()).spawn(move || {
             // Connections are numbered in accept order: a client opens its data streams
             // one after another, and their order decides which way each one sends.
+            let open = Arc::new(AtomicUsize::new(0));
             for (sequence, connection) in listener.incoming().flatten().enumerate() {
-                let shared = Arc::clone(&accept_shared);
-                let _ = std::thread::Builder::new()
-                    .name("net-conn".into())
-                    .spawn(move || handle_connection(&shared, sequence, connection));
+                // One thread per connection, so the number of connections is capped: a
+                // test needs at most two streams per allowed stream plus its control.
+                if open.load(Ordering::Relaxed) >= MAX_DATA_CONNECTIONS {
+                    drop(connection);
+                    continue;
+                }
+                open.fetch_add(1, Ordering::Relaxed);
+                let (shared, still_open) = (Arc::clone(&accept_shared), Arc::clone(&open));
+                let spawned = std::thread::Builder::new().name("net-conn".into()).spawn(move || {
+                    handle_connection(&shared, sequence, connection);
+                    still_open.fetch_sub(1, Ordering::Relaxed);
+                });
+                if spawned.is_err() {
+                    open.fetch_sub(1, Ordering::Relaxed);
+                }
             }
         })?;
         let janitor = Arc::downgrade(&shared);
@@ -114,7 +134,7 @@ impl DataServer {
     /// Issues a cookie for one test of `config`, holding `slot` until the test ends or
     /// the cookie expires. Fails when a test is pending or running, or `config` is
     /// beyond the caps.
-    pub fn issue(&self, config: &NetTestConfig, slot: Box<dyn Send>) -> Result<Session, NetError> {
+    pub fn issue(&self, config: &NetTestConfig, slot: Box<dyn Send>, cancel: Cancel) -> Result<Session, NetError> {
         config.validate(&self.shared.caps)?;
         self.shared.expire_pending();
         let mut sessions = self.shared.lock();
@@ -122,7 +142,13 @@ impl DataServer {
             return Err(NetError::Busy(format!("data port {}", self.shared.port)));
         }
         let cookie = wire::new_cookie();
-        sessions.pending = Some(Pending { cookie: cookie.clone(), expires: Instant::now() + SESSION_TTL, _slot: slot });
+        sessions.pending = Some(Pending {
+            cookie: cookie.clone(),
+            expires: Instant::now() + SESSION_TTL,
+            config: config.clone(),
+            cancel,
+            _slot: slot,
+        });
         Ok(Session { cookie, data_port: self.shared.port, expires_in_secs: SESSION_TTL.as_secs() })
     }
 }
@@ -192,7 +218,7 @@ fn handle_connection(shared: &Shared, sequence: usize, mut connection: TcpStream
     };
     match admission {
         Admission::Control(pending, streams) => {
-            let outcome = serve_test(shared, &mut connection, streams);
+            let outcome = serve_test(shared, &pending, &mut connection, streams);
             if let Err(err) = outcome {
                 tracing::warn!(
                     "network test from {}: {err}",
@@ -231,8 +257,30 @@ fn refusal_code(config: &NetTestConfig, caps: &NetCaps) -> i32 {
     }
 }
 
+/// Whether `asked` stays within the test `issued` was issued for; the message says how
+/// it does not.
+fn within_session(asked: &NetTestConfig, issued: &NetTestConfig) -> Result<(), String> {
+    let same_shape = asked.protocol == issued.protocol
+        && asked.reverse == issued.reverse
+        && asked.bidir == issued.bidir
+        && asked.parallel == issued.parallel;
+    let not_longer = asked.time_secs <= issued.time_secs && asked.omit_secs <= issued.omit_secs;
+    let not_more = asked.len <= issued.len
+        && (asked.protocol == Protocol::Tcp
+            || (asked.rate_bits_per_sec > 0 && asked.rate_bits_per_sec <= issued.rate_bits_per_sec));
+    if same_shape && not_longer && not_more {
+        Ok(())
+    } else {
+        Err(format!(
+            "the client asked for a {} test of {} s with {} stream(s) but the cookie was issued for a {} test of {} s with {} stream(s); ask for a session that matches the test",
+            asked.protocol, asked.time_secs, asked.parallel, issued.protocol, issued.time_secs, issued.parallel
+        ))
+    }
+}
+
 fn serve_test(
     shared: &Shared,
+    pending: &Pending,
     control: &mut TcpStream,
     streams_rx: mpsc::Receiver<(usize, TcpStream)>,
 ) -> Result<(), String> {
@@ -264,6 +312,10 @@ fn serve_test(
         refuse(control, refusal_code(&config, &shared.caps));
         return Err(err.to_string());
     }
+    if let Err(err) = within_session(&config, &pending.config) {
+        refuse(control, wire::ERROR_PLATEAU_REFUSED);
+        return Err(err);
+    }
     let client_ip = control.peer_addr().map_err(|err| err.to_string())?.ip();
     wire::write_state(control, State::CreateStreams).map_err(step("asking for streams"))?;
     let accepted = match accept_streams(shared, &config, client_ip, &streams_rx) {
@@ -289,6 +341,10 @@ fn serve_test(
     let ended = loop {
         if baseline.is_none() && start.elapsed() >= omit {
             baseline = Some(handles.iter().map(Snapshot::take).collect());
+        }
+        if pending.cancel.is_cancelled() {
+            let _ = wire::write_state(control, State::ServerTerminate);
+            break Err("the test was cancelled on this agent".to_string());
         }
         match wire::read_state(control) {
             Ok(State::TestEnd) => break Ok(()),

@@ -28,9 +28,14 @@ const FREE_SPACE_MARGIN_BYTES: u64 = 64 << 20;
 const MAX_BLOCK_BYTES: u64 = 64 << 20;
 /// The random-read phase stops after this long even if reads remain.
 const MAX_READ_PHASE: Duration = Duration::from_secs(10);
+/// The append phase stops after this long even if bytes remain: a tiny block with a
+/// flush after each one on a slow disk would otherwise run for hours.
+pub const MAX_WRITE_PHASE: Duration = Duration::from_secs(300);
+/// The smallest block a write may use (a page).
+const MIN_BLOCK_BYTES: u64 = 4096;
 
 /// When the append phase flushes to stable storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FsyncMode {
     /// After every block (a broker with `flush.messages=1`).
@@ -87,7 +92,7 @@ impl DiskConfig {
     pub fn validate(&self, max_size: ByteSize) -> Result<(), ProbeError> {
         let invalid = |msg: String| Err(ProbeError::InvalidInput(msg));
         let (size, block) = (self.size.bytes(), self.block.bytes());
-        if block == 0 || block > MAX_BLOCK_BYTES {
+        if !(MIN_BLOCK_BYTES..=MAX_BLOCK_BYTES).contains(&block) {
             return invalid(format!("block {} is out of range; use 4K to 64M", self.block));
         }
         if size < block {
@@ -107,9 +112,10 @@ impl DiskConfig {
 }
 
 /// What the disk probe measured.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct DiskResult {
     /// Directory the probe wrote in.
+    #[schema(value_type = String)]
     pub path: PathBuf,
     /// Bytes appended.
     pub size_bytes: u64,
@@ -136,6 +142,10 @@ pub struct DiskResult {
     /// Whether the reads went to the device: true with O_DIRECT or when the kernel
     /// accepted dropping the file from the page cache; false means they may be cache hits.
     pub reads_uncached: bool,
+    /// Whether the append phase reached its time limit before `size` (then
+    /// `size_bytes` is what was written).
+    #[serde(default)]
+    pub stopped_at_time_limit: bool,
 }
 
 /// The disk probe, ready to run.
@@ -240,7 +250,6 @@ fn run_disk_probe(config: &DiskConfig, cancel: &Cancel) -> Result<DiskResult, Pr
     let mut file = create_probe_file(config)?;
     let block_len = config.block.bytes() as usize;
     let n_blocks = config.size.bytes() / config.block.bytes();
-    let written_bytes = n_blocks * config.block.bytes();
 
     let mut buffer = AlignedBuffer::new(block_len);
     // Random bytes, so that compressing or deduplicating storage cannot shortcut the writes.
@@ -249,8 +258,14 @@ fn run_disk_probe(config: &DiskConfig, cancel: &Cancel) -> Result<DiskResult, Pr
     let mut write_hist = latency_histogram();
     let mut fsync_hist = latency_histogram();
     let write_start = Instant::now();
+    let mut blocks_written = 0;
+    let mut stopped_at_time_limit = false;
     for _ in 0..n_blocks {
         cancel.check()?;
+        if write_start.elapsed() >= MAX_WRITE_PHASE {
+            stopped_at_time_limit = true;
+            break;
+        }
         let started = Instant::now();
         file.write_all(buffer.as_slice()).map_err(ProbeError::io("appending to the probe file"))?;
         record(&mut write_hist, started.elapsed());
@@ -259,7 +274,9 @@ fn run_disk_probe(config: &DiskConfig, cancel: &Cancel) -> Result<DiskResult, Pr
             file.sync_data().map_err(ProbeError::io("fsync of the probe file"))?;
             record(&mut fsync_hist, started.elapsed());
         }
+        blocks_written += 1;
     }
+    let written_bytes = blocks_written * config.block.bytes();
     if config.fsync == FsyncMode::End {
         let started = Instant::now();
         file.sync_data().map_err(ProbeError::io("fsync of the probe file"))?;
@@ -290,6 +307,7 @@ fn run_disk_probe(config: &DiskConfig, cancel: &Cancel) -> Result<DiskResult, Pr
         read_mb_per_sec: mb_per_sec(n_reads * READ_BYTES as u64, read_elapsed),
         read_ms: LatencyMs::from_micros(&read_hist),
         reads_uncached,
+        stopped_at_time_limit,
     })
 }
 

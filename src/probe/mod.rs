@@ -20,7 +20,7 @@ pub trait Probe {
 }
 
 /// The result of any probe.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "probe", rename_all = "snake_case")]
 pub enum ProbeOutput {
     /// The disk probe's result.
@@ -86,7 +86,7 @@ impl Cancel {
 }
 
 /// Latency percentiles in milliseconds, as every probe reports them.
-#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct LatencyMs {
     /// Number of measurements.
     pub count: u64,

@@ -8,6 +8,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 
 use crate::diagnose::Diagnosis;
+use crate::rules::Bound;
 use crate::rules::eval::RuleState;
 
 fn ratio(value: f64) -> String {
@@ -72,6 +73,11 @@ pub fn markdown(d: &Diagnosis) -> String {
             "Throughput stopped following the target at about **{:.0} msg/s**{}.",
             d.plateau.plateau_msgs_per_sec,
             d.observed_ingress_mbps.map(|m| format!(" ({m:.2} MB/s of producer ingress)")).unwrap_or_default()
+        );
+    } else if v.bound == Bound::Unknown {
+        let _ = writeln!(
+            md,
+            "No load reached the cluster, so there is no plateau and no headroom to report; see What was missing."
         );
     } else {
         let top = d.ramp.last().map(|s| s.target_rate).unwrap_or(0.0);

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One interval of host measurements, stamped with the wall-clock time it ended.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Sample {
     /// Unix time in milliseconds at the end of the interval.
     pub ts_ms: u64,
@@ -33,7 +33,7 @@ pub struct Sample {
 }
 
 /// How CPU time was spent, as fractions of the interval (each between 0 and 1).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct CpuShares {
     /// Time in user mode (without nice).
     pub user: f64,
@@ -54,7 +54,7 @@ pub struct CpuShares {
 }
 
 /// CPU over the interval: all cores together, each core, and the run queue.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct CpuSample {
     /// All cores together.
     pub total: CpuShares,
@@ -73,7 +73,7 @@ pub struct CpuSample {
 }
 
 /// One disk over the interval, derived as `iostat -x` does.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct DiskSample {
     /// Kernel device name (e.g. `vda`, `nvme0n1`).
     pub name: String,
@@ -96,7 +96,7 @@ pub struct DiskSample {
 }
 
 /// One network interface over the interval.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct NicSample {
     /// Interface name.
     pub name: String,
@@ -121,7 +121,7 @@ pub struct NicSample {
 }
 
 /// TCP segment rates over the interval.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct TcpSample {
     /// Segments sent per second.
     pub out_segs_per_sec: f64,
@@ -136,7 +136,7 @@ pub struct TcpSample {
 }
 
 /// UDP datagram rates over the interval.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct UdpSample {
     /// Datagrams delivered to sockets per second.
     pub in_datagrams_per_sec: f64,
@@ -148,7 +148,7 @@ pub struct UdpSample {
 }
 
 /// Memory at the end of the interval and paging during it.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct MemorySample {
     /// Total usable memory.
     pub total_bytes: u64,
@@ -173,7 +173,7 @@ pub struct MemorySample {
 }
 
 /// Pressure stall information for one resource.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PsiResource {
     /// Kernel's 10-second average share of time some task stalled, as a ratio.
     pub some_avg10_ratio: f64,
@@ -186,7 +186,7 @@ pub struct PsiResource {
 }
 
 /// Pressure stall information for CPU, I/O and memory.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PsiSample {
     /// CPU pressure.
     pub cpu: Option<PsiResource>,
@@ -197,7 +197,7 @@ pub struct PsiSample {
 }
 
 /// The watched workload over the interval (per interval, not cumulative).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct WatchSample {
     /// What was watched, as given (`pid:123`, `name:tansu`, or a cgroup path).
     pub target: String,

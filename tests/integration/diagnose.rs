@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{AgentProcess, TansuBroker, exclusive, free_port, plateau, plateau_bin, wait_with_timeout};
+use crate::support::{
+    AgentProcess, TansuBroker, exclusive, free_port, plateau, plateau_bin, plateau_status, wait_with_timeout,
+};
 
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
@@ -176,12 +178,28 @@ fn bad_input_gets_clear_errors() {
     for (extra, expected) in cases {
         let mut args = base.to_vec();
         args.extend_from_slice(extra);
-        let (ok, _, stderr) = plateau(&args);
-        assert!(!ok, "{extra:?} was accepted");
+        // A plan that cannot run exits with 2, as the README promises.
+        let (code, _, stderr) = plateau_status(&args);
+        assert_eq!(code, Some(2), "{extra:?}: {stderr}");
         assert!(stderr.contains(expected), "{extra:?}: expected '{expected}' in: {stderr}");
     }
-    let (ok, _, stderr) = plateau(&["diagnose", "--topic", "t"]);
-    assert!(!ok && stderr.contains("--bootstrap"), "{stderr}");
+    let (code, _, stderr) = plateau_status(&["diagnose", "--topic", "t"]);
+    assert!(code == Some(2) && stderr.contains("--bootstrap"), "{stderr}");
+    // -X reaches the generators' agents: what an agent refuses is refused up front.
+    let (code, _, stderr) = plateau_status(&[
+        "diagnose",
+        "--bootstrap",
+        "127.0.0.1:9",
+        "--topic",
+        "t",
+        "--generator",
+        &agent.url,
+        "--token-file",
+        agent.token_arg(),
+        "-X",
+        "plugin.library.paths=/tmp/evil.so",
+    ]);
+    assert!(code == Some(2) && stderr.contains("loads code"), "{stderr}");
     let (ok, _, stderr) = plateau(&["report", "/nonexistent/evidence.json"]);
     assert!(!ok && stderr.contains("cannot read /nonexistent/evidence.json"), "{stderr}");
 }

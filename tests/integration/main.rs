@@ -6,6 +6,7 @@ mod agent;
 mod controller;
 mod diagnose;
 mod fixtures;
+mod hostile;
 mod model;
 mod net;
 mod netns;

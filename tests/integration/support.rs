@@ -229,6 +229,16 @@ pub fn plateau(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Runs plateau with `args`; returns its exit code, stdout and stderr.
+pub fn plateau_status(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(plateau_bin()).args(args).output().expect("running plateau");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Runs `iperf3 -c` with `args` and `-J`; returns its JSON.
 pub fn iperf3_client(args: &[&str]) -> serde_json::Value {
     let output = Command::new("iperf3").args(["-c", "127.0.0.1", "-J"]).args(args).output().expect("running iperf3 -c");
@@ -261,9 +271,16 @@ impl TansuBroker {
 
     /// Starts a broker on `port` with `storage` (relative paths are in `dir`) and `extra` flags.
     pub fn start_with(port: u16, storage: &str, dir: &Path, extra: &[&str]) -> TansuBroker {
+        TansuBroker::start_advertising(port, "127.0.0.1", storage, dir, extra)
+    }
+
+    /// Starts a broker listening on 127.0.0.1:`port` that tells clients to connect to
+    /// `advertised_host` instead.
+    pub fn start_advertising(port: u16, advertised_host: &str, storage: &str, dir: &Path, extra: &[&str]) -> TansuBroker {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://{advertised_host}:{port}");
         let child = Command::new(tansu_bin())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", storage])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised, "--storage-engine", storage])
             .args(extra)
             .current_dir(dir)
             .stdout(Stdio::null())

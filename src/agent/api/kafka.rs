@@ -12,7 +12,8 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ProbeStatus, acquire, check_allowed};
+use super::{ApiError, ErrorBody, ProbeStatus, acquire, check_allowed};
+use crate::allow::split_host_port;
 use crate::agent::AgentShared;
 use crate::kafka::run::{RunControl, run_produce};
 use crate::kafka::{EventSpec, KeyMode, MAX_RATE, ProduceConfig, ProduceReport, ProducerSettings, Ramp, RateSpec};
@@ -34,7 +35,7 @@ pub struct ProduceRunState {
 }
 
 /// Body of `POST /kafka/produce`; field names mirror `plateau produce`'s flags.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProduceRequest {
     /// Bootstrap servers.
@@ -189,12 +190,13 @@ impl ProduceRequest {
             ..defaults
         };
         config.validate_input()?;
+        crate::kafka::properties::check_remote_properties(config.producer.extra.iter().map(|(name, _)| name.as_str()))?;
         Ok(config)
     }
 }
 
 /// Body of `POST /kafka/rate`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateRequest {
     /// New target, msg/s over all workers.
@@ -250,23 +252,25 @@ pub fn metrics(shared: &AgentShared) -> Option<crate::agent::metrics::ProduceMet
 }
 
 /// `POST /kafka/produce`: starts a run in the background (202).
+#[utoipa::path(post, path = "/kafka/produce", tag = "kafka", request_body = ProduceRequest, security(("bearer" = [])),
+    responses((status = 202, body = ProbeStatus), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn start(
     State(shared): State<Arc<AgentShared>>,
     body: Result<Json<ProduceRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<ProbeStatus>), ApiError> {
     let Json(request) = body?;
-    let config = request.config().map_err(|msg| ApiError::new(StatusCode::BAD_REQUEST, msg))?;
-    for server in config.bootstrap.split(',') {
-        let (host, port) = server.trim().rsplit_once(':').ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("bootstrap server '{server}' is not HOST:PORT"))
-        })?;
-        let port: u16 = port.parse().map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("bootstrap server '{server}' has no valid port"))
-        })?;
-        check_allowed(&shared, host.trim_matches(['[', ']']), port).await?;
-    }
+    let mut config = request.config().map_err(|msg| ApiError::new(StatusCode::BAD_REQUEST, msg))?;
+    config.bootstrap = checked_bootstrap(&shared, &config).await?;
     let slot = acquire(&shared, "produce")?;
-    let control = Arc::new(RunControl::default());
+    // The slot's flag is the run's: POST /kafka/stop, POST /probes/cancel and the agent's
+    // shutdown all stop the run through it.
+    let control = Arc::new(RunControl {
+        cancel: slot.cancel().clone(),
+        allow: Some(shared.allow.clone()),
+        ..RunControl::default()
+    });
     {
         let mut run = state(&shared);
         *run = ProduceRunState {
@@ -277,22 +281,9 @@ pub async fn start(
             error: None,
         };
     }
-    let cancel_on_shutdown = shared.shutting_down.clone();
     let thread_shared = Arc::clone(&shared);
     tokio::task::spawn_blocking(move || {
-        // Shutting the agent down stops the run too.
-        let watcher_control = Arc::clone(&control);
-        let watcher = std::thread::spawn(move || {
-            while !watcher_control.cancel.is_cancelled() {
-                if cancel_on_shutdown.is_cancelled() {
-                    watcher_control.cancel.cancel();
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-        });
         let outcome = run_produce(&config, &control, &mut |_| {});
-        control.cancel.cancel();
-        let _ = watcher.join();
         slot.record(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
         let mut run = state(&thread_shared);
         run.running = false;
@@ -307,7 +298,32 @@ pub async fn start(
     Ok((StatusCode::ACCEPTED, Json(probes.remove("produce").unwrap_or_default())))
 }
 
+/// Checks every bootstrap server against the allow-list and returns the list to connect
+/// to: the addresses that passed, so that librdkafka does not resolve the names again —
+/// except where TLS verifies the broker's name, which needs the name itself.
+async fn checked_bootstrap(shared: &AgentShared, config: &ProduceConfig) -> Result<String, ApiError> {
+    let property = |name: &str| config.producer.extra.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let tls = property("security.protocol").is_some_and(|p| p.to_ascii_uppercase().contains("SSL"));
+    let verifies_name = tls && property("ssl.endpoint.identification.algorithm") != Some("none");
+    let mut servers = Vec::new();
+    for server in config.bootstrap.split(',').filter(|s| !s.trim().is_empty()) {
+        let (host, port) = split_host_port(server)
+            .map_err(|msg| ApiError::new(StatusCode::BAD_REQUEST, format!("bootstrap server {msg}")))?;
+        let addresses = check_allowed(shared, "bootstrap server", host, port).await?;
+        if verifies_name {
+            servers.push(server.trim().to_string());
+        } else {
+            servers.extend(addresses.iter().map(ToString::to_string));
+        }
+    }
+    Ok(servers.join(","))
+}
+
 /// `POST /kafka/rate`: a new target for the running fixed-rate run.
+#[utoipa::path(post, path = "/kafka/rate", tag = "kafka", request_body = RateRequest, security(("bearer" = [])),
+    responses((status = 200, body = ProbeStatus), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn set_rate(
     State(shared): State<Arc<AgentShared>>,
     body: Result<Json<RateRequest>, JsonRejection>,
@@ -338,6 +354,8 @@ pub async fn set_rate(
 }
 
 /// `POST /kafka/stop`: ends the running run; its report follows at `GET /kafka/report`.
+#[utoipa::path(post, path = "/kafka/stop", tag = "kafka", security(("bearer" = [])),
+    responses((status = 200, body = ProbeStatus), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn stop(State(shared): State<Arc<AgentShared>>) -> Result<Json<ProbeStatus>, ApiError> {
     {
         let run = state(&shared);
@@ -352,7 +370,7 @@ pub async fn stop(State(shared): State<Arc<AgentShared>>) -> Result<Json<ProbeSt
 }
 
 /// `GET /kafka/report`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProduceReportResponse {
     /// Whether a run is going on.
     pub running: bool,
@@ -363,6 +381,7 @@ pub struct ProduceReportResponse {
 }
 
 /// `GET /kafka/report`: the last run's report.
+#[utoipa::path(get, path = "/kafka/report", tag = "kafka", responses((status = 200, body = ProduceReportResponse)))]
 pub async fn report(State(shared): State<Arc<AgentShared>>) -> Json<ProduceReportResponse> {
     let run = state(&shared);
     Json(ProduceReportResponse { running: run.running, report: run.report.clone(), error: run.error.clone() })

@@ -5,7 +5,6 @@
 //! status; malformed requests never reach a probe.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,10 +19,12 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 mod kafka;
+pub mod openapi;
 
 pub use kafka::{ProduceReportResponse, ProduceRequest, ProduceRunState, RateRequest};
 
 use super::AgentShared;
+use crate::allow::AllowError;
 use super::slots::{ProbeBook, Slot};
 use crate::net::server::Session;
 use crate::net::{Endpoint, NetError, NetTestConfig, Protocol, Target};
@@ -40,6 +41,7 @@ pub fn router(shared: Arc<AgentShared>) -> Router {
         .route("/net/session", post(net_session))
         .route("/net/tcp", post(run_net_tcp))
         .route("/net/udp", post(run_net_udp))
+        .route("/probes/cancel", post(cancel_probe))
         .route("/kafka/produce", post(kafka::start))
         .route("/kafka/rate", post(kafka::set_rate))
         .route("/kafka/stop", post(kafka::stop))
@@ -49,6 +51,7 @@ pub fn router(shared: Arc<AgentShared>) -> Router {
         .route("/metrics", get(metrics))
         .route("/samples", get(samples))
         .route("/kafka/report", get(kafka::report))
+        .route("/openapi.json", get(openapi::openapi_json))
         .merge(mutating)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see GET /status") })
         .with_state(shared)
@@ -67,9 +70,11 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct ErrorBody {
-    error: String,
+/// Every error's body.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and what to do about it.
+    pub error: String,
 }
 
 impl IntoResponse for ApiError {
@@ -112,12 +117,7 @@ async fn require_token(
     let Some(expected) = &shared.token else {
         return next.run(request).await;
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
+    match crate::http_serve::bearer_token(&headers) {
         Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => next.run(request).await,
         Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "wrong token").into_response(),
         None => {
@@ -127,7 +127,7 @@ async fn require_token(
 }
 
 /// `GET /status`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusResponse {
     /// plateau version.
     pub version: String,
@@ -150,7 +150,7 @@ pub struct StatusResponse {
 }
 
 /// The sampler's part of `/status`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SamplerStatus {
     /// Whether the sampler thread is running.
     pub running: bool,
@@ -170,7 +170,7 @@ pub struct SamplerStatus {
 
 /// One probe's part of `/status`, in the shape of seed 000's generator status
 /// (`running`, `topic`, `target_rate_mps`, ..., `stats {started_at, sent_ok, ...}`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProbeStatus {
     /// Whether it is running now.
     pub running: bool,
@@ -197,7 +197,7 @@ pub struct ProbeStatus {
 }
 
 /// Counters of one probe.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProbeStats {
     /// Unix ms the current or last run started.
     pub started_at: Option<u64>,
@@ -224,6 +224,7 @@ pub struct ProbeStats {
     pub delivery_p99_ms: Option<f64>,
 }
 
+#[utoipa::path(get, path = "/status", tag = "host", responses((status = 200, body = StatusResponse)))]
 async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> {
     let sampler = {
         let state = shared.sampler.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -245,13 +246,15 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
         uptime_seconds: shared.started.elapsed().as_secs_f64(),
         started_at_ms: shared.started_at_ms,
         auth: shared.token.is_some(),
-        allow: shared.allow.iter().map(ToString::to_string).collect(),
+        allow: shared.allow.networks().iter().map(ToString::to_string).collect(),
         data_port: shared.net.port(),
         sampler,
         probes,
     })
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "host",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(shared): State<Arc<AgentShared>>) -> Result<Response, ApiError> {
     let produce = kafka::metrics(&shared);
     let text = super::metrics::render(Arc::clone(&shared.sampler), shared.started_at_ms as f64 / 1000.0, produce)
@@ -260,7 +263,7 @@ async fn metrics(State(shared): State<Arc<AgentShared>>) -> Result<Response, Api
 }
 
 /// Query of `GET /samples`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 struct SamplesQuery {
     /// Only samples stamped after this Unix time in milliseconds.
     #[serde(default)]
@@ -268,7 +271,7 @@ struct SamplesQuery {
 }
 
 /// `GET /samples`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SamplesResponse {
     /// The host's name.
     pub hostname: String,
@@ -276,6 +279,8 @@ pub struct SamplesResponse {
     pub samples: Vec<Sample>,
 }
 
+#[utoipa::path(get, path = "/samples", tag = "host", params(SamplesQuery),
+    responses((status = 200, body = SamplesResponse), (status = 400, body = ErrorBody)))]
 async fn samples(
     State(shared): State<Arc<AgentShared>>,
     query: Result<Query<SamplesQuery>, QueryRejection>,
@@ -286,10 +291,11 @@ async fn samples(
 }
 
 /// Body of `POST /disk`; field names mirror `plateau disk`'s flags.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiskRequest {
     /// Directory to write in.
+    #[schema(value_type = String)]
     pub path: PathBuf,
     /// Bytes to append (`"256M"` or an integer).
     pub size: Option<ByteSize>,
@@ -319,25 +325,55 @@ impl DiskRequest {
 }
 
 /// Runs `probe` on a blocking thread unless another probe holds the slot (409).
+///
+/// The slot moves into the probe's thread: if the client goes away, the request's
+/// future is dropped but the probe keeps the slot until it has really stopped.
 async fn run_exclusive(shared: &Arc<AgentShared>, probe: impl Probe + Send + 'static) -> Result<ProbeOutput, ApiError> {
     let slot = acquire(shared, probe.name())?;
-    let cancel = shared.shutting_down.clone();
-    let outcome = tokio::task::spawn_blocking(move || probe.run(&cancel))
-        .await
-        .unwrap_or_else(|join_err| Err(ProbeError::Failed(format!("probe thread failed: {join_err}"))));
-    slot.record(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
+    let outcome = tokio::task::spawn_blocking(move || {
+        let outcome = probe.run(slot.cancel());
+        slot.record(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
+        outcome
+    })
+    .await
+    .unwrap_or_else(|join_err| Err(ProbeError::Failed(format!("probe thread failed: {join_err}"))));
     Ok(outcome?)
 }
 
 pub(super) fn acquire(shared: &Arc<AgentShared>, name: &str) -> Result<Slot, ApiError> {
+    if shared.shutting_down.is_cancelled() {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the agent is shutting down"));
+    }
     ProbeBook::acquire(&shared.probes, name).map_err(|running| {
         ApiError::new(
             StatusCode::CONFLICT,
-            format!("a {running} probe is already running on this agent; retry when it has finished"),
+            format!(
+                "a {running} probe is already running on this agent; retry when it has finished, or stop it with POST /probes/cancel"
+            ),
         )
     })
 }
 
+/// Answer of `POST /probes/cancel`.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CancelResponse {
+    /// The probe that was asked to stop; it frees the slot once it has stopped.
+    pub cancelled: String,
+}
+
+/// `POST /probes/cancel`: asks the running probe (disk, network test, produce run) to stop.
+#[utoipa::path(post, path = "/probes/cancel", tag = "probes", security(("bearer" = [])),
+    responses((status = 200, body = CancelResponse), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn cancel_probe(State(shared): State<Arc<AgentShared>>) -> Result<Json<CancelResponse>, ApiError> {
+    let cancelled = ProbeBook::cancel_active(&shared.probes)
+        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "no probe is running"))?;
+    Ok(Json(CancelResponse { cancelled }))
+}
+
+#[utoipa::path(post, path = "/disk", tag = "probes", request_body = DiskRequest, security(("bearer" = [])),
+    responses((status = 200, body = ProbeOutput), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn run_disk(
     State(shared): State<Arc<AgentShared>>,
     body: Result<Json<DiskRequest>, JsonRejection>,
@@ -350,7 +386,7 @@ async fn run_disk(
 /// Body of `POST /net/session` (the test this agent is asked to serve on its data
 /// port), `POST /net/tcp` and `POST /net/udp` (a test from this agent to `target`).
 /// Field names mirror `plateau net`'s flags.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetRequest {
     /// `/net/tcp`, `/net/udp`: `iperf3://HOST[:PORT]`, or `plateau://HOST:DATA_PORT`
@@ -444,6 +480,10 @@ impl From<NetError> for ApiError {
     }
 }
 
+#[utoipa::path(post, path = "/net/session", tag = "network", request_body = NetRequest, security(("bearer" = [])),
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn net_session(
     State(shared): State<Arc<AgentShared>>,
     body: Result<Json<NetRequest>, JsonRejection>,
@@ -455,9 +495,15 @@ async fn net_session(
     let config = request.test_config(protocol)?;
     config.validate(&shared.net.caps())?;
     let slot = acquire(&shared, "net-server")?;
-    Ok(Json(shared.net.issue(&config, Box::new(slot))?))
+    let cancel = slot.cancel().clone();
+    Ok(Json(shared.net.issue(&config, Box::new(slot), cancel)?))
 }
 
+#[utoipa::path(post, path = "/net/tcp", tag = "network", request_body = NetRequest, security(("bearer" = [])),
+    responses((status = 200, body = ProbeOutput), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 async fn run_net_tcp(
     state: State<Arc<AgentShared>>,
     body: Result<Json<NetRequest>, JsonRejection>,
@@ -465,6 +511,11 @@ async fn run_net_tcp(
     run_net(state, Protocol::Tcp, body).await
 }
 
+#[utoipa::path(post, path = "/net/udp", tag = "network", request_body = NetRequest, security(("bearer" = [])),
+    responses((status = 200, body = ProbeOutput), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 async fn run_net_udp(
     state: State<Arc<AgentShared>>,
     body: Result<Json<NetRequest>, JsonRejection>,
@@ -506,29 +557,28 @@ async fn run_net(
     if peer == "plateau" && r.cookie.is_none() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "a plateau:// target needs the cookie its agent issued"));
     }
-    check_allowed(&shared, &host, port).await?;
-    let endpoint = Endpoint { host, port, cookie: r.cookie, peer: peer.to_string() };
+    // The test connects to the address that passed the check, not to the name again.
+    let addresses = check_allowed(&shared, "target", &host, port).await?;
+    let endpoint = Endpoint { host: addresses[0].ip().to_string(), port, cookie: r.cookie, peer: peer.to_string() };
     let probe = NetProbe { endpoint, config, from: shared.hostname.clone() };
     run_exclusive(&shared, probe).await.map(Json)
 }
 
-/// Refuses (403) a target whose addresses are not all inside the agent's `--allow` list.
-pub(super) async fn check_allowed(shared: &AgentShared, host: &str, port: u16) -> Result<(), ApiError> {
-    let addresses: Vec<IpAddr> = tokio::net::lookup_host((host, port))
+/// Resolves `host` once and refuses (403) it unless every address is inside the agent's
+/// `--allow` list; the caller connects to the addresses returned, never to the name.
+pub(super) async fn check_allowed(
+    shared: &AgentShared,
+    what: &'static str,
+    host: &str,
+    port: u16,
+) -> Result<Vec<std::net::SocketAddr>, ApiError> {
+    let allow = shared.allow.clone();
+    let host = host.to_string();
+    tokio::task::spawn_blocking(move || allow.resolve(what, &host, port))
         .await
-        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot resolve target '{host}': {err}")))?
-        .map(|addr| addr.ip())
-        .collect();
-    let allowed = |ip: &IpAddr| shared.allow.iter().any(|net| net.contains(ip));
-    match addresses.iter().find(|ip| !allowed(ip)) {
-        None if !addresses.is_empty() => Ok(()),
-        None => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("target '{host}' resolves to no address"))),
-        Some(ip) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "target {host} ({ip}) is not in this agent's --allow list ({}); start the agent with --allow including it",
-                shared.allow.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
-            ),
-        )),
-    }
+        .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("resolving failed: {err}")))?
+        .map_err(|err| match err {
+            AllowError::Unresolved { .. } => ApiError::new(StatusCode::BAD_REQUEST, err.to_string()),
+            AllowError::Outside { .. } => ApiError::new(StatusCode::FORBIDDEN, err.to_string()),
+        })
 }
