@@ -66,12 +66,9 @@ impl AllowList {
         }
         match addresses.iter().find(|a| !self.contains(&a.ip())) {
             None => Ok(()),
-            Some(outside) => Err(AllowError::Outside {
-                what,
-                host: host.to_string(),
-                address: outside.ip(),
-                list: self.to_string(),
-            }),
+            Some(outside) => {
+                Err(AllowError::Outside { what, host: host.to_string(), address: outside.ip(), list: self.to_string() })
+            }
         }
     }
 

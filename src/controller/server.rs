@@ -19,11 +19,11 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::ControllerConfig;
-use crate::agent::api::openapi::BearerAuth;
 use super::charts::{self, Chart};
 use super::diagnose::{self, DiagnoseSummary};
 use super::form::{LoadForm, RampForm, check_rate};
 use super::history::{AgentCard, History};
+use crate::agent::api::openapi::BearerAuth;
 use crate::agent::client::AgentClient;
 use crate::rules::RuleSet;
 
@@ -137,11 +137,9 @@ impl LoginThrottle {
 }
 
 fn too_many_attempts(wait_secs: u64) -> Response {
-    let mut response = ApiError(
-        StatusCode::TOO_MANY_REQUESTS,
-        format!("too many wrong tokens; try again in {wait_secs} s"),
-    )
-    .into_response();
+    let mut response =
+        ApiError(StatusCode::TOO_MANY_REQUESTS, format!("too many wrong tokens; try again in {wait_secs} s"))
+            .into_response();
     if let Ok(value) = wait_secs.to_string().parse() {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
@@ -227,7 +225,8 @@ pub async fn serve(
         shared.config.brokers.len()
     );
     crate::http_serve::raise_open_file_limit();
-    crate::http_serve::serve(listener, router(shared), crate::http_serve::ConnectionLimits::default(), shutdown).await?;
+    crate::http_serve::serve(listener, router(shared), crate::http_serve::ConnectionLimits::default(), shutdown)
+        .await?;
     Ok(())
 }
 
@@ -295,14 +294,14 @@ fn same(a: &str, b: &str) -> bool {
     bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// Who is calling, `Ok(None)` for nobody known, `Err(response)` while wrong tokens have
-/// locked the console.
-fn caller(shared: &Shared, headers: &HeaderMap) -> Result<Option<Caller>, Response> {
+/// Who is calling, `Ok(None)` for nobody known, `Err(seconds to wait)` while wrong tokens
+/// have locked the console.
+fn caller(shared: &Shared, headers: &HeaderMap) -> Result<Option<Caller>, u64> {
     let Some(token) = &shared.config.access_token else { return Ok(Some(Caller::Local)) };
     let now = Instant::now();
     if let Some(bearer) = crate::http_serve::bearer_token(headers) {
         let mut logins = lock(&shared.logins);
-        logins.check(now).map_err(too_many_attempts)?;
+        logins.check(now)?;
         if same(bearer, token) {
             return Ok(Some(Caller::Bearer));
         }
@@ -345,7 +344,7 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
                 StatusCode::FORBIDDEN,
                 format!("cross-site request from {} refused", crate::http_serve::echo(origin)),
             )
-                .into_response();
+            .into_response();
         }
     }
     if path == "/login" || path == "/openapi.json" || path.starts_with("/assets/") {
@@ -353,7 +352,7 @@ async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) 
     }
     let caller = match caller(&shared, headers) {
         Ok(caller) => caller,
-        Err(locked) => return locked,
+        Err(wait_secs) => return too_many_attempts(wait_secs),
     };
     let Some(caller) = caller else {
         return if path == "/" {
@@ -456,7 +455,8 @@ async fn state(State(shared): State<Arc<Shared>>) -> axum::Json<StateView> {
 async fn chart(State(shared): State<Arc<Shared>>, name: Result<Path<String>, PathRejection>) -> Response {
     let Ok(Path(name)) = name else { return ApiError(StatusCode::NOT_FOUND, "no such chart".into()).into_response() };
     let Some(which) = Chart::from_name(&name) else {
-        return ApiError(StatusCode::NOT_FOUND, format!("no chart '{}'", crate::http_serve::echo(&name))).into_response();
+        return ApiError(StatusCode::NOT_FOUND, format!("no chart '{}'", crate::http_serve::echo(&name)))
+            .into_response();
     };
     let svg = charts::render(which, &lock(&shared.history), now_ms());
     match svg {
@@ -578,10 +578,7 @@ struct RateBody {
 }
 
 #[utoipa::path(post, path = "/api/rate", tag = "console", security(("bearer" = [])), request_body = RateBody, responses((status = 200, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn set_rate(
-    State(shared): State<Arc<Shared>>,
-    body: JsonBody,
-) -> Result<Response, ApiError> {
+async fn set_rate(State(shared): State<Arc<Shared>>, body: JsonBody) -> Result<Response, ApiError> {
     let request: RateBody = parse(body, "the request")?;
     let urls = targets(&shared, &request.agents)?;
     let rate = check_rate("rate", request.rate).map_err(bad_request)?;
@@ -715,7 +712,9 @@ async fn diagnose_now(State(shared): State<Arc<Shared>>, body: axum::body::Bytes
     } else {
         match serde_json::from_slice(&body) {
             Ok(request) => request,
-            Err(err) => return bad_request(format!("the request is not {{\"window_secs\": N}}: {err}")).into_response(),
+            Err(err) => {
+                return bad_request(format!("the request is not {{\"window_secs\": N}}: {err}")).into_response();
+            }
         }
     };
     // The guard moves into the diagnosis's thread: a browser that goes away mid-diagnosis
@@ -779,7 +778,8 @@ async fn report_file(
         }
     };
     if !valid_id {
-        return ApiError(StatusCode::NOT_FOUND, format!("no report '{}'", crate::http_serve::echo(&id))).into_response();
+        return ApiError(StatusCode::NOT_FOUND, format!("no report '{}'", crate::http_serve::echo(&id)))
+            .into_response();
     }
     let path = shared.config.reports.join(&id).join(&file);
     match tokio::task::spawn_blocking(move || std::fs::read(path)).await {

@@ -104,9 +104,12 @@ impl FromStr for Ramp {
             return Err(format!("ramp '{text}': STEP 0 never reaches MAX"));
         }
         if ramp.every > MAX_STEP_LENGTH {
-            return Err(format!("ramp '{text}': steps longer than {} s; use EVERY_S <= {0}", MAX_STEP_LENGTH.as_secs()));
+            return Err(format!(
+                "ramp '{text}': steps longer than {} s; use EVERY_S <= {0}",
+                MAX_STEP_LENGTH.as_secs()
+            ));
         }
-        let n_steps = if ramp.step == 0 { 1 } else { (ramp.max - ramp.start) / ramp.step + 1 };
+        let n_steps = (ramp.max - ramp.start).checked_div(ramp.step).map_or(1, |steps| steps + 1);
         if n_steps > MAX_RAMP_STEPS {
             return Err(format!(
                 "ramp '{text}' has {n_steps} steps; use at most {MAX_RAMP_STEPS} (a larger STEP or a lower MAX)"

@@ -67,8 +67,7 @@ fn a_client_that_disconnects_does_not_free_the_probe_slot_and_a_probe_can_be_can
     let long = json!({"path": dir.path(), "size": "256M", "block": "4K", "fsync": "every", "reads": 1000000});
     // The client gives up after half a second, long before the probe ends.
     let impatient = Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
-    let gave_up =
-        impatient.post(format!("{}/disk", agent.url)).bearer_auth(&agent.token).json(&long).send().is_err();
+    let gave_up = impatient.post(format!("{}/disk", agent.url)).bearer_auth(&agent.token).json(&long).send().is_err();
     assert!(gave_up, "the long probe finished within half a second");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(status_of(&agent)["probes"]["disk"]["running"], true, "the slot was freed by the disconnect");
@@ -138,8 +137,10 @@ fn a_cookie_admits_only_the_test_it_was_issued_for() {
     let (status, error) = post(&runner, "/net/udp", &bigger);
     assert_ne!(status, StatusCode::OK, "a bigger test than the cookie's ran: {error}");
     // The refused test ended the session: the server is free again, and ran no test.
-    eventually(Duration::from_secs(15), || (status_of(&server)["probes"]["net-server"]["running"] == false).then_some(()))
-        .expect("the refused session still holds the server's slot");
+    eventually(Duration::from_secs(15), || {
+        (status_of(&server)["probes"]["net-server"]["running"] == false).then_some(())
+    })
+    .expect("the refused session still holds the server's slot");
     assert_eq!(status_of(&server)["probes"]["net-server"]["stats"]["runs_ok"], 0);
 
     // The test it was issued for runs.
@@ -165,7 +166,8 @@ fn idle_connections_do_not_starve_status_and_the_data_port_bounds_its_threads() 
 
     let data_port = status_of(&agent)["data_port"].as_u64().unwrap();
     let pid = agent.child.id();
-    let flood: Vec<TcpStream> = (0..1000).filter_map(|_| TcpStream::connect(("127.0.0.1", data_port as u16)).ok()).collect();
+    let flood: Vec<TcpStream> =
+        (0..1000).filter_map(|_| TcpStream::connect(("127.0.0.1", data_port as u16)).ok()).collect();
     std::thread::sleep(Duration::from_millis(500));
     let threads = thread_count(pid);
     assert!(threads < 150, "{threads} threads for {} data connections", flood.len());
@@ -187,7 +189,15 @@ fn thread_count(pid: u32) -> u64 {
 
 fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
     kib * 1024
 }
 

@@ -276,11 +276,25 @@ impl TansuBroker {
 
     /// Starts a broker listening on 127.0.0.1:`port` that tells clients to connect to
     /// `advertised_host` instead.
-    pub fn start_advertising(port: u16, advertised_host: &str, storage: &str, dir: &Path, extra: &[&str]) -> TansuBroker {
+    pub fn start_advertising(
+        port: u16,
+        advertised_host: &str,
+        storage: &str,
+        dir: &Path,
+        extra: &[&str],
+    ) -> TansuBroker {
         let url = format!("tcp://127.0.0.1:{port}");
         let advertised = format!("tcp://{advertised_host}:{port}");
         let child = Command::new(tansu_bin())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised, "--storage-engine", storage])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &advertised,
+                "--storage-engine",
+                storage,
+            ])
             .args(extra)
             .current_dir(dir)
             .stdout(Stdio::null())

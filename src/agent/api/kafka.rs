@@ -13,8 +13,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ErrorBody, ProbeStatus, acquire, check_allowed};
-use crate::allow::split_host_port;
 use crate::agent::AgentShared;
+use crate::allow::split_host_port;
 use crate::kafka::run::{RunControl, run_produce};
 use crate::kafka::{EventSpec, KeyMode, MAX_RATE, ProduceConfig, ProduceReport, ProducerSettings, Ramp, RateSpec};
 use crate::units::{ByteSize, Span};

@@ -24,8 +24,8 @@ pub mod openapi;
 pub use kafka::{ProduceReportResponse, ProduceRequest, ProduceRunState, RateRequest};
 
 use super::AgentShared;
-use crate::allow::AllowError;
 use super::slots::{ProbeBook, Slot};
+use crate::allow::AllowError;
 use crate::net::server::Session;
 use crate::net::{Endpoint, NetError, NetTestConfig, Protocol, Target};
 use crate::probe::disk::{DiskConfig, DiskProbe, FsyncMode};
