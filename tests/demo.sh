@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # The demo: seed 000's story on one machine. Installs what it needs (Debian packages,
-# tansu), builds plateau, brings up the testbed — two generator hosts and a broker host as
-# network namespaces, each with a plateau agent, tansu on the broker — caps the broker's
-# link at 100 Mbit/s as the seed's VM links were, and runs `plateau diagnose`. It prints
-# the verdict table and the path to findings.md. Root only (namespaces, tc).
+# Apache Kafka 4.1.1 from Maven Central — no tansu build), builds plateau, brings up the
+# testbed — two generator hosts and three Apache Kafka broker hosts (KRaft, RF 3,
+# 12 partitions, min.insync.replicas 2) as network namespaces, each with a plateau agent,
+# the JMX exporter, Jolokia and a Prometheus beside them — caps every broker's link at
+# 100 Mbit/s as the seed's VM links were, and runs `plateau diagnose`. It prints the
+# verdict table and the path to findings.md. Root only (namespaces, tc).
 #
 #   bash tests/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/plateau-target}"
-bash tests/setup.sh
+started=$SECONDS
+bash tests/setup.sh demo
 echo "building plateau (release)…" >&2
 cargo build --release --quiet
 out="$PWD/plateau-report-demo"
 rm -rf "$out"
+export TESTBED_BROKER=kafka
 source tests/testbed/testbed.sh
-echo "testbed: generators ${tb_net}.11 and .12, broker ${tb_net}.21 (tansu), link to the broker capped at 100 Mbit/s" >&2
+echo "testbed: generators ${tb_net}.11 and .12, Apache Kafka brokers ${tb_net}.21-.23 (RF 3), links to the brokers capped at 100 Mbit/s" >&2
 testbed_up
-testbed_limit_link 21 100mbit
-# No compression, so that two cores can fill the link (seed 000 used lz4 on faster hosts).
-testbed_diagnose "$out" --ramp 10000:10000:5:150000 -X compression.type=none
+for octet in 21 22 23; do testbed_limit_link "$octet" 100mbit; done
+# Each broker receives the records it leads and, as a follower, two copies of the rest:
+# with RF 3 on three brokers every broker's link carries the whole producer ingress.
+# 1 KB events without compression, so that two cores can fill the links.
+testbed_diagnose "$out" --ramp 2000:2000:5:24000 --size 1000 --net-time 3 --disk-size 64M \
+    -X compression.type=none
+echo "demo: done in $((SECONDS - started)) s" >&2

@@ -7,11 +7,15 @@
 #   - tansu, the Kafka-protocol broker the tests run against, built once with cargo
 #     into ~/.cache/plateau-tools (15-30 minutes the first time on 2 cores);
 #   - schemathesis (PyPI), which fuzzes the agent's and the controller's APIs, in a
-#     virtual environment under ~/.cache/plateau-tools.
+#     virtual environment under ~/.cache/plateau-tools;
+#   - Apache Kafka 4.1.1 and the JMX exporter and Jolokia agents, from Maven Central
+#     (tests/kafka/install.sh).
+# `bash tests/setup.sh demo` installs only what the demo needs (no tansu, no schemathesis).
 set -euo pipefail
+only=${1:-all}
 
-packages=(prometheus prometheus-node-exporter iperf3 iproute2 curl procps python3
-    pkg-config libssl-dev zlib1g-dev libzstd-dev make g++ chromium chromium-driver)
+packages=(prometheus prometheus-node-exporter iperf3 iproute2 curl procps python3 python3-venv
+    pkg-config libssl-dev zlib1g-dev libzstd-dev make g++ chromium chromium-driver maven openjdk-17-jre-headless)
 if [ "$(id -u)" = 0 ]; then
     missing=()
     for package in "${packages[@]}"; do
@@ -27,6 +31,8 @@ else
 fi
 
 tools="$HOME/.cache/plateau-tools"
+bash "$(dirname "$0")/kafka/install.sh"
+[ "$only" = demo ] && exit 0
 if [ ! -x "$tools/bin/tansu" ]; then
     echo "installing tansu into $tools (15-30 minutes the first time)"
     CARGO_TARGET_DIR="$tools/target" cargo install tansu --locked --features dynostore,libsql,postgres --root "$tools"

@@ -24,7 +24,7 @@ use super::diagnose::{self, DiagnoseSummary};
 use super::form::{LoadForm, RampForm, check_rate};
 use super::history::{AgentCard, History};
 use crate::agent::api::openapi::BearerAuth;
-use crate::agent::client::AgentClient;
+use crate::agent::client::{AgentClient, AgentError};
 use crate::rules::RuleSet;
 
 const INDEX: &str = include_str!("assets/index.html");
@@ -487,13 +487,15 @@ fn targets(shared: &Shared, named: &[String]) -> Result<Vec<String>, ApiError> {
 struct Outcome {
     agent: String,
     ok: bool,
+    /// The agent answered and refused (a 4xx of its own), as opposed to being unreachable.
+    refused: bool,
     error: Option<String>,
 }
 
 /// Calls `action` on each agent, all at once, off the async threads.
 async fn on_agents<F>(shared: &Shared, urls: &[String], action: F) -> Vec<Outcome>
 where
-    F: Fn(&AgentClient) -> Result<(), String> + Send + Sync + Clone + 'static,
+    F: Fn(&AgentClient) -> Result<(), AgentError> + Send + Sync + Clone + 'static,
 {
     let calls: Vec<_> = urls
         .iter()
@@ -503,7 +505,12 @@ where
             let url = url.clone();
             tokio::task::spawn_blocking(move || {
                 let result = action(&client);
-                Outcome { agent: url, ok: result.is_ok(), error: result.err() }
+                Outcome {
+                    agent: url,
+                    ok: result.is_ok(),
+                    refused: matches!(result, Err(AgentError::Refused { .. })),
+                    error: result.err().map(|err| err.to_string()),
+                }
             })
         })
         .collect();
@@ -526,17 +533,27 @@ struct Answer {
 fn answer(outcomes: Vec<Outcome>) -> Response {
     let failed: Vec<String> =
         outcomes.iter().filter_map(|o| o.error.as_ref().map(|e| format!("{}: {e}", o.agent))).collect();
-    let status = if failed.is_empty() { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
+    // An agent that refused says the request does not fit its state (409); only an agent
+    // that could not be asked at all is the gateway's failure (502).
+    let status = if failed.is_empty() {
+        StatusCode::OK
+    } else if outcomes.iter().all(|o| o.ok || o.refused) {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
     let error = (!failed.is_empty()).then(|| failed.join("; "));
     (status, axum::Json(Answer { results: outcomes, error })).into_response()
 }
 
-fn start_on(client: &AgentClient, config: &crate::kafka::ProduceConfig) -> Result<(), String> {
+fn start_on(client: &AgentClient, config: &crate::kafka::ProduceConfig) -> Result<(), AgentError> {
     client.start_produce(config).map(|_| ()).map_err(|err| match err {
-        crate::agent::client::AgentError::Refused { status: 409, .. } => {
-            "already producing; use Set rate, or Stop first".to_string()
-        }
-        err => err.to_string(),
+        AgentError::Refused { url, status: 409, .. } => AgentError::Refused {
+            url,
+            status: 409,
+            message: "already producing; use Set rate, or Stop first".to_string(),
+        },
+        err => err,
     })
 }
 
@@ -560,7 +577,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: JsonBody, what: &str) -> Result<T
 /// A JSON body, or why it is not one (answered as JSON, not axum's plain text).
 type JsonBody = Result<axum::Json<serde_json::Value>, JsonRejection>;
 
-#[utoipa::path(post, path = "/api/start", tag = "console", security(("bearer" = [])), request_body = StartRequest, responses((status = 200, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/start", tag = "console", security(("bearer" = [])), request_body = StartRequest, responses((status = 200, body = Answer), (status = 409, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn start(State(shared): State<Arc<Shared>>, body: JsonBody) -> Result<Response, ApiError> {
     let request: StartRequest = parse(body, "the form")?;
     let urls = targets(&shared, &request.agents)?;
@@ -577,15 +594,12 @@ struct RateBody {
     rate: f64,
 }
 
-#[utoipa::path(post, path = "/api/rate", tag = "console", security(("bearer" = [])), request_body = RateBody, responses((status = 200, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/rate", tag = "console", security(("bearer" = [])), request_body = RateBody, responses((status = 200, body = Answer), (status = 409, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_rate(State(shared): State<Arc<Shared>>, body: JsonBody) -> Result<Response, ApiError> {
     let request: RateBody = parse(body, "the request")?;
     let urls = targets(&shared, &request.agents)?;
     let rate = check_rate("rate", request.rate).map_err(bad_request)?;
-    Ok(answer(
-        on_agents(&shared, &urls, move |client| client.set_produce_rate(rate).map(|_| ()).map_err(|e| e.to_string()))
-            .await,
-    ))
+    Ok(answer(on_agents(&shared, &urls, move |client| client.set_produce_rate(rate).map(|_| ())).await))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -595,7 +609,7 @@ struct StopBody {
     agents: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/stop", tag = "console", security(("bearer" = [])), request_body = StopBody, responses((status = 200, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/stop", tag = "console", security(("bearer" = [])), request_body = StopBody, responses((status = 200, body = Answer), (status = 409, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn stop(State(shared): State<Arc<Shared>>, body: JsonBody) -> Result<Response, ApiError> {
     let request: StopBody = parse(body, "the request")?;
     let urls = targets(&shared, &request.agents)?;
@@ -605,8 +619,8 @@ async fn stop(State(shared): State<Arc<Shared>>, body: JsonBody) -> Result<Respo
     // Stopping a generator that is not producing is not an error.
     Ok(answer(
         on_agents(&shared, &urls, |client| match client.stop_produce() {
-            Ok(_) | Err(crate::agent::client::AgentError::Refused { status: 409, .. }) => Ok(()),
-            Err(err) => Err(err.to_string()),
+            Ok(_) | Err(AgentError::Refused { status: 409, .. }) => Ok(()),
+            Err(err) => Err(err),
         })
         .await,
     ))
@@ -626,7 +640,7 @@ struct RampBody {
     settings: LoadForm,
 }
 
-#[utoipa::path(post, path = "/api/ramp", tag = "console", security(("bearer" = [])), request_body = RampBody, responses((status = 200, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/ramp", tag = "console", security(("bearer" = [])), request_body = RampBody, responses((status = 200, body = Answer), (status = 409, body = Answer), (status = 502, body = Answer), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 421, body = ErrorBody), (status = 429, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn ramp(State(shared): State<Arc<Shared>>, body: JsonBody) -> Result<Response, ApiError> {
     let request: RampBody = parse(body, "the form")?;
     let (targets, every) = request.ramp.targets().map_err(bad_request)?;
@@ -647,12 +661,8 @@ async fn ramp(State(shared): State<Arc<Shared>>, body: JsonBody) -> Result<Respo
     let urls = shared.config.generators.clone();
     let first = targets[0];
     let outcomes = on_agents(&shared, &urls, move |client| {
-        let running = client.status().map_err(|e| e.to_string())?.probes.get("produce").is_some_and(|p| p.running);
-        if running {
-            client.set_produce_rate(first).map(|_| ()).map_err(|e| e.to_string())
-        } else {
-            start_on(client, &config)
-        }
+        let running = client.status()?.probes.get("produce").is_some_and(|p| p.running);
+        if running { client.set_produce_rate(first).map(|_| ()) } else { start_on(client, &config) }
     })
     .await;
     let shared_for_task = Arc::clone(&shared);
@@ -663,10 +673,7 @@ async fn ramp(State(shared): State<Arc<Shared>>, body: JsonBody) -> Result<Respo
                 return;
             }
             let urls = shared_for_task.config.generators.clone();
-            on_agents(&shared_for_task, &urls, move |client| {
-                client.set_produce_rate(rate).map(|_| ()).map_err(|e| e.to_string())
-            })
-            .await;
+            on_agents(&shared_for_task, &urls, move |client| client.set_produce_rate(rate).map(|_| ())).await;
             if let Some(view) = lock(&shared_for_task.ramp).as_mut() {
                 view.step_index = index;
                 view.holding = index + 1 == view.targets.len();

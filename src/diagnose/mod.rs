@@ -318,16 +318,31 @@ pub fn run(
             }
         }
     }
-    let mut created_with_rf = None;
-    let partitions = match crate::kafka::admin::topic_partitions(&plan.bootstrap, &plan.producer.extra, &plan.topic) {
-        Ok(Some(n)) => {
-            check(format!("topic {}", plan.topic), Ok(format!("{n} partitions")));
-            Some(n)
+    // The topic's replication factor as the cluster tells it (an existing topic's is not
+    // the plan's to say), else the one it was created with.
+    let mut topic_rf = None;
+    let partitions = match crate::kafka::admin::topic_layout(&plan.bootstrap, &plan.producer.extra, &plan.topic) {
+        Ok(Some(layout)) => {
+            topic_rf = Some(layout.replication_factor);
+            check(
+                format!("topic {}", plan.topic),
+                Ok(format!(
+                    "{} partitions, RF {} on {} brokers{}",
+                    layout.partitions,
+                    layout.replication_factor,
+                    layout.brokers,
+                    match layout.under_replicated {
+                        0 => String::new(),
+                        n => format!(", {n} under-replicated"),
+                    }
+                )),
+            );
+            Some(layout.partitions)
         }
         Ok(None) => match plan.partitions {
             Some(n) => {
                 let rf = plan.replication_factor.unwrap_or(1);
-                created_with_rf = Some(rf);
+                topic_rf = Some(rf);
                 let created =
                     crate::kafka::admin::create_topic(&plan.bootstrap, &plan.producer.extra, &plan.topic, n, rf);
                 check(
@@ -539,7 +554,7 @@ pub fn run(
             .unwrap_or(5);
         evidence.series.extend(measured::from_produce(&rules.catalog, first, ramp_started_ms, in_flight));
     }
-    if let Some(rf) = plan.replication_factor.or(created_with_rf) {
+    if let Some(rf) = topic_rf.or(plan.replication_factor) {
         evidence.series.extend(measured::constant(&rules.catalog, "topic_replication_factor", rf as f64, ended_ms));
     }
     for run in &produce {
@@ -572,7 +587,7 @@ pub fn run(
     let model = observed_ingress_mbps.filter(|_| link_mbps.is_some() || disk_mbps.is_some()).map(|ingress| {
         let workload = Workload {
             ingress_mbps: ingress.max(0.001),
-            replication_factor: plan.replication_factor.unwrap_or(1),
+            replication_factor: topic_rf.or(plan.replication_factor).unwrap_or(1),
             brokers: live_brokers.len().max(1) as u32,
             realtime_mbps: 0.0,
             delayed_mbps: 0.0,

@@ -103,7 +103,8 @@ fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().expect("building an HTTP client")
 }
 
-/// Reads one attribute through Jolokia.
+/// Reads one attribute through Jolokia. An MBean pattern (`client-id=*`) reads the
+/// attribute of every match and yields the largest (the most throttled client).
 pub fn jolokia_read(client: &reqwest::blocking::Client, base: &str, source: &JmxSource) -> Result<f64, String> {
     let url = format!("{base}/read/{}/{}", source.mbean, source.attribute);
     let body: serde_json::Value =
@@ -114,7 +115,13 @@ pub fn jolokia_read(client: &reqwest::blocking::Client, base: &str, source: &Jmx
             body.get("error").and_then(|e| e.as_str()).unwrap_or("Jolokia answered an error")
         ));
     }
-    body.get("value").and_then(serde_json::Value::as_f64).ok_or_else(|| format!("{url}: the value is not a number"))
+    let value = body.get("value");
+    // Kafka's averages over no events are NaN, which Jolokia sends as null.
+    let number = |v: &serde_json::Value| if v.is_null() { Some(f64::NAN) } else { v.as_f64() };
+    let pattern_matches = value
+        .and_then(serde_json::Value::as_object)
+        .map(|beans| beans.values().filter_map(|bean| bean.get(&source.attribute).and_then(number)).reduce(f64::max));
+    value.and_then(number).or(pattern_matches.flatten()).ok_or_else(|| format!("{url}: the value is not a number"))
 }
 
 /// Polls JMX endpoints and builds series from the catalog's JMX sources.
@@ -193,7 +200,7 @@ impl JmxPoller {
                         _ => continue,
                     }
                 } else {
-                    value
+                    source.normalize(value)
                 };
                 self.series
                     .entry((e, s))

@@ -19,22 +19,39 @@ fn config(bootstrap: &str, properties: &[(String, String)]) -> ClientConfig {
     config
 }
 
-/// The topic's partition count, `Ok(None)` when it does not exist, or why the cluster
-/// could not be asked.
-pub fn topic_partitions(
+/// A topic's layout as the cluster's metadata tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicLayout {
+    /// Partitions.
+    pub partitions: usize,
+    /// Replicas of each partition (the smallest, should they differ).
+    pub replication_factor: u32,
+    /// Partitions whose in-sync replicas are fewer than their replicas now.
+    pub under_replicated: usize,
+    /// Brokers in the cluster.
+    pub brokers: usize,
+}
+
+/// The topic's layout, `Ok(None)` when it does not exist, or why the cluster could not be
+/// asked.
+pub fn topic_layout(
     bootstrap: &str,
     properties: &[(String, String)],
     topic: &str,
-) -> Result<Option<usize>, String> {
+) -> Result<Option<TopicLayout>, String> {
     let consumer: rdkafka::consumer::BaseConsumer =
         config(bootstrap, properties).create().map_err(|err| format!("client configuration refused: {err}"))?;
     let metadata = rdkafka::consumer::Consumer::fetch_metadata(&consumer, Some(topic), TIMEOUT)
         .map_err(|err| format!("no answer from {bootstrap} within {} s ({err})", TIMEOUT.as_secs()))?;
-    Ok(metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-        .map(|t| t.partitions().len()))
+    let brokers = metadata.brokers().len();
+    Ok(metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()).map(
+        |t| TopicLayout {
+            partitions: t.partitions().len(),
+            replication_factor: t.partitions().iter().map(|p| p.replicas().len() as u32).min().unwrap_or(1).max(1),
+            under_replicated: t.partitions().iter().filter(|p| p.isr().len() < p.replicas().len()).count(),
+            brokers,
+        },
+    ))
 }
 
 /// Creates `topic` with `partitions` partitions and replication factor `replication`.

@@ -54,6 +54,30 @@ pub struct JmxSource {
     /// Whether the metric is a counter whose rate is the signal.
     #[serde(default)]
     pub rate: bool,
+    /// An idle share that a broker in combined mode (broker and controller in one process)
+    /// sums over its two request handler pools, so that it reaches 2 (KAFKA-19606, seen on
+    /// Kafka 4.1.1): a value above 1 is read as the broker pool's share plus an idle
+    /// controller pool's, and 1 is subtracted.
+    #[serde(default)]
+    pub summed_with_controller_pool: bool,
+    /// An average over the events of a window, which Kafka reports as NaN (null through
+    /// Jolokia) when there were none — a throttle time where nobody was throttled: read
+    /// as 0.
+    #[serde(default)]
+    pub no_events_is_zero: bool,
+}
+
+impl JmxSource {
+    /// The signal's value for a reading of the attribute.
+    pub fn normalize(&self, value: f64) -> f64 {
+        if self.no_events_is_zero && value.is_nan() {
+            0.0
+        } else if self.summed_with_controller_pool && value > 1.0 {
+            value - 1.0
+        } else {
+            value
+        }
+    }
 }
 
 /// One signal.

@@ -7,6 +7,7 @@ mod controller;
 mod diagnose;
 mod fixtures;
 mod hostile;
+mod kafka;
 mod model;
 mod net;
 mod netns;

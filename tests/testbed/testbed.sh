@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The testbed: "hosts" as network namespaces on a bridge — generators and a broker — each
-# with a plateau agent, the broker running tansu. Root only. Sourced by the scenario and
-# demo scripts, which call `testbed_up`, inject one bottleneck, and run diagnose; the trap
-# set here removes namespaces, the bridge, cgroups and processes on exit, failure or Ctrl-C.
+# The testbed: "hosts" as network namespaces on a bridge — generators and brokers — each
+# with a plateau agent. With TESTBED_BROKER=kafka (the default), seed 000's cluster: three
+# Apache Kafka brokers (KRaft, combined mode, a static quorum of the three), each in its
+# host's namespace and in a container (cgroup) of its own, with the JMX exporter and
+# Jolokia attached, a real Prometheus scraping them and the agents, and the topic created
+# with 12 partitions, RF 3 and min.insync.replicas 2. With TESTBED_BROKER=tansu, one tansu
+# broker. Root only. Sourced by the scenario and demo scripts, which call `testbed_up`,
+# inject one bottleneck, and run diagnose; the trap set here removes namespaces, the
+# bridge, cgroups and processes on exit, failure or Ctrl-C.
 #
 #   source tests/testbed/testbed.sh; testbed_up; ...; (teardown runs at exit)
 set -euo pipefail
@@ -12,6 +17,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/plateau-target}"
 tools="$HOME/.cache/plateau-tools"
 plateau="${PLATEAU_BIN:-$CARGO_TARGET_DIR/release/plateau}"
 tansu="${PLATEAU_TANSU:-$tools/bin/tansu}"
+testbed_broker="${TESTBED_BROKER:-kafka}"
+tb_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$tb_repo/tests/kafka/kafka.sh"
 
 tb_tag="pltb$$"
 tb_net="10.79.$(( $$ % 200 + 20 ))"
@@ -24,6 +32,8 @@ tb_dirs=()
 generators=()
 brokers=()
 bootstrap=""
+prometheus=""
+jolokia=()
 
 testbed_down() {
     set +e
@@ -110,7 +120,7 @@ wait_for_tcp() {
     return 1
 }
 
-# Two generators and one broker (tansu, memory storage) on a bridge.
+# Two generators and the brokers on a bridge.
 testbed_up() {
     head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tb_dir/token"
     chmod 600 "$tb_dir/token"
@@ -119,17 +129,26 @@ testbed_up() {
     ip link set "$tb_bridge" up
     testbed_host gen1 11
     testbed_host gen2 12
-    testbed_host broker1 21
     # Each generator host is a one-vCPU VM: its CPU is read from its own cgroup, not from
     # the machine all the testbed's hosts share.
     testbed_limit_cpu gen1 1
     testbed_limit_cpu gen2 1
+    testbed_agent gen1 11 generators
+    testbed_agent gen2 12 generators
+    case $testbed_broker in
+        kafka) testbed_kafka ;;
+        tansu) testbed_tansu ;;
+        *) echo "TESTBED_BROKER must be kafka or tansu, not '$testbed_broker'" >&2; return 2 ;;
+    esac
+}
+
+# One tansu broker (memory storage unless TESTBED_STORAGE says otherwise) at .21.
+testbed_tansu() {
+    testbed_host broker1 21
     # The broker process runs in a container of its own inside its host (as Kafka in a
     # pod or a systemd slice); the host's agent watches that container.
     local broker_cgroup="${tb_tag}-broker1/broker"
     testbed_cgroup "$broker_cgroup"
-    testbed_agent gen1 11 generators
-    testbed_agent gen2 12 generators
     testbed_agent broker1 21 brokers "/sys/fs/cgroup/cpu/$broker_cgroup"
     bootstrap="$tb_net.21:9092"
     # The broker's storage directory (sqlite:// paths are relative to it): on the disk, or
@@ -142,12 +161,74 @@ testbed_up() {
         --advertised-listener-url "tcp://$bootstrap" --storage-engine "${TESTBED_STORAGE:-memory://tansu/}" \
         >"$tb_dir/tansu.log" 2>&1 &
     tb_pids+=("$!")
-    local host
+    testbed_wait_agents
+    wait_for_tcp "$tb_net.21" 9092
+}
+
+# Seed 000's cluster: brokers 1-3 at .21-.23, each in the container brokerN/broker of its
+# host, the JMX exporter on :7072 and Jolokia on :8778; Prometheus on the bridge at .1.
+testbed_kafka() {
+    [[ -f $kafka_home/.complete ]] || bash "$tb_repo/tests/kafka/install.sh"
+    local id octet voters="" cluster
+    cluster=$(kafka_cluster_id)
+    for id in 1 2 3; do voters+="${voters:+,}$id@$tb_net.$((20 + id)):9093"; done
+    for id in 1 2 3; do
+        octet=$((20 + id))
+        testbed_host "broker$id" "$octet"
+        testbed_cgroup "${tb_tag}-broker$id/broker"
+        testbed_agent "broker$id" "$octet" brokers "/sys/fs/cgroup/cpu/${tb_tag}-broker$id/broker"
+        mkdir -p "$tb_dir/broker$id/logs"
+        kafka_broker_config "$id" "$tb_net.$octet" 9092 9093 "$voters" "$tb_dir/broker$id/server.properties" \
+            "$tb_dir/broker$id/logs" "${TESTBED_KAFKA_CONFIG:-}"
+        kafka_format "$tb_dir/broker$id/server.properties" "$cluster"
+        testbed_exec_in "${tb_tag}-broker$id/broker" "broker$id" bash "$tb_repo/tests/kafka/broker.sh" \
+            "$tb_dir/broker$id/server.properties" "$tb_net.$octet" 7072 8778 >"$tb_dir/kafka$id.log" 2>&1 &
+        tb_pids+=("$!")
+        bootstrap+="${bootstrap:+,}$tb_net.$octet:9092"
+        jolokia+=("jolokia+http://$tb_net.$octet:8778/jolokia")
+    done
+    testbed_wait_agents
+    for id in 1 2 3; do wait_for_tcp "$tb_net.$((20 + id))" 9092; done
+    # Kafka's tools run from the root namespace, over the bridge.
+    kafka_topic_ready "$bootstrap" telemetry 12 3
+    testbed_prometheus
+}
+
+# Prometheus on the bridge, scraping the brokers' JMX exporters and every agent each second.
+testbed_prometheus() {
+    local config="$tb_dir/prometheus.yml" url host targets=""
+    for id in 1 2 3; do targets+="${targets:+, }'$tb_net.$((20 + id)):7072'"; done
+    local agents=""
+    for url in "${generators[@]}" "${brokers[@]}"; do
+        host=${url#http://}
+        agents+="${agents:+, }'$host'"
+    done
+    cat >"$config" <<YAML
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: kafka
+    static_configs:
+      - targets: [$targets]
+  - job_name: plateau-agents
+    static_configs:
+      - targets: [$agents]
+YAML
+    prometheus --config.file="$config" --storage.tsdb.path="$tb_dir/prometheus" \
+        --web.listen-address="$tb_net.1:9090" >"$tb_dir/prometheus.log" 2>&1 &
+    tb_pids+=("$!")
+    prometheus="http://$tb_net.1:9090"
+    wait_for_tcp "$tb_net.1" 9090
+}
+
+testbed_wait_agents() {
+    local url host
     for url in "${generators[@]}" "${brokers[@]}"; do
         host=${url#http://}
         wait_for_tcp "${host%:*}" "${host#*:}"
     done
-    wait_for_tcp "$tb_net.21" 9092
 }
 
 # Caps the link towards host .$1 at rate $2 (e.g. 100mbit), as seed 000's VM links were.
@@ -161,8 +242,15 @@ testbed_diagnose() {
     local args=()
     for url in "${generators[@]}"; do args+=(--generator "$url"); done
     for url in "${brokers[@]}"; do args+=(--broker "$url"); done
-    "$plateau" diagnose "${args[@]}" --bootstrap "$bootstrap" --topic telemetry --partitions 12 \
-        --replication-factor 1 --token-file "$tb_dir/token" --out "$out" "$@"
+    if [[ $testbed_broker == kafka ]]; then
+        # The topic exists (12 partitions, RF 3): diagnose reads its layout from the cluster.
+        args+=(--prometheus "$prometheus")
+        for url in "${jolokia[@]}"; do args+=(--jmx "$url"); done
+    else
+        args+=(--partitions 12 --replication-factor 1)
+    fi
+    "$plateau" diagnose "${args[@]}" --bootstrap "$bootstrap" --topic telemetry --token-file "$tb_dir/token" \
+        --out "$out" "$@"
 }
 
 # Gives host $1 (its agent, the producers it starts, tansu on a broker) $2 cores through
