@@ -24,7 +24,8 @@ testbed_up
 for octet in 21 22 23; do testbed_limit_link "$octet" 100mbit; done
 # Each broker receives the records it leads and, as a follower, two copies of the rest:
 # with RF 3 on three brokers every broker's link carries the whole producer ingress.
-# 1 KB events without compression, so that two cores can fill the links.
-testbed_diagnose "$out" --ramp 2000:2000:5:24000 --size 1000 --net-time 3 --disk-size 64M \
+# 8 KB events without compression, so that two cores (shared by three brokers and two
+# generators) can fill the links: Kafka's and the generators' CPU goes per record and batch.
+testbed_diagnose "$out" --ramp 200:200:5:2400 --size 8000 --net-time 3 --disk-size 64M \
     -X compression.type=none
 echo "demo: done in $((SECONDS - started)) s" >&2

@@ -109,6 +109,11 @@ pub fn jolokia_read(client: &reqwest::blocking::Client, base: &str, source: &Jmx
     let url = format!("{base}/read/{}/{}", source.mbean, source.attribute);
     let body: serde_json::Value =
         client.get(&url).send().and_then(|r| r.json()).map_err(|err| format!("{url}: {err}"))?;
+    let no_match =
+        body.get("error_type").and_then(|e| e.as_str()) == Some("javax.management.InstanceNotFoundException");
+    if source.absent_is_zero && source.mbean.contains('*') && no_match {
+        return Ok(0.0);
+    }
     if body.get("status").and_then(|s| s.as_u64()) != Some(200) {
         return Err(format!(
             "{url}: {}",

@@ -190,8 +190,12 @@ impl ProducerSettings {
     }
 
     /// The librdkafka properties for these settings (idempotence on, as seed 000 ran).
+    /// Nagle's algorithm is off, as in Kafka's Java clients: librdkafka leaves it on, and
+    /// against Apache Kafka (RF 3, acks=all) that alone put 5,000 records/s at a delivery
+    /// p99 of 820 ms instead of 57 ms — the tool's latency, not the cluster's.
     pub fn properties(&self) -> Vec<(String, String)> {
         let mut properties = vec![
+            ("socket.nagle.disable".to_string(), "true".to_string()),
             ("acks".to_string(), self.acks.clone()),
             ("enable.idempotence".to_string(), (self.acks == "all").to_string()),
             ("compression.type".to_string(), self.compression.clone()),

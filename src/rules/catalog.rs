@@ -60,17 +60,18 @@ pub struct JmxSource {
     /// controller pool's, and 1 is subtracted.
     #[serde(default)]
     pub summed_with_controller_pool: bool,
-    /// An average over the events of a window, which Kafka reports as NaN (null through
-    /// Jolokia) when there were none — a throttle time where nobody was throttled: read
-    /// as 0.
+    /// A quota's throttle time: an average over a window's events, which Kafka reports as
+    /// NaN (null through Jolokia) when there were none, on beans that exist only once a
+    /// quota is configured. Both — no events, and no beans for an MBean pattern — read as
+    /// 0: nobody was throttled.
     #[serde(default)]
-    pub no_events_is_zero: bool,
+    pub absent_is_zero: bool,
 }
 
 impl JmxSource {
     /// The signal's value for a reading of the attribute.
     pub fn normalize(&self, value: f64) -> f64 {
-        if self.no_events_is_zero && value.is_nan() {
+        if self.absent_is_zero && value.is_nan() {
             0.0
         } else if self.summed_with_controller_pool && value > 1.0 {
             value - 1.0

@@ -11,7 +11,7 @@ use plateau::evidence::Evidence;
 use plateau::evidence::jmx::{JmxEndpoint, JmxPoller};
 use plateau::rules::RuleSet;
 
-use crate::support::{PrometheusProcess, exclusive, plateau};
+use crate::support::{AgentProcess, PrometheusProcess, TansuBroker, eventually, exclusive, plateau};
 
 /// A three-broker cluster on loopback, stopped (and its logs removed) when dropped.
 pub struct KafkaCluster {
@@ -223,5 +223,43 @@ fn real_broker_metrics_arrive_through_prometheus_and_jolokia() {
         assert!((0.0..=1.0).contains(&idle), "{path}: request handlers idle {idle} is not a ratio");
         let under_replicated = summed_mean(evidence, "kafka_under_replicated_partitions", from, to).unwrap();
         assert_eq!(under_replicated, 0.0, "{path}: partitions under-replicated in a healthy cluster");
+    }
+}
+
+/// plateau is not tied to one broker: the same generator request to an agent, with
+/// validation, against tansu (one broker, RF 1) and against Apache Kafka (three brokers,
+/// RF 3), must give the same kind of report and lose, duplicate or reorder nothing.
+#[test]
+fn the_same_generator_run_works_unchanged_on_tansu_and_apache_kafka() {
+    let _exclusive = exclusive();
+    let kafka = KafkaCluster::start("both", 6);
+    let tansu = TansuBroker::start();
+    tansu.create_topic("both", 6);
+    let agent = AgentProcess::start(&[]);
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    for (broker, bootstrap) in [("tansu", tansu.bootstrap.as_str()), ("apache kafka", kafka.bootstrap.as_str())] {
+        let request = serde_json::json!({
+            "bootstrap": bootstrap, "topic": "both", "rate": 2000, "time": "4s", "devices": 500, "validate": true
+        });
+        let started =
+            http.post(format!("{}/kafka/produce", agent.url)).bearer_auth(&agent.token).json(&request).send().unwrap();
+        assert_eq!(started.status(), reqwest::StatusCode::ACCEPTED, "{broker}: {}", started.text().unwrap());
+        let answer: serde_json::Value = eventually(Duration::from_secs(60), || {
+            let answer: serde_json::Value = http.get(format!("{}/kafka/report", agent.url)).send().ok()?.json().ok()?;
+            (answer["running"] == false && (answer["report"].is_object() || answer["error"].is_string()))
+                .then_some(answer)
+        })
+        .unwrap_or_else(|| panic!("{broker}: the run did not end"));
+        let report = &answer["report"];
+        assert!(report.is_object(), "{broker}: {}", answer["error"]);
+        let acked = report["records_acked"].as_u64().unwrap();
+        assert!(acked > 6000, "{broker}: {acked} records acknowledged");
+        let validation = &report["validation"];
+        for count in ["lost", "duplicated", "out_of_order"] {
+            assert_eq!(validation[count], 0, "{broker}: {validation}");
+        }
+        assert_eq!(validation["consumed"].as_u64(), Some(acked), "{broker}: {validation}");
+        assert_eq!(report["partitions"]["total"], 6, "{broker}: {}", report["partitions"]);
+        assert_eq!(report["partitions"]["used"], 6, "{broker}: {}", report["partitions"]);
     }
 }
