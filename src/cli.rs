@@ -15,6 +15,9 @@ use crate::probe::disk::{DiskConfig, FsyncMode};
 use crate::sampler::{SamplerConfig, WatchTarget};
 use crate::units::{BitRate, ByteSize, Span};
 
+/// The agent's default data port.
+pub const DEFAULT_DATA_PORT: u16 = 7075;
+
 /// Why did my Kafka ingestion throughput stop growing? Measures the network, disks,
 /// CPUs and a rate-controlled produce run side by side and names the bottleneck.
 #[derive(Debug, Parser)]
@@ -239,8 +242,12 @@ pub struct AgentArgs {
     /// Largest disk probe a request may ask for.
     #[arg(long, default_value = "16G")]
     pub max_disk_size: ByteSize,
-    /// Port for network test traffic, TCP and UDP (0 picks a free one).
-    #[arg(long, default_value_t = 7071)]
+    /// The broker's log directory on this host: diagnose's disk probe writes there.
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
+    /// Port for network test traffic, TCP and UDP (0 picks a free one). Not 7071 (where
+    /// the JMX exporter often listens on brokers) nor 5201 (iperf3's).
+    #[arg(long, default_value_t = DEFAULT_DATA_PORT)]
     pub data_port: u16,
     /// Longest network test this agent serves or runs, in seconds.
     #[arg(long, default_value_t = NetCaps::default().max_time_secs)]
@@ -267,6 +274,7 @@ impl AgentArgs {
                 max_rate_bits_per_sec: self.max_net_rate.0,
                 ..NetCaps::default()
             },
+            log_dir: self.log_dir,
         })
     }
 }

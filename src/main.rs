@@ -62,9 +62,9 @@ fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     // One thread for the API is plenty: the sampler and the probes have their own.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
     let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("could not listen on {}", config.listen))?;
+        let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| {
+            format!("could not listen on {}; pick another address or port with --listen", config.listen)
+        })?;
         plateau::agent::serve(config, listener).await
     });
     // Dropping a runtime waits for every blocking task; a probe that ignores its cancel

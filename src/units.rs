@@ -186,41 +186,21 @@ fn number_or_text(number: utoipa::openapi::schema::Type, description: &str, exam
         .into()
 }
 
-impl utoipa::PartialSchema for ByteSize {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-        number_or_text(
-            utoipa::openapi::schema::Type::Integer,
-            "bytes, as an integer or with a binary suffix (K, M, G, T)",
-            "256M",
-        )
-        .into()
-    }
+/// Implements the OpenAPI schema of a unit type that is a number or a suffixed string.
+macro_rules! number_or_text_schema {
+    ($unit:ty, $number:ident, $description:literal, $example:literal) => {
+        impl utoipa::PartialSchema for $unit {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                number_or_text(utoipa::openapi::schema::Type::$number, $description, $example).into()
+            }
+        }
+        impl utoipa::ToSchema for $unit {}
+    };
 }
-impl utoipa::ToSchema for ByteSize {}
 
-impl utoipa::PartialSchema for Span {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-        number_or_text(
-            utoipa::openapi::schema::Type::Number,
-            "a duration: seconds as a number, or with a unit (500ms, 10s, 2m)",
-            "10s",
-        )
-        .into()
-    }
-}
-impl utoipa::ToSchema for Span {}
-
-impl utoipa::PartialSchema for BitRate {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
-        number_or_text(
-            utoipa::openapi::schema::Type::Integer,
-            "bits per second, as an integer or with a decimal suffix (K, M, G)",
-            "100M",
-        )
-        .into()
-    }
-}
-impl utoipa::ToSchema for BitRate {}
+number_or_text_schema!(ByteSize, Integer, "bytes, as an integer or with a binary suffix (K, M, G, T)", "256M");
+number_or_text_schema!(Span, Number, "a duration: seconds as a number, or with a unit (500ms, 10s, 2m)", "10s");
+number_or_text_schema!(BitRate, Integer, "bits per second, as an integer or with a decimal suffix (K, M, G)", "100M");
 
 /// Megabytes (10^6 bytes) per second from a byte count and an elapsed time; 0 for no time.
 pub fn mb_per_sec(bytes: u64, elapsed: Duration) -> f64 {

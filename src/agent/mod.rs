@@ -46,6 +46,8 @@ pub struct AgentConfig {
     pub data_port: u16,
     /// Limits on the network tests this agent serves or runs.
     pub net_caps: NetCaps,
+    /// The broker's log directory on this host, where diagnose's disk probe writes.
+    pub log_dir: Option<std::path::PathBuf>,
 }
 
 /// Errors in the agent's set-up that the user must fix.
@@ -96,6 +98,7 @@ pub struct AgentShared {
     started: Instant,
     started_at_ms: u64,
     max_disk_size: ByteSize,
+    log_dir: Option<String>,
     sampler: Arc<Mutex<SamplerState>>,
     probes: Arc<Mutex<slots::ProbeBook>>,
     net: DataServer,
@@ -123,6 +126,7 @@ pub async fn serve(config: AgentConfig, listener: tokio::net::TcpListener) -> an
         started: Instant::now(),
         started_at_ms: crate::sampler::raw::unix_ms_now(),
         max_disk_size: config.max_disk_size,
+        log_dir: config.log_dir.as_ref().map(|dir| dir.display().to_string()),
         sampler: sampler.state(),
         probes: Arc::default(),
         net,

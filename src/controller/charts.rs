@@ -8,7 +8,12 @@ use super::history::{History, Role};
 
 /// The charts' time window, seconds back from now.
 const WINDOW_S: f64 = 600.0;
-const SIZE: (u32, u32) = (640, 260);
+/// Drawn at the size the page shows them (three to a row on a 1400-pixel screen, `.chart
+/// img` at most 460 px wide), so that their text is not scaled down.
+const SIZE: (u32, u32) = (460, 260);
+/// Text sizes in pixels: at least 13 for anything a person reads.
+const CAPTION_PX: u32 = 17;
+const LABEL_PX: u32 = 13;
 
 /// Which chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,9 +164,9 @@ fn draw(caption: &str, y_desc: &str, percent: bool, lines: &[Line]) -> Result<St
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 16))
+            .caption(caption, ("sans-serif", CAPTION_PX))
             .margin(8)
-            .x_label_area_size(28)
+            .x_label_area_size(36)
             .y_label_area_size(64)
             .build_cartesian_2d(x_range, 0.0..top)
             .map_err(|e| e.to_string())?;
@@ -169,6 +174,10 @@ fn draw(caption: &str, y_desc: &str, percent: bool, lines: &[Line]) -> Result<St
             .configure_mesh()
             .x_desc("seconds ago")
             .y_desc(y_desc)
+            .label_style(("sans-serif", LABEL_PX))
+            .axis_desc_style(("sans-serif", LABEL_PX))
+            .x_labels(6)
+            .y_labels(5)
             .x_label_formatter(&|x| format!("{:.0}", -x))
             .y_label_formatter(&|y| if *y >= 10_000.0 { format!("{:.0}k", y / 1000.0) } else { format!("{y:.0}") })
             .draw()
@@ -192,7 +201,7 @@ fn draw(caption: &str, y_desc: &str, percent: bool, lines: &[Line]) -> Result<St
                 .position(SeriesLabelPosition::UpperLeft)
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK.mix(0.3))
-                .label_font(("sans-serif", 11))
+                .label_font(("sans-serif", LABEL_PX))
                 .draw()
                 .map_err(|e| e.to_string())?;
         }

@@ -210,7 +210,8 @@ mod tests {
             started_at_ms: 0,
             auth: true,
             allow: Vec::new(),
-            data_port: 7071,
+            data_port: 7075,
+            log_dir: None,
             sampler: Default::default(),
             probes: [("produce".to_string(), produce)].into(),
         }

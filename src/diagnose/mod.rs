@@ -103,8 +103,13 @@ fn default_devices() -> u64 {
 fn default_workers() -> usize {
     2
 }
+/// Where the disk probe writes on a broker host whose agent has no `--log-dir`: on a disk
+/// on Debian, where `/tmp` is memory.
+const FALLBACK_DISK_PATH: &str = "/var/tmp";
+
+/// Empty: each broker agent's `--log-dir`, else [`FALLBACK_DISK_PATH`].
 fn default_disk_path() -> String {
-    "/tmp".into()
+    String::new()
 }
 fn default_disk_size() -> u64 {
     64 << 20
@@ -411,7 +416,17 @@ pub fn run(
     if !plan.skip_disk && !cancel.is_cancelled() {
         progress.phase("disks");
         for url in &live_brokers {
-            let outcome = client(url, Duration::from_secs(300)).run_disk(&plan.disk_path, ByteSize(plan.disk_size));
+            // Where the broker keeps its log, as its agent knows it (`--log-dir`), unless
+            // the plan names a directory.
+            let path = match plan.disk_path.as_str() {
+                "" => client(url, Duration::from_secs(5))
+                    .status()
+                    .ok()
+                    .and_then(|status| status.log_dir)
+                    .unwrap_or_else(|| FALLBACK_DISK_PATH.to_string()),
+                path => path.to_string(),
+            };
+            let outcome = client(url, Duration::from_secs(330)).run_disk(&path, ByteSize(plan.disk_size));
             let cell = match outcome {
                 Ok(result) => {
                     capacities.extend(measured::from_disk(&rules.catalog, &host(url), &result, 0));

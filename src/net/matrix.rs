@@ -102,6 +102,13 @@ mod tests {
     }
 
     #[test]
+    fn odd_numbers_of_hosts_take_two_rounds_per_host() {
+        assert_eq!(rounds(4).len(), 6);
+        assert_eq!(rounds(5).len(), 10);
+        assert_eq!(rounds(7).len(), 14);
+    }
+
+    #[test]
     fn fifty_hosts_take_98_rounds_not_2450_tests() {
         assert_eq!(rounds(50).len(), 98);
         assert_eq!(sequential_rounds(50).len(), 2450);

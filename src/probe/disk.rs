@@ -146,6 +146,13 @@ pub struct DiskResult {
     /// `size_bytes` is what was written).
     #[serde(default)]
     pub stopped_at_time_limit: bool,
+    /// The file system the probe wrote on (`ext4`, `xfs`, `nfs`, ...).
+    #[serde(default)]
+    pub filesystem: String,
+    /// Whether that file system is across the network: then the result is a server's
+    /// and a link's, not a local disk's.
+    #[serde(default)]
+    pub network_filesystem: bool,
 }
 
 /// The disk probe, ready to run.
@@ -181,11 +188,56 @@ impl Probe for DiskProbe {
     }
 }
 
+/// What kind of file system a directory is on, from statfs's magic number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsKind {
+    /// Kept in memory (tmpfs, ramfs): appends measure RAM, not a disk.
+    Memory(&'static str),
+    /// Across the network (NFS, SMB, Ceph, FUSE): appends measure a server and a link.
+    Network(&'static str),
+    /// A local disk file system (or one this table does not name).
+    Local(&'static str),
+}
+
+impl FsKind {
+    /// Classifies statfs's `f_type`.
+    pub fn from_magic(magic: i64) -> FsKind {
+        match magic as u32 {
+            0x0102_1994 => FsKind::Memory("tmpfs"),
+            0x8584_58f6 => FsKind::Memory("ramfs"),
+            0x0000_6969 => FsKind::Network("nfs"),
+            0xff53_4d42 => FsKind::Network("cifs"),
+            0xfe53_4d42 => FsKind::Network("smb2"),
+            0x00c3_6400 => FsKind::Network("ceph"),
+            0x6573_5546 => FsKind::Network("fuse"),
+            0x0000_ef53 => FsKind::Local("ext4"),
+            0x5846_5342 => FsKind::Local("xfs"),
+            0x9123_683e => FsKind::Local("btrfs"),
+            0x2fc1_2fc1 => FsKind::Local("zfs"),
+            0x794c_7630 => FsKind::Local("overlay"),
+            _ => FsKind::Local("other"),
+        }
+    }
+
+    /// The file system's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FsKind::Memory(name) | FsKind::Network(name) | FsKind::Local(name) => name,
+        }
+    }
+}
+
 fn check_directory(path: &Path, size: u64) -> Result<(), ProbeError> {
     let metadata = std::fs::metadata(path)
         .map_err(|err| ProbeError::InvalidInput(format!("cannot use --path {}: {err}", path.display())))?;
     if !metadata.is_dir() {
         return Err(ProbeError::InvalidInput(format!("--path {} is not a directory", path.display())));
+    }
+    if let FsKind::Memory(name) = filesystem(path) {
+        return Err(ProbeError::InvalidInput(format!(
+            "{} is on {name}, which is memory: the probe would measure RAM, not a disk; point --path at the broker's log directory (or another directory on its disk)",
+            path.display()
+        )));
     }
     let stats = rustix::fs::statvfs(path).map_err(|err| ProbeError::Io {
         context: format!("checking free space on {}", path.display()),
@@ -244,6 +296,13 @@ fn create_probe_file(config: &DiskConfig) -> Result<File, ProbeError> {
     })?;
     std::fs::remove_file(&file_path).map_err(ProbeError::io(format!("unlinking {}", file_path.display())))?;
     Ok(file)
+}
+
+/// The kind of file system `path` is on (`Local("other")` when statfs fails).
+pub fn filesystem(path: &Path) -> FsKind {
+    // f_type is an i64 on x86_64 and narrower on other targets.
+    #[allow(clippy::unnecessary_cast)]
+    rustix::fs::statfs(path).map(|stats| FsKind::from_magic(stats.f_type as i64)).unwrap_or(FsKind::Local("other"))
 }
 
 fn run_disk_probe(config: &DiskConfig, cancel: &Cancel) -> Result<DiskResult, ProbeError> {
@@ -308,6 +367,8 @@ fn run_disk_probe(config: &DiskConfig, cancel: &Cancel) -> Result<DiskResult, Pr
         read_ms: LatencyMs::from_micros(&read_hist),
         reads_uncached,
         stopped_at_time_limit,
+        filesystem: filesystem(&config.path).name().to_string(),
+        network_filesystem: matches!(filesystem(&config.path), FsKind::Network(_)),
     })
 }
 
@@ -384,6 +445,17 @@ mod tests {
         std::fs::write(&file, b"x").unwrap();
         let err = DiskProbe::new(DiskConfig::for_path(&file), DiskProbe::MAX_SIZE).unwrap_err();
         assert!(err.to_string().contains("is not a directory"), "{err}");
+    }
+
+    #[test]
+    fn memory_file_systems_are_refused_and_kinds_are_named() {
+        assert_eq!(FsKind::from_magic(0x0102_1994), FsKind::Memory("tmpfs"));
+        assert_eq!(FsKind::from_magic(0x6969), FsKind::Network("nfs"));
+        assert_eq!(FsKind::from_magic(0xef53), FsKind::Local("ext4"));
+        if filesystem(Path::new("/dev/shm")) == FsKind::Memory("tmpfs") {
+            let err = DiskProbe::new(DiskConfig::for_path("/dev/shm"), DiskProbe::MAX_SIZE).unwrap_err();
+            assert!(err.to_string().contains("on tmpfs, which is memory"), "{err}");
+        }
     }
 
     #[test]

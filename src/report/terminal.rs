@@ -187,6 +187,16 @@ pub fn disk_table(result: &DiskResult) -> String {
     if !result.reads_uncached {
         out.push_str("note: the kernel kept the file in the page cache; read figures may be cache hits\n");
     }
+    if result.network_filesystem {
+        out.push_str(&format!(
+            "note: {} is a network file system ({}): these figures are a server's and a link's, not a local disk's\n",
+            result.path.display(),
+            result.filesystem
+        ));
+    }
+    if result.stopped_at_time_limit {
+        out.push_str("note: the append phase stopped at its 5-minute limit before the whole size was written\n");
+    }
     out
 }
 

@@ -53,3 +53,6 @@ awk -v a="$agent_cpu" -v n="$node_cpu" -v ar="$agent_rss" -v nr="$node_rss" 'BEG
     printf "RSS ratio agent/node_exporter: %.2f; agent peak RSS %.1f MB (target < 30 MB)\n", (nr > 0 ? ar / nr : 0), ar
 }'
 echo "targets up: $scrapes"
+target "CPU ratio agent/node_exporter" "$(ratio "$agent_cpu" "$node_cpu")" "<=" 1.0
+target "agent peak RSS MB" "$agent_rss" "<" 30
+finish

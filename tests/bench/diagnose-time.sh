@@ -39,3 +39,5 @@ d = json.load(open('$work/report/evidence.json'))
 print(f\"{(d['ended_ms'] - d['ramp_started_ms']) / 1000:.1f}\", d['verdict']['bound'], f\"{d['plateau']['plateau_msgs_per_sec']:.0f}\")")"
 echo "time to verdict: $total s (ramp $ramp_s s, share $(ratio "$ramp_s" "$total")); verdict $bound at $plateau_rate msg/s"
 echo "ratio to the 180 s target: $(ratio "$total" 180) (target < 1.0)"
+target "time to verdict, s" "$total" "<" 180
+finish

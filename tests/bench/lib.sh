@@ -14,6 +14,21 @@ json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 # a / b with three decimals.
 ratio() { python3 -c "print(f'{$1 / $2:.3f}' if $2 else 'n/a')"; }
 
+# Targets: `target NAME VALUE OP LIMIT` (OP: >=, <=, <, >) records a figure that misses its
+# target; `finish` prints the misses and exits 1 if there were any, so that a person or a
+# script running a benchmark learns the answer from its exit status.
+missed=()
+target() {
+    python3 -c "import sys; sys.exit(0 if ($2) $3 ($4) else 1)" 2>/dev/null || missed+=("$1: $2 (target $3 $4)")
+}
+finish() {
+    if ((${#missed[@]})); then
+        printf 'missed target: %s\n' "${missed[@]}" >&2
+        exit 1
+    fi
+    echo "all targets met"
+}
+
 # A scratch directory, and processes and network namespaces to remove at exit.
 work=$(mktemp -d)
 pids=()

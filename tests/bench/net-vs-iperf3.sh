@@ -31,6 +31,7 @@ for streams in 1 4; do
     p1=$(plateau_tcp "$streams"); i1=$(iperf3_tcp "$streams"); p2=$(plateau_tcp "$streams"); i2=$(iperf3_tcp "$streams")
     p=$(python3 -c "print(($p1 + $p2) / 2)"); i=$(python3 -c "print(($i1 + $i2) / 2)")
     printf '%d stream(s): plateau %.0f, iperf3 %.0f, ratio %s (target >= 0.95)\n' "$streams" "$p" "$i" "$(ratio "$p" "$i")"
+    target "$streams-stream TCP ratio" "$(ratio "$p" "$i")" ">=" 0.95
 done
 
 # Loss-free: under 0.05 % lost over the test.
@@ -48,10 +49,11 @@ highest_loss_free() {
 echo "== loopback UDP, highest loss-free rate with 1460-byte datagrams (Mbit/s; steps 100..4000)"
 p=$(highest_loss_free plateau); i=$(highest_loss_free iperf3)
 printf 'plateau %s, iperf3 %s, ratio %s (target >= 1.0)\n' "$p" "$i" "$(ratio "$p" "$i")"
+target "loss-free UDP ratio" "$(ratio "$p" "$i")" ">=" 1.0
 
 if [ "$(id -u)" != 0 ]; then
     echo "== 100 Mbit/s link: skipped (needs root for network namespaces)"
-    exit 0
+    finish
 fi
 echo "== TCP over a 100 Mbit/s tbf link between namespaces (Mbit/s)"
 id=$(( $$ % 250 ))
@@ -68,7 +70,7 @@ for side in a b; do
     tc -n "$r" qdisc add dev "br$side$id" root tbf rate 100mbit burst 64kb latency 50ms
 done
 ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
-ip netns exec "$b" "$plateau" agent --listen "10.78.$id.1:7070" --data-port 7071 --token-file "$work/token" >"$work/agent-b.log" 2>&1 &
+ip netns exec "$b" "$plateau" agent --listen "10.78.$id.1:7070" --data-port 7075 --token-file "$work/token" >"$work/agent-b.log" 2>&1 &
 pids+=("$!")
 ip netns exec "$b" iperf3 -s -B "10.78.$id.1" -p 5201 >"$work/iperf3-b.log" 2>&1 &
 pids+=("$!")
@@ -77,3 +79,5 @@ p=$(ip netns exec "$a" "$plateau" net tcp "http://10.78.$id.1:7070" --token-file
     json "d['end']['sum_received']['bits_per_second']/1e6")
 i=$(ip netns exec "$a" iperf3 -c "10.78.$id.1" -t 10 -O 1 -J | json "d['end']['sum_received']['bits_per_second']/1e6")
 printf 'plateau %.2f, iperf3 %.2f, ratio %s (target within 3 %%)\n' "$p" "$i" "$(ratio "$p" "$i")"
+target "100 Mbit/s link, distance from 1" "abs($(ratio "$p" "$i") - 1)" "<=" 0.03
+finish

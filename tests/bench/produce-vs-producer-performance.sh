@@ -52,4 +52,5 @@ ours_p99=$("$plateau" produce --bootstrap "$bootstrap" --topic bench --rate 5000
     --workers 1 --compression none --json | json "d['latency_ms']['p99']")
 echo "plateau p99 $ours_p99 ms, ProducerPerformance p99 $theirs_p99 ms: ratio $(ratio "$ours_p99" "$theirs_p99")"
 
-python3 -c "import sys; sys.exit(0 if $throughput_ratio >= 0.9 else 1)"
+target "records/s ratio" "$throughput_ratio" ">=" 0.9
+finish

@@ -48,20 +48,25 @@ max_rate() {
     theirs=$("$reference" -P -t bench -b "$bootstrap" -s 256 -c "$count" -X acks=all -X enable.idempotence=true \
         -X socket.nagle.disable=true -z "$codec" -X linger.ms=5 -X batch.num.messages=10000 -q 2>&1 | tail -1 |
         grep -o '[0-9]* msgs/s' | grep -o '[0-9]*')
-    printf 'compression %-4s: plateau %s records/s (real JSON events), rdkafka_performance %s (fixed payload), ratio %s (target >= 0.9)\n' \
-        "$codec" "$ours" "$theirs" "$(python3 -c "print(f'{$ours / $theirs:.2f}')")"
+    # lz4 is printed, not judged: the reference's fixed payload compresses far better
+    # than real events, so the two do not put the same bytes on the wire.
+    printf 'compression %-4s: plateau %s records/s (real JSON events), rdkafka_performance %s (fixed payload), ratio %s%s\n' \
+        "$codec" "$ours" "$theirs" "$(python3 -c "print(f'{$ours / $theirs:.2f}')")" \
+        "$([ "$codec" = none ] && echo " (target >= 0.9)")"
+    [ "$codec" != none ] || target "$4 records/s ratio, compression none" "$(ratio "$ours" "$theirs")" ">=" 0.9
 }
 
 echo "== tansu: maximum records/s, 256-byte records, acks=all, idempotence, linger 5 ms, batch 10000"
 for codec in none lz4; do
-    max_rate "$bootstrap" "$codec" 8000000
+    max_rate "$bootstrap" "$codec" 8000000 tansu
 done
 
 echo "== rate accuracy over 10 s"
 for rate in 5000 20000 50000; do
     sent=$("$plateau" produce --bootstrap "$bootstrap" --topic bench --rate "$rate" --time 10 --json | json "d['records_sent']")
-    printf '%6d msg/s: %d records in 10 s, error %s %% (target within 2 %%)\n' "$rate" "$sent" \
-        "$(python3 -c "print(f'{100 * ($sent - $rate * 10) / ($rate * 10):+.2f}')")"
+    error=$(python3 -c "print(f'{100 * ($sent - $rate * 10) / ($rate * 10):+.2f}')")
+    printf '%6d msg/s: %d records in 10 s, error %s %% (target within 2 %%)\n' "$rate" "$sent" "$error"
+    target "rate error at $rate msg/s, %" "abs($error)" "<=" 2
 done
 
 echo "== event generation offline (no sending), 256-byte events"
@@ -76,5 +81,6 @@ source "$cluster/cluster.env"
 "$plateau" produce --bootstrap "$BOOTSTRAP" --topic bench --rate 5000000 --time 10 --size 256 --key none \
     --workers 1 --compression none --json >/dev/null
 for pair in 1 2; do
-    max_rate "$BOOTSTRAP" none 1500000
+    max_rate "$BOOTSTRAP" none 1500000 "apache kafka (pair $pair)"
 done
+finish

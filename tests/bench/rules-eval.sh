@@ -7,5 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/bench/lib.sh
 for run in 1 2 3; do
-    "$plateau" rules bench --dir rules --series 10000 --points 3600
+    line=$("$plateau" rules bench --dir rules --series 10000 --points 3600)
+    echo "$line"
+    target "run $run, ms" "$(grep -o '[0-9.]* ms' <<<"$line" | grep -o '[0-9.]*')" "<" 100
 done
+finish

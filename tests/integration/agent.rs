@@ -213,3 +213,23 @@ fn metrics_are_scraped_by_a_real_prometheus() {
         assert!(!series.is_empty(), "{name} missing from Prometheus");
     }
 }
+
+/// Issue 19: an agent whose data port is taken says which port and which flag changes it
+/// (the seed plan's JMX exporter once sat on the old default, 7071).
+#[test]
+fn a_taken_data_port_is_named_with_the_flag_that_changes_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "t0ken").unwrap();
+    let output = std::process::Command::new(plateau_bin())
+        .args(["agent", "--listen", "127.0.0.1:0", "--data-port", &port, "--token-file"])
+        .arg(dir.path().join("token"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("--data-port"), "{stderr}");
+    let (ok, stdout, _) = crate::support::plateau(&["agent", "--help"]);
+    assert!(ok && stdout.contains("[default: 7075]"), "{stdout}");
+}

@@ -87,6 +87,14 @@ scores = ','.join(f'{b}={s:g}' for b, s in sorted(v['scores'].items(), key=lambd
 print(v['bound'], f\"{v['confidence']:.2f}\", f\"{v['plateau_msgs_per_sec']:.0f}\", scores or '-')")"
     local verdict=ok
     [[ $got == "$expected" ]] || verdict=WRONG
+    # The testbed's teardown must leave nothing named after it: namespaces, links, cgroups.
+    local leftovers
+    leftovers=$( (ip netns list; ip -o link show; ls -d /sys/fs/cgroup/*/pltb$$* /sys/fs/cgroup/*/*/pltb$$* 2>/dev/null) |
+        grep -o "pltb$$[^ :@]*" | sort -u | tr '\n' ' ' || true)
+    if [[ -n $leftovers ]]; then
+        echo "         teardown left behind: $leftovers" >&2
+        verdict=WRONG
+    fi
     printf '%-8s expected %-8s got %-8s confidence %s  plateau %6s msg/s  %3d s  %-5s scores %s\n' \
         "$name" "$expected" "$got" "$confidence" "$plateau_rate" $((SECONDS - started)) "$verdict" "$scores"
     if [[ -n ${SCENARIO_REPORTS:-} ]]; then

@@ -104,7 +104,7 @@ testbed_exec_in() {
 testbed_agent() {
     local host=$1 octet=$2 watch=${4:-/sys/fs/cgroup/cpu/${tb_tag}-$1}
     local -n role=$3
-    testbed_exec "$host" "$plateau" agent --listen "$tb_net.$octet:7070" --data-port 7071 \
+    testbed_exec "$host" "$plateau" agent --listen "$tb_net.$octet:7070" --data-port 7075 \
         --token-file "$tb_dir/token" --allow "$tb_net.0/24" --watch "$watch" \
         >"$tb_dir/agent-$host.log" 2>&1 &
     tb_pids+=("$!")
@@ -166,7 +166,8 @@ testbed_tansu() {
 }
 
 # Seed 000's cluster: brokers 1-3 at .21-.23, each in the container brokerN/broker of its
-# host, the JMX exporter on :7072 and Jolokia on :8778; Prometheus on the bridge at .1.
+# host, the JMX exporter on :7071 (as in probes/seed-openstack.toml) and Jolokia on :8778;
+# Prometheus on the bridge at .1.
 testbed_kafka() {
     [[ -f $kafka_home/.complete ]] || bash "$tb_repo/tests/kafka/install.sh"
     local id octet voters="" cluster
@@ -182,7 +183,7 @@ testbed_kafka() {
             "$tb_dir/broker$id/logs" "${TESTBED_KAFKA_CONFIG:-}"
         kafka_format "$tb_dir/broker$id/server.properties" "$cluster"
         testbed_exec_in "${tb_tag}-broker$id/broker" "broker$id" bash "$tb_repo/tests/kafka/broker.sh" \
-            "$tb_dir/broker$id/server.properties" "$tb_net.$octet" 7072 8778 >"$tb_dir/kafka$id.log" 2>&1 &
+            "$tb_dir/broker$id/server.properties" "$tb_net.$octet" 7071 8778 >"$tb_dir/kafka$id.log" 2>&1 &
         tb_pids+=("$!")
         bootstrap+="${bootstrap:+,}$tb_net.$octet:9092"
         jolokia+=("jolokia+http://$tb_net.$octet:8778/jolokia")
@@ -197,7 +198,7 @@ testbed_kafka() {
 # Prometheus on the bridge, scraping the brokers' JMX exporters and every agent each second.
 testbed_prometheus() {
     local config="$tb_dir/prometheus.yml" url host targets=""
-    for id in 1 2 3; do targets+="${targets:+, }'$tb_net.$((20 + id)):7072'"; done
+    for id in 1 2 3; do targets+="${targets:+, }'$tb_net.$((20 + id)):7071'"; done
     local agents=""
     for url in "${generators[@]}" "${brokers[@]}"; do
         host=${url#http://}

@@ -143,6 +143,9 @@ pub struct StatusResponse {
     pub allow: Vec<String>,
     /// Port for network test traffic (TCP and UDP).
     pub data_port: u16,
+    /// The broker's log directory on this host (`--log-dir`), where disk probes belong.
+    #[serde(default)]
+    pub log_dir: Option<String>,
     /// The background sampler.
     pub sampler: SamplerStatus,
     /// Each probe the agent can run, by name.
@@ -248,6 +251,7 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
         auth: shared.token.is_some(),
         allow: shared.allow.networks().iter().map(ToString::to_string).collect(),
         data_port: shared.net.port(),
+        log_dir: shared.log_dir.clone(),
         sampler,
         probes,
     })
