@@ -71,6 +71,7 @@ fn healthy() -> HashMap<&'static str, f64> {
         ("udp_rcvbuf_errors_per_sec", 0.0),
         ("kafka_bytes_in_per_sec", 1e6),
         ("kafka_bytes_out_per_sec", 2e6),
+        ("kafka_replication_bytes_in_per_sec", 0.6e6),
         ("kafka_request_handler_idle", 0.8),
         ("kafka_network_processor_idle", 0.8),
         ("kafka_produce_total_time_p99_ms", 10.0),
@@ -126,7 +127,14 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
 
     let scenarios: Vec<(&str, Vec<(&str, f64)>)> = vec![
         ("network.link_saturated", vec![("nic_tx_bytes_per_sec", 12e6)]),
-        ("network.replication_at_capacity", vec![("kafka_bytes_in_per_sec", 4e6)]),
+        (
+            "network.replication_at_capacity",
+            vec![
+                ("nic_rx_bytes_per_sec", 11e6),
+                ("kafka_replication_bytes_in_per_sec", 7e6),
+                ("kafka_bytes_in_per_sec", 3.5e6),
+            ],
+        ),
         ("network.tcp_retransmits", vec![("tcp_retrans_ratio", 0.05)]),
         ("network.nic_drops", vec![("nic_drops_per_sec", 50.0)]),
         ("cpu.saturated", vec![("host_cpu_busy", 0.97)]),
