@@ -88,9 +88,15 @@ print(v['bound'], f\"{v['confidence']:.2f}\", f\"{v['plateau_msgs_per_sec']:.0f}
     local verdict=ok
     [[ $got == "$expected" ]] || verdict=WRONG
     # The testbed's teardown must leave nothing named after it: namespaces, links, cgroups.
-    local leftovers
-    leftovers=$( (ip netns list; ip -o link show; ls -d /sys/fs/cgroup/*/pltb$$* /sys/fs/cgroup/*/*/pltb$$* 2>/dev/null) |
-        grep -o "pltb$$[^ :@]*" | sort -u | tr '\n' ' ' || true)
+    # (Given 2 s: the kernel finishes tearing a namespace's devices down asynchronously.)
+    local leftovers try
+    for try in 1 2 3 4 5; do
+        leftovers=$( (ip netns list | sed 's/^/netns /'; ip -o link show | sed 's/^[0-9]*: /link /';
+            ls -d /sys/fs/cgroup/*/pltb$$* /sys/fs/cgroup/*/*/pltb$$* 2>/dev/null | sed 's/^/cgroup /') |
+            grep -o "^[a-z]* [^ ]*pltb$$[^ :@]*" | sort -u | tr '\n' ' ' || true)
+        [[ -z $leftovers ]] && break
+        sleep 0.5
+    done
     if [[ -n $leftovers ]]; then
         echo "         teardown left behind: $leftovers" >&2
         verdict=WRONG

@@ -46,12 +46,19 @@ testbed_down() {
         ip netns del "$ns" 2>/dev/null
     done
     ip link del "$tb_bridge" 2>/dev/null
-    local i cg
-    # Children before their parents.
+    # Reap them: a killed process still counts in its cgroups until it is reaped, and
+    # these are this shell's children, which nobody else reaps before it exits.
+    for pid in "${tb_pids[@]}"; do wait "$pid" 2>/dev/null; done
+    local i cg try
+    # Children before their parents; a group still emptying gets a few more tries.
     for ((i = ${#tb_cgroups[@]} - 1; i >= 0; i--)); do
         cg=${tb_cgroups[i]}
         for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do echo "$pid" >"${cg%%/pltb*}/cgroup.procs" 2>/dev/null; done
-        rmdir "$cg" 2>/dev/null
+        for ((try = 0; try < 20; try++)); do
+            rmdir "$cg" 2>/dev/null
+            [[ -d $cg ]] || break
+            sleep 0.1
+        done
     done
     rm -rf "${tb_dirs[@]}" "$tb_dir"
 }
