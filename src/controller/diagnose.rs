@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::ControllerConfig;
-use crate::diagnose::plateau::{self, RampStep};
 use crate::diagnose::{DiagnosePlan, Diagnosis, EVIDENCE_VERSION, agent_evidence};
+use crate::plateau::{self, RampStep};
 use crate::rules::RuleSet;
 
 /// What the page shows of a diagnosis.
@@ -68,7 +68,11 @@ pub fn steps(window: &Window) -> Vec<RampStep> {
             let n = settled.len() as f64;
             let target = settled.iter().map(|s| s.0).sum::<f64>() / n;
             let achieved = settled.iter().map(|s| s.1).sum::<f64>() / n;
-            RampStep { target_rate: target, achieved_rate: achieved, sustained: achieved >= 0.95 * target }
+            RampStep {
+                target_rate: target,
+                achieved_rate: achieved,
+                sustained: crate::kafka::report::kept_up(achieved, target),
+            }
         })
         .collect()
 }
@@ -101,13 +105,9 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
         ));
     }
     let found = plateau::find_plateau(&steps);
-    let step_ms = window.step_s * 1000;
-    let judged = match found.knee_step {
-        Some(knee) => (start_ms + step_ms * knee.saturating_sub(1) as u64, end_ms),
-        None => (start_ms, end_ms),
-    };
-    let mut verdict = crate::rules::evaluate(rules, &evidence, judged, found.found);
-    verdict.missing.extend(evidence.unavailable.iter().cloned());
+    let judged = crate::verdict::judged_window(start_ms, window.step_s * 1000, &found, end_ms);
+    // No probes run here, so there are no measured capacities for the capacity model.
+    let verdict = crate::verdict::judge(rules, &evidence, judged, &found, &steps, None, &[]).verdict;
     let per_generator = (steps[0].target_rate / config.generators.len().max(1) as f64).round().max(1.0) as u64;
     let ramp = window.ramp.clone().unwrap_or_else(|| format!("{per_generator}:0:{}:{per_generator}", window.step_s));
     let mut plan = DiagnosePlan::new(config.bootstrap.clone(), config.topic.clone(), ramp);

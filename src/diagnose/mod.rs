@@ -7,8 +7,6 @@
 //! recorded in the preflight and in what was missing, and the run goes on with the rest.
 //! Ctrl-C stops the ramp and still produces a report from what was measured.
 
-pub mod plateau;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -21,11 +19,10 @@ use crate::kafka::{ProduceConfig, ProduceReport, ProducerSettings, Ramp, RateSpe
 use crate::model::{Capacities, Prediction, Workload};
 use crate::net::matrix::MatrixCell;
 use crate::net::{NetTestConfig, Target};
+use crate::plateau::{self, Plateau, RampStep};
 use crate::probe::Cancel;
-use crate::rules::eval::RuleState;
-use crate::rules::{Bound, RuleOutcome, RuleSet, Verdict};
+use crate::rules::{RuleSet, Verdict};
 use crate::units::ByteSize;
-use plateau::{Plateau, RampStep};
 
 /// The version of `evidence.json`'s layout.
 pub const EVIDENCE_VERSION: u32 = 1;
@@ -580,13 +577,8 @@ pub fn run(
 
     let ramp_steps = plateau::combine_steps(&reports.iter().filter_map(|r| r.steps.clone()).collect::<Vec<_>>());
     let found = plateau::find_plateau(&ramp_steps);
-    let every_ms = ramp.every.as_millis() as u64;
-    let window_ms = match found.knee_step {
-        Some(knee) => (ramp_started_ms + every_ms * knee.saturating_sub(1) as u64, ended_ms),
-        None => (ramp_started_ms, ended_ms),
-    };
+    let window_ms = crate::verdict::judged_window(ramp_started_ms, ramp.every.as_millis() as u64, &found, ended_ms);
     progress.phase("verdict");
-    let mut verdict = crate::rules::evaluate(rules, &evidence, window_ms, found.found);
 
     // The capacity model from measured capacities, against the observed plateau.
     let bytes_per_record =
@@ -611,35 +603,14 @@ pub fn run(
         };
         crate::model::predict(workload, Capacities { link_mbps, disk_mbps })
     });
-    let model_agrees = match (&model, observed_ingress_mbps) {
-        (Some(m), Some(observed)) if found.found => {
-            m.predicted_max_ingress_mbps.map(|p| (observed / p - 1.0).abs() <= 0.15)
-        }
-        _ => None,
-    };
-    // A model that predicted the plateau joins the vote as one more fired rule.
-    if let (Some(true), Some(prediction), Some(observed)) = (model_agrees, &model, observed_ingress_mbps)
-        && let (Some(binding), Some(predicted)) = (prediction.binding.as_deref(), prediction.predicted_max_ingress_mbps)
-    {
-        let mut outcomes = std::mem::take(&mut verdict.rules);
-        outcomes.push(model_outcome(binding, predicted, observed));
-        verdict = crate::rules::eval::combine(outcomes, found.found);
-    }
-    // "No plateau" is a finding only when load was delivered: a ramp that delivered
-    // nothing (an unreachable cluster, a missing topic, generators that all failed)
-    // shows no headroom at all, and the verdict must say it cannot tell.
-    if !found.found && !ramp_steps.iter().any(|step| step.achieved_rate > 0.0) {
-        verdict.bound = Bound::Unknown;
-        verdict.confidence = 0.0;
-        verdict.missing.insert(
-            0,
-            "no record was delivered during the ramp, so nothing was measured against the cluster (see the produce errors and the preflight below)".into(),
-        );
-    }
-    verdict.missing.extend(evidence.unavailable.iter().cloned());
-    for check in preflight.iter().filter(|c| !c.ok) {
-        verdict.missing.push(format!("{}: {}", check.what, check.detail));
-    }
+    let failed_checks: Vec<String> =
+        preflight.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.what, c.detail)).collect();
+    let model_check = model
+        .as_ref()
+        .zip(observed_ingress_mbps)
+        .map(|(prediction, observed_ingress_mbps)| crate::verdict::ModelCheck { prediction, observed_ingress_mbps });
+    let crate::verdict::Judgment { verdict, model_agrees } =
+        crate::verdict::judge(rules, &evidence, window_ms, &found, &ramp_steps, model_check, &failed_checks);
 
     Ok(Diagnosis {
         version: EVIDENCE_VERSION,
@@ -718,29 +689,6 @@ fn generator_busy(sample: &crate::sampler::sample::Sample) -> f64 {
     match watched {
         Some((used, quota)) if quota > 0.0 => (used / quota).min(1.0),
         _ => sample.cpu.total.busy,
-    }
-}
-
-/// The capacity model's agreement with the observed plateau, as a rule outcome.
-fn model_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) -> RuleOutcome {
-    let bound = if binding == "disk" { Bound::Disk } else { Bound::Network };
-    RuleOutcome {
-        id: "model.capacity".into(),
-        bound,
-        weight: 2.0,
-        when: "observed plateau within ±15 % of the capacity model's ceiling".into(),
-        state: RuleState::Fired {
-            instances: vec!["cluster".into()],
-            evidence: vec![format!(
-                "the capacity model puts the ceiling at {predicted_mbps:.2} MB/s of ingress ({binding} binds); the plateau came at {observed_mbps:.2} MB/s ({:+.0} %)",
-                (observed_mbps / predicted_mbps - 1.0) * 100.0
-            )],
-        },
-        advice: format!(
-            "Producer ingress times the replication factor meets the measured {binding} capacity: add brokers, faster {}, or fewer bytes per event.",
-            if bound == Bound::Disk { "disks" } else { "links" }
-        ),
-        anchor: "seed 003's capacity model".into(),
     }
 }
 

@@ -7,6 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::probe::LatencyMs;
 
+/// A step kept up when its achieved rate reached this share of its target.
+pub const KEPT_UP_RATIO: f64 = 0.95;
+
+/// Whether `achieved` msg/s kept up with a `target` of msg/s.
+pub fn kept_up(achieved: f64, target: f64) -> bool {
+    achieved >= KEPT_UP_RATIO * target
+}
+
 /// Errors by kind.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Errors {

@@ -38,8 +38,6 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 const METADATA_TIMEOUT: Duration = Duration::from_secs(8);
 /// How often the live counters for `/status` are refreshed.
 const LIVE_EVERY: Duration = Duration::from_millis(500);
-/// A step whose achieved rate is below this share of its target did not keep up.
-const SUSTAINED_RATIO: f64 = 0.95;
 
 fn latency_histogram() -> hdrhistogram::Histogram<u64> {
     crate::probe::latency_histogram()
@@ -558,7 +556,7 @@ fn control_loop(
             }
             let target = targets[step_index];
             let achieved = (acked - step_acked_start) as f64 / now.duration_since(step_start).as_secs_f64();
-            let sustained = achieved >= SUSTAINED_RATIO * target as f64;
+            let sustained = super::report::kept_up(achieved, target as f64);
             steps.push(Step {
                 target_rate: target,
                 achieved_rate: achieved,

@@ -29,7 +29,7 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         rates.configure_mesh().x_desc("seconds into the ramp").draw().map_err(|e| e.to_string())?;
         // Each step is a flat segment over its interval.
-        let stairs = |pick: fn(&crate::diagnose::plateau::RampStep) -> f64| {
+        let stairs = |pick: fn(&crate::plateau::RampStep) -> f64| {
             d.ramp
                 .iter()
                 .enumerate()

@@ -211,6 +211,41 @@ fn a_saved_diagnosis_renders_the_same_findings() {
     insta::assert_snapshot!(plateau::report::findings::markdown(&diagnosis));
 }
 
+/// The verdict has one home (`verdict::judge`), which diagnose and the controller's
+/// "Diagnose now" both call: judging a saved diagnosis's evidence again gives its verdict.
+#[test]
+fn the_saved_evidence_judged_again_gives_the_same_verdict() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diagnose/client-bound/evidence.json");
+    let diagnosis = plateau::report::findings::read_evidence(&path).unwrap();
+    let rules = plateau::rules::RuleSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
+    let model = diagnosis
+        .model
+        .as_ref()
+        .zip(diagnosis.observed_ingress_mbps)
+        .map(|(prediction, observed)| plateau::verdict::ModelCheck { prediction, observed_ingress_mbps: observed });
+    let judged = plateau::verdict::judge(
+        &rules,
+        &diagnosis.evidence,
+        diagnosis.window_ms,
+        &diagnosis.plateau,
+        &diagnosis.ramp,
+        model,
+        &[],
+    );
+    let saved = &diagnosis.verdict;
+    assert_eq!(judged.verdict.bound, saved.bound);
+    assert_eq!(judged.verdict.runner_up, saved.runner_up);
+    assert!(
+        (judged.verdict.confidence - saved.confidence).abs() < 0.05,
+        "{} vs {}",
+        judged.verdict.confidence,
+        saved.confidence
+    );
+    let texts = |v: &plateau::rules::Verdict| v.evidence.iter().map(|e| e.text.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&judged.verdict), texts(saved));
+    assert_eq!(judged.model_agrees, diagnosis.model_agrees);
+}
+
 #[test]
 fn evidence_json_keeps_its_layout() {
     // The saved fixture is the layout's snapshot: reading and writing it changes nothing,

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kafka::report::Step;
+use crate::kafka::report::{Step, kept_up};
 
 /// One ramp step over all generators.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ pub fn combine_steps(per_generator: &[Vec<Step>]) -> Vec<RampStep> {
         .map(|i| {
             let target: f64 = per_generator.iter().map(|steps| steps[i].target_rate as f64).sum();
             let achieved: f64 = per_generator.iter().map(|steps| steps[i].achieved_rate).sum();
-            RampStep { target_rate: target, achieved_rate: achieved, sustained: achieved >= 0.95 * target }
+            RampStep { target_rate: target, achieved_rate: achieved, sustained: kept_up(achieved, target) }
         })
         .collect()
 }
@@ -54,7 +54,7 @@ mod tests {
     use super::*;
 
     fn step(target: f64, achieved: f64) -> RampStep {
-        RampStep { target_rate: target, achieved_rate: achieved, sustained: achieved >= 0.95 * target }
+        RampStep { target_rate: target, achieved_rate: achieved, sustained: kept_up(achieved, target) }
     }
 
     #[test]

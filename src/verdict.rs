@@ -1,0 +1,122 @@
+//! The verdict's one home: the rules over the judged window, the capacity model's vote,
+//! what was missing, and the thresholds these share. `plateau diagnose` and the
+//! controller's "Diagnose now" both call [`judge`], so the same evidence gives the same
+//! verdict wherever it is judged.
+
+use crate::evidence::Evidence;
+use crate::model::Prediction;
+use crate::plateau::{Plateau, RampStep};
+use crate::rules::eval::{RuleState, combine};
+use crate::rules::{Bound, RuleOutcome, RuleSet, Verdict};
+
+/// The capacity model agrees with an observed plateau within this relative distance.
+pub const MODEL_TOLERANCE: f64 = 0.15;
+
+/// The window the rules judge: from the step before the knee to the end, or the whole
+/// ramp when throughput never stopped following the target.
+pub fn judged_window(ramp_started_ms: u64, step_ms: u64, plateau: &Plateau, ended_ms: u64) -> (u64, u64) {
+    match plateau.knee_step {
+        Some(knee) => (ramp_started_ms + step_ms * knee.saturating_sub(1) as u64, ended_ms),
+        None => (ramp_started_ms, ended_ms),
+    }
+}
+
+/// The capacity model's prediction and the plateau it is held against.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelCheck<'a> {
+    /// The model's prediction from the measured capacities.
+    pub prediction: &'a Prediction,
+    /// The observed plateau, MB/s of producer ingress.
+    pub observed_ingress_mbps: f64,
+}
+
+/// What [`judge`] decided.
+#[derive(Debug, Clone)]
+pub struct Judgment {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Whether the model's ceiling matched the observed plateau within [`MODEL_TOLERANCE`]
+    /// (`None` without a model or without a plateau).
+    pub model_agrees: Option<bool>,
+}
+
+/// Judges `evidence` over `window_ms`: the rules, then the capacity model as one more
+/// fired rule when it predicted the plateau, then what was missing (the evidence's
+/// unavailable sources and the `failed_checks`). A ramp that delivered nothing is
+/// `unknown`, never `none`. No I/O; cannot fail.
+pub fn judge(
+    rules: &RuleSet,
+    evidence: &Evidence,
+    window_ms: (u64, u64),
+    plateau: &Plateau,
+    ramp: &[RampStep],
+    model: Option<ModelCheck<'_>>,
+    failed_checks: &[String],
+) -> Judgment {
+    let mut verdict = crate::rules::evaluate(rules, evidence, window_ms, plateau.found);
+    let model_agrees = model.filter(|_| plateau.found).and_then(|check| {
+        check
+            .prediction
+            .predicted_max_ingress_mbps
+            .map(|p| (check.observed_ingress_mbps / p - 1.0).abs() <= MODEL_TOLERANCE)
+    });
+    // A model that predicted the plateau joins the vote as one more fired rule.
+    if let (Some(true), Some(check)) = (model_agrees, model)
+        && let (Some(binding), Some(predicted)) =
+            (check.prediction.binding.as_deref(), check.prediction.predicted_max_ingress_mbps)
+    {
+        let mut outcomes = std::mem::take(&mut verdict.rules);
+        outcomes.push(model_outcome(binding, predicted, check.observed_ingress_mbps));
+        verdict = combine(outcomes, plateau.found);
+    }
+    // "No plateau" is a finding only when load was delivered: a ramp that delivered
+    // nothing (an unreachable cluster, a missing topic, generators that all failed) shows
+    // no headroom at all, and the verdict must say it cannot tell.
+    if !plateau.found && !ramp.iter().any(|step| step.achieved_rate > 0.0) {
+        verdict.bound = Bound::Unknown;
+        verdict.confidence = 0.0;
+        verdict.missing.insert(
+            0,
+            "no record was delivered during the ramp, so nothing was measured against the cluster (see the produce errors and the preflight below)".into(),
+        );
+    }
+    verdict.missing.extend(evidence.unavailable.iter().cloned());
+    verdict.missing.extend(failed_checks.iter().cloned());
+    Judgment { verdict, model_agrees }
+}
+
+/// The capacity model's vote, as a rule that fired.
+fn model_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) -> RuleOutcome {
+    let bound = if binding == "disk" { Bound::Disk } else { Bound::Network };
+    RuleOutcome {
+        id: "model.capacity".into(),
+        bound,
+        weight: 2.0,
+        when: format!("observed plateau within ±{:.0} % of the capacity model's ceiling", MODEL_TOLERANCE * 100.0),
+        state: RuleState::Fired {
+            instances: vec!["cluster".into()],
+            evidence: vec![format!(
+                "the capacity model puts the ceiling at {predicted_mbps:.2} MB/s of ingress ({binding} binds); the plateau came at {observed_mbps:.2} MB/s ({:+.0} %)",
+                (observed_mbps / predicted_mbps - 1.0) * 100.0
+            )],
+        },
+        advice: format!(
+            "Producer ingress times the replication factor meets the measured {binding} capacity: add brokers, faster {}, or fewer bytes per event.",
+            if bound == Bound::Disk { "disks" } else { "links" }
+        ),
+        anchor: "seed 003's capacity model".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_starts_a_step_before_the_knee() {
+        let knee = Plateau { found: true, plateau_msgs_per_sec: 100.0, knee_step: Some(3), steps: 5 };
+        assert_eq!(judged_window(1_000, 10_000, &knee, 60_000), (21_000, 60_000));
+        let none = Plateau { found: false, plateau_msgs_per_sec: 100.0, knee_step: None, steps: 5 };
+        assert_eq!(judged_window(1_000, 10_000, &none, 60_000), (1_000, 60_000));
+    }
+}
