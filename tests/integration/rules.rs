@@ -138,7 +138,7 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
         ("network.tcp_retransmits", vec![("tcp_retrans_ratio", 0.05)]),
         ("network.nic_drops", vec![("nic_drops_per_sec", 50.0)]),
         ("cpu.saturated", vec![("host_cpu_busy", 0.97)]),
-        ("cpu.pressure", vec![("host_psi_cpu_some", 0.5)]),
+        ("cpu.pressure", vec![("host_psi_cpu_some", 0.5), ("host_cpu_busy", 0.88)]),
         ("cpu.container_throttled", vec![("cgroup_throttled_ratio", 0.8)]),
         ("cpu.steal", vec![("host_cpu_steal", 0.2)]),
         ("disk.utilization", vec![("disk_util", 0.95)]),
