@@ -23,6 +23,7 @@ use super::charts::{self, Chart};
 use super::diagnose::{self, DiagnoseSummary};
 use super::form::{LoadForm, RampForm, check_rate};
 use super::history::{AgentCard, History};
+use crate::agent::api::ErrorBody;
 use crate::agent::api::openapi::BearerAuth;
 use crate::agent::client::{AgentClient, AgentError};
 use crate::rules::RuleSet;
@@ -160,13 +161,6 @@ fn random_token() -> String {
 
 /// An error the page shows as it is.
 struct ApiError(StatusCode, String);
-
-/// Every error's body.
-#[derive(Serialize, utoipa::ToSchema)]
-struct ErrorBody {
-    /// What went wrong and what to do about it.
-    error: String,
-}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
