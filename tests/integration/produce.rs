@@ -66,13 +66,15 @@ fn a_ramp_stops_at_the_plateau() {
     let broker = TansuBroker::start();
     broker.create_topic("telemetry", 6);
     // One request in flight and one record per batch: a client-side ceiling of one
-    // round trip per record, well below the ramp's maximum.
+    // round trip per record, well below the ramp's maximum. Steps of 3 s: in 2 s the first
+    // step's start-up (connecting to the leader) left it at 97 % of its target here, and
+    // under CI's parallel load it once fell below the 95 % that counts as keeping up.
     let report = produce(
         &broker,
         "telemetry",
         &[
             "--ramp",
-            "1000:1500:2:60000",
+            "1000:1500:3:60000",
             "--linger-ms",
             "0",
             "--batch-messages",
