@@ -6,12 +6,14 @@
 
 pub mod agent;
 pub mod allow;
+pub mod cancel;
 pub mod cli;
 pub mod controller;
 pub mod diagnose;
 pub mod evidence;
 pub mod http_serve;
 pub mod kafka;
+pub mod latency;
 pub mod model;
 pub mod net;
 pub mod plateau;
@@ -19,5 +21,6 @@ pub mod probe;
 pub mod report;
 pub mod rules;
 pub mod sampler;
+pub mod signals;
 pub mod units;
 pub mod verdict;

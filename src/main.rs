@@ -8,13 +8,14 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 
+use plateau::cancel::Cancel;
 use plateau::cli::{
     AgentArgs, Cli, Command, DiagnoseArgs, DiskArgs, ModelArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs,
     ProduceArgs, ReportArgs, RulesArgs, RulesCommand, SampleArgs,
 };
 use plateau::net::{self, Protocol};
 use plateau::probe::disk::DiskProbe;
-use plateau::probe::{Cancel, ProbeError, ProbeOutput};
+use plateau::probe::{ProbeError, ProbeOutput};
 use plateau::report::terminal;
 use plateau::sampler::{Sampler, run_paced};
 
@@ -131,9 +132,9 @@ fn run_net_test(args: &NetCommonArgs, config: net::NetTestConfig) -> anyhow::Res
     if token.is_none() && (matches!(args.target, net::Target::Agent(_)) || args.from.is_some()) {
         anyhow::bail!("talking to an agent needs its token: pass --token-file FILE");
     }
-    let endpoint = net::remote::endpoint_for(&args.target, &config, token.as_deref())?;
+    let endpoint = plateau::agent::remote::endpoint_for(&args.target, &config, token.as_deref())?;
     let report = match &args.from {
-        Some(from) => net::remote::run_from(from, &endpoint, &config, token.as_deref())?,
+        Some(from) => plateau::agent::remote::run_from(from, &endpoint, &config, token.as_deref())?,
         None => {
             // The header waits for the first interval, so that a failed connection
             // prints only its error.
@@ -170,7 +171,7 @@ fn run_net_matrix(args: NetMatrixArgs) -> anyhow::Result<()> {
     let token = args.token_file.as_deref().map(plateau::agent::read_token_file).transpose()?;
     let config = net::NetTestConfig { time_secs: args.time, parallel: args.parallel, ..net::NetTestConfig::tcp() };
     config.validate(&net::NetCaps::default())?;
-    let report = net::remote::run_matrix(&args.agents, &config, args.sequential, token.as_deref());
+    let report = plateau::agent::remote::run_matrix(&args.agents, &config, args.sequential, token.as_deref());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

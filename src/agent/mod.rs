@@ -4,6 +4,7 @@
 pub mod api;
 pub mod client;
 mod metrics;
+pub mod remote;
 mod slots;
 
 pub use api::{
@@ -20,9 +21,9 @@ use anyhow::{Context, bail};
 use ipnet::IpNet;
 
 use crate::allow::AllowList;
+use crate::cancel::Cancel;
 use crate::net::NetCaps;
 use crate::net::server::DataServer;
-use crate::probe::Cancel;
 use crate::sampler::{BackgroundSampler, SamplerConfig, SamplerState};
 use crate::units::ByteSize;
 

@@ -10,14 +10,28 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use super::api::ProbeStatus;
-use crate::probe::Cancel;
+use crate::cancel::Cancel;
 
-/// Which probe holds the slot, and every probe's status.
+/// Which probe holds the slot, and every probe's record.
 #[derive(Debug, Default)]
 pub struct ProbeBook {
     active: Option<(String, Cancel)>,
-    statuses: BTreeMap<String, ProbeStatus>,
+    statuses: BTreeMap<String, SlotRecord>,
+}
+
+/// What the book knows of one probe: `/status` shows it as the probe's `ProbeStatus`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SlotRecord {
+    /// Whether it is running now.
+    pub running: bool,
+    /// Unix ms the current or last run started.
+    pub started_at: Option<u64>,
+    /// Runs that finished with a result.
+    pub runs_ok: u64,
+    /// Runs that failed.
+    pub runs_err: u64,
+    /// The last failure.
+    pub last_error: Option<String>,
 }
 
 /// Holds the slot; releases it when dropped, however the probe ends.
@@ -43,7 +57,7 @@ impl ProbeBook {
         guard.active = Some((name.to_string(), cancel.clone()));
         let status = guard.statuses.entry(name.to_string()).or_default();
         status.running = true;
-        status.stats.started_at = Some(crate::sampler::raw::unix_ms_now());
+        status.started_at = Some(crate::sampler::raw::unix_ms_now());
         Ok(Slot { book: Arc::clone(book), name: name.to_string(), cancel })
     }
 
@@ -55,8 +69,8 @@ impl ProbeBook {
         Some(name.clone())
     }
 
-    /// Every probe's status, by name.
-    pub fn statuses(&self) -> BTreeMap<String, ProbeStatus> {
+    /// Every probe's record, by name.
+    pub fn statuses(&self) -> BTreeMap<String, SlotRecord> {
         self.statuses.clone()
     }
 }
@@ -70,7 +84,7 @@ impl Slot {
     /// Counts the run's outcome in the probe's status.
     pub fn record(&self, outcome: Result<(), String>) {
         let mut book = lock(&self.book);
-        let stats = &mut book.statuses.entry(self.name.clone()).or_default().stats;
+        let stats = book.statuses.entry(self.name.clone()).or_default();
         match outcome {
             Ok(()) => stats.runs_ok += 1,
             Err(err) => {
@@ -103,7 +117,7 @@ mod tests {
         drop(slot);
         let statuses = lock(&book).statuses();
         assert!(!statuses["disk"].running);
-        assert_eq!(statuses["disk"].stats.runs_err, 1);
+        assert_eq!(statuses["disk"].runs_err, 1);
         assert!(ProbeBook::acquire(&book, "net").is_ok());
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::client::AgentClient;
+use crate::cancel::Cancel;
 use crate::evidence::jmx::{JmxEndpoint, JmxPoller};
 use crate::evidence::{Evidence, Series, measured};
 use crate::kafka::{ProduceConfig, ProduceReport, ProducerSettings, Ramp, RateSpec};
@@ -20,7 +21,6 @@ use crate::model::{Capacities, Prediction, Workload};
 use crate::net::matrix::MatrixCell;
 use crate::net::{NetTestConfig, Target};
 use crate::plateau::{self, Plateau, RampStep};
-use crate::probe::Cancel;
 use crate::rules::{RuleSet, Verdict};
 use crate::units::ByteSize;
 
@@ -394,7 +394,7 @@ pub fn run(
             if cancel.is_cancelled() {
                 break;
             }
-            let (cell, report) = crate::net::remote::run_pair(&network_agents, from, to, &config, token);
+            let (cell, report) = crate::agent::remote::run_pair(&network_agents, from, to, &config, token);
             if let Some(report) = report {
                 capacities.extend(measured::from_net(&rules.catalog, &host(&network_agents[to]), &report, 0));
             }
@@ -641,7 +641,7 @@ pub fn run(
 /// (the busiest generator each second). An agent that does not answer is recorded as
 /// unavailable evidence.
 pub fn agent_evidence(
-    catalog: &crate::rules::SignalCatalog,
+    catalog: &crate::signals::SignalCatalog,
     token: Option<&str>,
     hosts: &[String],
     hosts_since_ms: u64,

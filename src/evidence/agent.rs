@@ -1,8 +1,8 @@
 //! Evidence from the agents' samples: each catalog signal with an `agent` source becomes
 //! one series per agent, read from the sample's JSON by a dotted path.
 
-use crate::rules::SignalCatalog;
 use crate::sampler::Sample;
+use crate::signals::SignalCatalog;
 
 use super::Series;
 

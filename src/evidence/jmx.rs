@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{Evidence, Series};
-use crate::rules::SignalCatalog;
-use crate::rules::catalog::JmxSource;
+use crate::signals::{JmxSource, SignalCatalog};
 
 /// A JMX endpoint of one broker.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use super::Series;
 use crate::kafka::ProduceReport;
 use crate::net::NetReport;
 use crate::probe::disk::DiskResult;
-use crate::rules::SignalCatalog;
+use crate::signals::SignalCatalog;
 
 fn series(catalog: &SignalCatalog, name: &str, instance: &str) -> Option<Series> {
     let signal = catalog.get(catalog.id(name)?);

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::{Evidence, Series};
-use crate::rules::SignalCatalog;
+use crate::signals::SignalCatalog;
 
 /// The `instance` a Prometheus series belongs to: its `instance` label without the port
 /// (so node exporter's `10.0.0.5:9100` and jmx_exporter's `10.0.0.5:7071` are one host),

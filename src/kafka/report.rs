@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::probe::LatencyMs;
+use crate::latency::LatencyMs;
 
 /// A step kept up when its achieved rate reached this share of its target.
 pub const KEPT_UP_RATIO: f64 = 0.95;

@@ -26,7 +26,8 @@ use super::report::{
 use super::validate::Validator;
 use super::{KeyMode, ProduceConfig, ProduceError, RateSpec};
 use crate::allow::AllowList;
-use crate::probe::{Cancel, LatencyMs};
+use crate::cancel::Cancel;
+use crate::latency::LatencyMs;
 
 /// Bits of the delivery opaque that hold the device index.
 const DEVICE_BITS: u32 = 28;
@@ -40,7 +41,7 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(8);
 const LIVE_EVERY: Duration = Duration::from_millis(500);
 
 fn latency_histogram() -> hdrhistogram::Histogram<u64> {
-    crate::probe::latency_histogram()
+    crate::latency::latency_histogram()
 }
 
 /// What a running produce run shows to `/status` (seed 000's generator `stats`).

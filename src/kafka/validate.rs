@@ -20,7 +20,7 @@ use rdkafka::message::Message;
 use super::event::{EventIdentity, EventSpec};
 use super::report::Validation;
 use super::{ProduceConfig, ProduceError};
-use crate::probe::LatencyMs;
+use crate::latency::LatencyMs;
 
 /// How long the consumer may take to catch up after the run ends.
 const CATCH_UP: Duration = Duration::from_secs(30);
@@ -129,7 +129,7 @@ impl Validator {
             duplicated: 0,
             out_of_order: 0,
             foreign: 0,
-            e2e: crate::probe::latency_histogram(),
+            e2e: crate::latency::latency_histogram(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (thread_consumer, thread_tally, thread_stop) =
@@ -220,7 +220,7 @@ mod tests {
             duplicated: 0,
             out_of_order: 0,
             foreign: 0,
-            e2e: crate::probe::latency_histogram(),
+            e2e: crate::latency::latency_histogram(),
         }
     }
 

@@ -20,7 +20,7 @@ use super::streams::{self, Role, StreamHandle, StreamSettings, UdpPeer};
 use super::tally::{self, Measured, Snapshot};
 use super::wire::{self, Results, State};
 use super::{Endpoint, NetError, NetTestConfig, Protocol};
-use crate::probe::Cancel;
+use crate::cancel::Cancel;
 
 /// Time allowed for connecting.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -118,7 +118,7 @@ pub fn run_test(
                 let measured = &mut run.measured;
                 measured.outcomes.extend(received);
                 measured.last = streams.iter().map(Snapshot::take).collect();
-                measured.rcvbuf_errors.1 = tally::udp_rcvbuf_errors_now();
+                measured.rcvbuf_errors.1 = crate::sampler::raw::udp_rcvbuf_errors_now();
                 let results = tally::local_results(&streams, config.protocol == Protocol::Udp, measured);
                 wire::write_json(&mut control, &results).map_err(io("sending results"))?;
                 remote = Some(wire::read_json(&mut control).map_err(io("reading the server's results"))?);
@@ -338,7 +338,7 @@ fn run_intervals(
 ) -> Result<RunOutcome, NetError> {
     let udp = config.protocol == Protocol::Udp;
     let cpu_before = kernel::process_cpu();
-    let rcvbuf_before = tally::udp_rcvbuf_errors_now();
+    let rcvbuf_before = crate::sampler::raw::udp_rcvbuf_errors_now();
     let start = Instant::now();
     let omit = Duration::from_secs(config.omit_secs as u64);
     let total = omit + Duration::from_secs(config.time_secs as u64);
@@ -507,29 +507,17 @@ fn build_report(
                     Role::Sender => sender.packets.unwrap_or(0),
                     Role::Receiver => theirs.packets.max(0) as u64,
                 };
-                let (lost, jitter_ms, out_of_order) = match local_role {
-                    // The server counted gaps; the bytes it received show tail loss too.
-                    Role::Sender => {
-                        let arrived = theirs.bytes / config.len.max(1) as u64;
-                        let lost = (theirs.errors.max(0) as u64).max(sent_packets.saturating_sub(arrived));
-                        if let Some(d) = theirs.plateau_duplicates {
-                            *duplicates.get_or_insert(0) += d;
-                        }
-                        (lost, theirs.jitter * 1000.0, theirs.plateau_out_of_order.unwrap_or(0))
-                    }
-                    Role::Receiver => {
-                        let unique = after.unique_received.saturating_sub(before.unique_received);
-                        let lost = sent_packets.saturating_sub(unique).max(after.lost.saturating_sub(before.lost));
-                        *duplicates.get_or_insert(0) += after.duplicates.saturating_sub(before.duplicates);
-                        (lost, after.jitter_secs * 1000.0, after.out_of_order.saturating_sub(before.out_of_order))
-                    }
-                };
+                let end = tally::udp_end(local_role, sent_packets, &theirs, before, after, config.len as usize);
+                if let Some(d) = end.duplicates {
+                    *duplicates.get_or_insert(0) += d;
+                }
+                let (lost, jitter_ms, out_of_order) = (end.lost, end.jitter_ms, end.out_of_order);
                 let udp_segment = Segment {
                     socket: Some(id),
                     jitter_ms: Some(jitter_ms),
                     lost_packets: Some(lost),
                     packets: Some(sent_packets),
-                    lost_percent: Some(if sent_packets > 0 { 100.0 * lost as f64 / sent_packets as f64 } else { 0.0 }),
+                    lost_percent: Some(crate::net::udp_stats::loss_percent(lost, sent_packets)),
                     out_of_order: Some(out_of_order),
                     sender: true,
                     ..sender.clone()

@@ -9,7 +9,6 @@
 pub mod client;
 pub mod kernel;
 pub mod matrix;
-pub mod remote;
 pub mod report;
 pub mod server;
 pub mod streams;

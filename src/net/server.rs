@@ -18,7 +18,7 @@ use super::streams::{self, Role, StreamHandle, StreamSettings, UdpPeer};
 use super::tally::{self, Measured, Snapshot};
 use super::wire::{self, Results, State};
 use super::{NetCaps, NetError, NetTestConfig, Protocol};
-use crate::probe::Cancel;
+use crate::cancel::Cancel;
 
 /// How long an issued cookie stays valid without a test.
 pub const SESSION_TTL: Duration = Duration::from_secs(30);
@@ -332,7 +332,7 @@ fn serve_test(
     let udp = config.protocol == Protocol::Udp;
     let (mut handles, demux) = start_streams(shared, &config, accepted, &stop);
     let cpu_before = super::kernel::process_cpu();
-    let rcvbuf_before = tally::udp_rcvbuf_errors_now();
+    let rcvbuf_before = crate::sampler::raw::udp_rcvbuf_errors_now();
     let start = Instant::now();
     let omit = Duration::from_secs(config.omit_secs as u64);
     let deadline = omit + Duration::from_secs(config.time_secs as u64) + GRACE;
@@ -375,7 +375,7 @@ fn serve_test(
         wall: start.elapsed(),
         process_cpu: super::kernel::process_cpu().since(cpu_before),
         outcomes,
-        rcvbuf_errors: (rcvbuf_before, tally::udp_rcvbuf_errors_now()),
+        rcvbuf_errors: (rcvbuf_before, crate::sampler::raw::udp_rcvbuf_errors_now()),
     };
     let results: Results = tally::local_results(&handles, udp, &measured);
     let _ = control.set_read_timeout(Some(STEP_TIMEOUT));

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::kernel::{self, CpuTimes, TcpInfo};
 use super::report::Segment;
 use super::streams::{Role, StreamHandle, StreamOutcome};
+use super::udp_stats;
 use super::wire::{self, Results, StreamResults};
 
 /// One stream's counters at one instant.
@@ -91,7 +92,7 @@ pub fn segment(
             let lost = after.lost.saturating_sub(before.lost);
             segment.packets = Some(expected);
             segment.lost_packets = Some(lost);
-            segment.lost_percent = Some(if expected > 0 { 100.0 * lost as f64 / expected as f64 } else { 0.0 });
+            segment.lost_percent = Some(udp_stats::loss_percent(lost, expected));
             segment.jitter_ms = Some(after.jitter_secs * 1000.0);
             segment.out_of_order = Some(after.out_of_order.saturating_sub(before.out_of_order));
         }
@@ -119,11 +120,7 @@ pub fn sum(segments: &[Segment], span: (f64, f64), sender: bool) -> Segment {
         retransmits: total(|s| s.retransmits),
         packets,
         lost_packets: lost,
-        lost_percent: match (lost, packets) {
-            (Some(lost), Some(packets)) if packets > 0 => Some(100.0 * lost as f64 / packets as f64),
-            (Some(_), _) => Some(0.0),
-            _ => None,
-        },
+        lost_percent: lost.map(|lost| udp_stats::loss_percent(lost, packets.unwrap_or(0))),
         jitter_ms: (!jitters.is_empty()).then(|| jitters.iter().sum::<f64>() / jitters.len() as f64),
         out_of_order: total(|s| s.out_of_order),
         omitted: segments.first().and_then(|s| s.omitted),
@@ -158,6 +155,51 @@ impl Measured {
             (Some(before), Some(after)) => Some(after.saturating_sub(before)),
             _ => None,
         }
+    }
+}
+
+/// One UDP stream's end of test as this end reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UdpEnd {
+    /// Datagrams lost.
+    pub lost: u64,
+    /// The receiver's jitter, ms.
+    pub jitter_ms: f64,
+    /// Late datagrams.
+    pub out_of_order: u64,
+    /// Duplicated datagrams, when the receiver counts them (plateau does, iperf3 does not).
+    pub duplicates: Option<u64>,
+}
+
+/// A UDP stream's loss, jitter and reordering at the end of a test of `sent` datagrams of
+/// `len` bytes: from the peer's results (`theirs`) when this end sent, from this end's
+/// counters (`before` → `after`) when it received.
+pub fn udp_end(
+    role: Role,
+    sent: u64,
+    theirs: &StreamResults,
+    before: &Snapshot,
+    after: &Snapshot,
+    len: usize,
+) -> UdpEnd {
+    match role {
+        // The receiver counted gaps; the bytes it received show tail loss too.
+        Role::Sender => UdpEnd {
+            lost: udp_stats::lost(sent, theirs.bytes / len.max(1) as u64, theirs.errors.max(0) as u64),
+            jitter_ms: theirs.jitter * 1000.0,
+            out_of_order: theirs.plateau_out_of_order.unwrap_or(0),
+            duplicates: theirs.plateau_duplicates,
+        },
+        Role::Receiver => UdpEnd {
+            lost: udp_stats::lost(
+                sent,
+                after.unique_received.saturating_sub(before.unique_received),
+                after.lost.saturating_sub(before.lost),
+            ),
+            jitter_ms: after.jitter_secs * 1000.0,
+            out_of_order: after.out_of_order.saturating_sub(before.out_of_order),
+            duplicates: Some(after.duplicates.saturating_sub(before.duplicates)),
+        },
     }
 }
 
@@ -216,8 +258,37 @@ pub fn busiest_thread(outcomes: &[(Role, StreamOutcome)], role: Option<Role>) ->
         .reduce(f64::max)
 }
 
-/// UDP RcvbufErrors of this host now (from /proc/net/snmp).
-pub fn udp_rcvbuf_errors_now() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/net/snmp").ok()?;
-    crate::sampler::raw::parse_snmp_udp(&text).ok().map(|udp| udp.rcvbuf_errors)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(unique_received: u64, lost: u64, duplicates: u64) -> Snapshot {
+        Snapshot { unique_received, lost, duplicates, jitter_secs: 0.002, ..Snapshot::default() }
+    }
+
+    #[test]
+    fn a_sender_counts_tail_loss_from_the_bytes_that_arrived() {
+        // 100 sent, the receiver saw 60 datagrams' bytes and 10 gaps: 40 never arrived.
+        let theirs = StreamResults { bytes: 60 * 1_000, errors: 10, jitter: 0.001, ..StreamResults::default() };
+        let end = udp_end(Role::Sender, 100, &theirs, &Snapshot::default(), &Snapshot::default(), 1_000);
+        assert_eq!(end.lost, 40);
+        assert_eq!(end.jitter_ms, 1.0);
+        assert_eq!(udp_stats::loss_percent(end.lost, 100), 40.0);
+    }
+
+    #[test]
+    fn a_receiver_counts_loss_since_its_baseline() {
+        // Since the baseline: 70 of 100 arrived once, 5 gaps, 2 duplicates.
+        let end =
+            udp_end(Role::Receiver, 100, &StreamResults::default(), &snapshot(10, 1, 0), &snapshot(80, 6, 2), 1_000);
+        assert_eq!((end.lost, end.out_of_order, end.duplicates), (30, 0, Some(2)));
+        assert_eq!(end.jitter_ms, 2.0);
+    }
+
+    #[test]
+    fn gaps_count_when_the_senders_figure_is_unknown() {
+        let end =
+            udp_end(Role::Receiver, 0, &StreamResults::default(), &snapshot(0, 0, 0), &snapshot(90, 10, 0), 1_000);
+        assert_eq!(end.lost, 10);
+    }
 }

@@ -9,6 +9,18 @@
 /// Sequence numbers remembered for duplicate detection.
 const SEEN_WINDOW: u64 = 1 << 16;
 
+/// Datagrams lost of `sent`: those that never arrived once (`sent − arrived`), or the
+/// sequence gaps the receiver counted when they are more (a sender's count that is short
+/// or unknown, given as 0). The one loss formula of every UDP report.
+pub fn lost(sent: u64, arrived: u64, gaps: u64) -> u64 {
+    sent.saturating_sub(arrived).max(gaps)
+}
+
+/// `lost` as a percentage of `expected` datagrams; 0 when none were expected.
+pub fn loss_percent(lost: u64, expected: u64) -> f64 {
+    if expected == 0 { 0.0 } else { 100.0 * lost as f64 / expected as f64 }
+}
+
 /// Receiver statistics of one UDP stream, cumulative.
 #[derive(Debug, Clone, Default)]
 pub struct UdpReceiveStats {
@@ -66,17 +78,14 @@ impl UdpReceiveStats {
     /// Datagrams lost. With the sender's count (`sent`) this includes datagrams lost
     /// after the last one that arrived, which sequence gaps cannot show.
     pub fn lost_of(&self, sent: Option<u64>) -> u64 {
-        match sent {
-            Some(sent) if sent >= self.highest_seq => sent - self.unique_received().min(sent),
-            _ => self.lost,
-        }
+        lost(sent.unwrap_or(0), self.unique_received(), self.lost)
     }
 
     /// Lost datagrams as a percentage of those sent (or of the highest sequence number
     /// seen when the sender's count is unknown).
     pub fn lost_percent(&self, sent: Option<u64>) -> f64 {
         let expected = sent.unwrap_or(self.highest_seq).max(self.highest_seq);
-        if expected == 0 { 0.0 } else { 100.0 * self.lost_of(sent) as f64 / expected as f64 }
+        loss_percent(self.lost_of(sent), expected)
     }
 }
 

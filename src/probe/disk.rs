@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::{Cancel, LatencyMs, Probe, ProbeError, ProbeOutput, latency_histogram};
+use super::{Probe, ProbeError, ProbeOutput};
+use crate::cancel::Cancel;
+use crate::latency::{LatencyMs, latency_histogram};
 use crate::units::{ByteSize, mb_per_sec};
 
 /// Size of one random read, as a Kafka consumer fetching from a cold segment would see.

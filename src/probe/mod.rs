@@ -5,10 +5,9 @@
 pub mod disk;
 pub mod net;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use serde::{Deserialize, Serialize};
+
+use crate::cancel::Cancel;
 
 /// A probe: configured up front, run once, cancellable from another thread.
 pub trait Probe {
@@ -59,68 +58,8 @@ impl ProbeError {
     }
 }
 
-/// A flag that asks a running probe to stop early; cheap to clone and to check.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
-
-impl Cancel {
-    /// A fresh, unset flag.
-    pub fn new() -> Cancel {
-        Cancel::default()
+impl From<crate::cancel::Cancelled> for ProbeError {
+    fn from(_: crate::cancel::Cancelled) -> ProbeError {
+        ProbeError::Cancelled
     }
-
-    /// Asks every holder of this flag to stop.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether stopping was asked for.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    /// `Err(Cancelled)` once stopping was asked for, for use with `?` inside loops.
-    pub fn check(&self) -> Result<(), ProbeError> {
-        if self.is_cancelled() { Err(ProbeError::Cancelled) } else { Ok(()) }
-    }
-}
-
-/// Latency percentiles in milliseconds, as every probe reports them.
-#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
-pub struct LatencyMs {
-    /// Number of measurements.
-    pub count: u64,
-    /// Median.
-    pub p50: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Largest.
-    pub max: f64,
-}
-
-impl LatencyMs {
-    /// Summarizes a histogram recorded in microseconds.
-    pub fn from_micros(histogram: &hdrhistogram::Histogram<u64>) -> LatencyMs {
-        if histogram.is_empty() {
-            return LatencyMs::default();
-        }
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        LatencyMs {
-            count: histogram.len(),
-            p50: ms(histogram.value_at_quantile(0.50)),
-            p95: ms(histogram.value_at_quantile(0.95)),
-            p99: ms(histogram.value_at_quantile(0.99)),
-            p999: ms(histogram.value_at_quantile(0.999)),
-            max: ms(histogram.max()),
-        }
-    }
-}
-
-/// A histogram for latencies from 1 µs to 10 minutes at 3 significant digits.
-pub fn latency_histogram() -> hdrhistogram::Histogram<u64> {
-    hdrhistogram::Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds are valid")
 }

@@ -1,7 +1,8 @@
 //! The network probe as the agent runs it (`POST /net/tcp`, `/net/udp`): one test from
 //! this host towards an endpoint, through the same client `plateau net` uses.
 
-use super::{Cancel, Probe, ProbeError, ProbeOutput};
+use super::{Probe, ProbeError, ProbeOutput};
+use crate::cancel::Cancel;
 use crate::net::{Endpoint, NetError, NetTestConfig, client};
 
 /// A network test from this host.

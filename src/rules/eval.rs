@@ -376,7 +376,7 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
 mod tests {
     use super::*;
     use crate::evidence::Series;
-    use crate::rules::SignalCatalog;
+    use crate::signals::SignalCatalog;
 
     fn rules() -> RuleSet {
         let catalog = SignalCatalog::parse(

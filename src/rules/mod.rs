@@ -9,7 +9,6 @@
 //! name is an error with its file, line and column, never a silently false rule.
 
 pub mod bench;
-pub mod catalog;
 pub mod eval;
 
 use std::collections::BTreeSet;
@@ -18,7 +17,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use catalog::{Scope, SignalCatalog, SignalId};
+pub use crate::signals::RuleError;
+use crate::signals::{Scope, SignalCatalog, SignalId};
 pub use eval::{RuleOutcome, Verdict, evaluate};
 
 /// The resources a plateau can be bound by.
@@ -50,41 +50,6 @@ impl fmt::Display for Bound {
 
 /// The aggregation functions a `when` expression may call.
 pub const FUNCTIONS: [&str; 9] = ["avg", "min", "max", "p50", "p95", "p99", "last", "frac_above", "frac_below"];
-
-/// A problem in a rule or catalog file, with its position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleError {
-    /// The file.
-    pub file: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// What is wrong and what to do.
-    pub message: String,
-}
-
-impl fmt::Display for RuleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
-    }
-}
-
-impl RuleError {
-    /// An error at byte `offset` of `text`.
-    pub fn at(file: &str, text: &str, offset: usize, message: String) -> RuleError {
-        let before = &text[..offset.min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-        RuleError { file: file.to_string(), line, column, message }
-    }
-
-    /// A TOML syntax or shape error.
-    pub fn from_toml(file: &str, text: &str, err: &toml::de::Error) -> RuleError {
-        let offset = err.span().map(|s| s.start).unwrap_or(0);
-        RuleError::at(file, text, offset, err.message().to_string())
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

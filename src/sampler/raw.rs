@@ -255,6 +255,13 @@ pub fn parse_snmp_tcp(text: &str) -> Result<TcpCounters, String> {
     })
 }
 
+/// UDP RcvbufErrors of this host now (from /proc/net/snmp), for the network tests'
+/// before-and-after count.
+pub fn udp_rcvbuf_errors_now() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    parse_snmp_udp(&text).ok().map(|udp| udp.rcvbuf_errors)
+}
+
 /// Parses the `Udp:` header and value lines of /proc/net/snmp.
 pub fn parse_snmp_udp(text: &str) -> Result<UdpCounters, String> {
     let fields = snmp_section(text, "Udp:")?;

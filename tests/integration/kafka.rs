@@ -77,7 +77,7 @@ impl Drop for KafkaCluster {
     }
 }
 
-fn catalog() -> plateau::rules::SignalCatalog {
+fn catalog() -> plateau::signals::SignalCatalog {
     let rules = RuleSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
     rules.catalog
 }

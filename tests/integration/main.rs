@@ -3,6 +3,7 @@
 //! real cgroups, gated by `PLATEAU_ROOT_TESTS=1` (set by `.ci/run`).
 
 mod agent;
+mod architecture;
 mod controller;
 mod diagnose;
 mod fixtures;

@@ -103,8 +103,8 @@ fn evidence_of(rules: &RuleSet, values: &HashMap<&str, f64>) -> Evidence {
     for (_, signal) in rules.catalog.signals() {
         let Some(value) = values.get(signal.name.as_str()) else { continue };
         let instance = match signal.scope {
-            plateau::rules::Scope::Host => "broker-1",
-            plateau::rules::Scope::Cluster => "cluster",
+            plateau::signals::Scope::Host => "broker-1",
+            plateau::signals::Scope::Cluster => "cluster",
         };
         let mut series = Series::new(&signal.name, instance, &signal.unit);
         for i in 1..=10 {

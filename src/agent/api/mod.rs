@@ -241,7 +241,20 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
             last_problems: state.last_problems.clone(),
         }
     };
-    let mut probes = shared.probes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).statuses();
+    let records = shared.probes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).statuses();
+    let mut probes: BTreeMap<String, ProbeStatus> = records
+        .into_iter()
+        .map(|(name, record)| {
+            let stats = ProbeStats {
+                started_at: record.started_at,
+                runs_ok: record.runs_ok,
+                runs_err: record.runs_err,
+                last_error: record.last_error,
+                ..ProbeStats::default()
+            };
+            (name, ProbeStatus { running: record.running, stats, ..ProbeStatus::default() })
+        })
+        .collect();
     kafka::overlay_status(&shared, &mut probes);
     Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION").to_string(),

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::matrix::{self, MatrixCell, MatrixReport};
-use super::{Endpoint, NetReport, NetTestConfig, Target};
-use crate::agent::client::{AgentClient, AgentError};
+use super::client::{AgentClient, AgentError};
+use crate::net::matrix::{self, MatrixCell, MatrixReport};
+use crate::net::{Endpoint, NetReport, NetTestConfig, Target};
 
 /// Time allowed for an agent to answer around a test of `config`.
 fn request_timeout(config: &NetTestConfig) -> Duration {

@@ -4,10 +4,44 @@
 //! whether the data comes from plateau's agents, node exporter or JMX.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Deserialize;
 
-use super::RuleError;
+/// A problem in a rule or catalog file, with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+    }
+}
+
+impl RuleError {
+    /// An error at byte `offset` of `text`.
+    pub fn at(file: &str, text: &str, offset: usize, message: String) -> RuleError {
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+        RuleError { file: file.to_string(), line, column, message }
+    }
+
+    /// A TOML syntax or shape error.
+    pub fn from_toml(file: &str, text: &str, err: &toml::de::Error) -> RuleError {
+        let offset = err.span().map(|s| s.start).unwrap_or(0);
+        RuleError::at(file, text, offset, err.message().to_string())
+    }
+}
 
 /// A signal's index in the catalog, the typed id rules refer to signals by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

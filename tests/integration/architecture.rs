@@ -1,0 +1,230 @@
+//! ARCHITECTURE.md's invariants that a test can check by reading the source: the modules'
+//! layers (no import runs upward), no circles between submodules, and which modules may
+//! talk HTTP, to Prometheus or read kernel files.
+//!
+//! The import graph is read from the text: every `crate::a::b` path and every `super::b`
+//! path outside `#[cfg(test)]` code is an edge from the file's module to `a::b` (two
+//! levels: `net::client`, `agent::api`). Rust allows circles and upward paths; this test
+//! does not.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The layers, lowest first. A module may use modules of lower layers only (and its own
+/// submodules).
+const LAYERS: &[&[&str]] = &[
+    &["units", "allow", "http_serve", "cancel", "latency", "signals"],
+    &["sampler", "model"],
+    &["net", "kafka"],
+    &["probe", "plateau"],
+    &["agent"],
+    &["evidence"],
+    &["rules"],
+    &["verdict"],
+    &["diagnose"],
+    &["report"],
+    &["controller"],
+    &["cli"],
+];
+
+fn layer(module: &str) -> usize {
+    LAYERS
+        .iter()
+        .position(|layer| layer.contains(&module))
+        .unwrap_or_else(|| panic!("module `{module}` has no layer: add it to LAYERS and to ARCHITECTURE.md"))
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The library's files (not main.rs, which is the binary) and their module paths, cut to
+/// two levels: `src/net/client.rs` → `net::client`, `src/agent/api/kafka.rs` → `agent::api`.
+fn modules() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut out = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(src()).unwrap().with_extension("");
+        let mut parts: Vec<String> = relative.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        if parts.last().is_some_and(|p| p == "mod") {
+            parts.pop();
+        }
+        if parts == ["main"] || parts == ["lib"] {
+            continue;
+        }
+        parts.truncate(2);
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Test modules may reach anywhere for fixtures.
+        let code = match text.find("#[cfg(test)]\nmod tests") {
+            Some(at) => text[..at].to_string(),
+            None => text,
+        };
+        out.push((parts.join("::"), code));
+    }
+    out
+}
+
+/// The identifiers right after each occurrence of `prefix` (`crate::`), following one
+/// level of braces: `crate::{a, b::c}` gives `a` and `b::c`.
+fn paths_after(code: &str, prefix: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let word = |s: &str| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>();
+    for (at, _) in code.match_indices(prefix) {
+        if at > 0 && code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        let rest = &code[at + prefix.len()..];
+        let items: Vec<&str> = match rest.strip_prefix('{') {
+            Some(inner) => inner[..inner.find('}').unwrap_or(inner.len())].split(',').map(str::trim).collect(),
+            None => vec![rest],
+        };
+        for item in items {
+            let first = word(item);
+            if first.is_empty() {
+                continue;
+            }
+            let after = &item[first.len()..];
+            let second = after.strip_prefix("::").map(word).filter(|w| !w.is_empty());
+            out.push([Some(first), second].into_iter().flatten().collect());
+        }
+    }
+    out
+}
+
+/// Every module-to-module edge, two levels deep where the target is a known submodule.
+fn edges() -> BTreeMap<String, BTreeSet<String>> {
+    let modules = modules();
+    let known: BTreeSet<String> = modules.iter().map(|(m, _)| m.clone()).collect();
+    let resolve = |path: &[String]| -> Option<String> {
+        let two = path.join("::");
+        if known.contains(&two) {
+            return Some(two);
+        }
+        let one = path.first()?.clone();
+        known.contains(&one).then_some(one)
+    };
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, code) in &modules {
+        let entry = graph.entry(module.clone()).or_default();
+        for path in paths_after(code, "crate::") {
+            if let Some(target) = resolve(&path) {
+                entry.insert(target);
+            }
+        }
+        // `super::x` in a submodule `a::b` is `a::x`.
+        if let Some((parent, _)) = module.split_once("::") {
+            for path in paths_after(code, "super::") {
+                let mut full = vec![parent.to_string()];
+                full.extend(path.into_iter().take(1));
+                if let Some(target) = resolve(&full) {
+                    entry.insert(target);
+                }
+            }
+        }
+        entry.remove(module);
+    }
+    graph
+}
+
+fn top(module: &str) -> &str {
+    module.split("::").next().unwrap()
+}
+
+#[test]
+fn no_module_imports_from_a_layer_above_it() {
+    let mut upward = Vec::new();
+    for (from, targets) in edges() {
+        for to in targets {
+            if top(&to) != top(&from) && layer(top(&to)) >= layer(top(&from)) {
+                upward.push(format!("{from} → {to}"));
+            }
+        }
+    }
+    assert!(upward.is_empty(), "imports that run upward or sideways across layers:\n{}", upward.join("\n"));
+}
+
+#[test]
+fn submodules_import_each_other_in_one_direction() {
+    // A submodule using its parent's items (and the parent declaring it) is how Rust
+    // modules work; between siblings and across modules, no circles.
+    let graph = edges();
+    let related = |a: &str, b: &str| a == top(b) || b == top(a);
+    let mut circles = Vec::new();
+    for (from, targets) in &graph {
+        for to in targets {
+            if related(from, to) {
+                continue;
+            }
+            // Is `from` reachable from `to`?
+            let mut seen = BTreeSet::new();
+            let mut stack = vec![to.clone()];
+            while let Some(node) = stack.pop() {
+                if !seen.insert(node.clone()) {
+                    continue;
+                }
+                for next in graph.get(&node).into_iter().flatten() {
+                    if related(&node, next) {
+                        continue;
+                    }
+                    if next == from {
+                        circles.push(format!("{from} → {to} → … → {from}"));
+                    }
+                    stack.push(next.clone());
+                }
+            }
+        }
+    }
+    circles.sort();
+    circles.dedup();
+    assert!(circles.is_empty(), "import circles:\n{}", circles.join("\n"));
+}
+
+/// The files under `src` whose code (not tests) contains `needle`, as module paths.
+fn modules_mentioning(needle: &str) -> BTreeSet<String> {
+    modules().into_iter().filter(|(_, code)| code.contains(needle)).map(|(m, _)| m).collect()
+}
+
+#[test]
+fn only_the_agent_client_and_evidence_make_http_requests() {
+    let found = modules_mentioning("reqwest");
+    let allowed = |m: &str| m == "agent::client" || top(m) == "evidence";
+    let others: Vec<&String> = found.iter().filter(|m| !allowed(m)).collect();
+    assert!(others.is_empty(), "HTTP clients outside agent::client and evidence: {others:?}");
+}
+
+#[test]
+fn only_evidence_talks_to_prometheus_and_jmx() {
+    let found = modules_mentioning("/api/v1/query");
+    let others: Vec<&String> = found.iter().filter(|m| top(m) != "evidence").collect();
+    assert!(others.is_empty(), "Prometheus queries outside evidence: {others:?}");
+}
+
+#[test]
+fn only_the_samplers_readers_open_kernel_files() {
+    let found: BTreeSet<String> =
+        ["\"/proc", "\"/sys/", "/proc/self"].iter().flat_map(|needle| modules_mentioning(needle)).collect();
+    let others: Vec<&String> = found.iter().filter(|m| top(m) != "sampler").collect();
+    assert!(others.is_empty(), "kernel files read outside sampler: {others:?}");
+}
+
+#[test]
+fn only_report_prints_for_people() {
+    // Progress and results go through report (or the Progress trait it implements);
+    // probes, evidence and the rules never print.
+    let found: BTreeSet<String> =
+        ["println!(", "eprintln!(", "print!("].iter().flat_map(|needle| modules_mentioning(needle)).collect();
+    let others: Vec<&String> = found.iter().filter(|m| !matches!(top(m), "report" | "cli")).collect();
+    assert!(others.is_empty(), "printing outside report: {others:?}");
+}
