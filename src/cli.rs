@@ -5,8 +5,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
+use serde::Serialize;
 
 use crate::agent::{AgentConfig, read_token_file};
 use crate::kafka::{EventSpec, KeyMode, ProduceConfig, ProducerSettings, Ramp, RateSpec};
@@ -74,66 +76,15 @@ impl Command {
     }
 }
 
-/// `plateau diagnose`. A plan file gives everything; flags override it.
+/// `plateau diagnose`.
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
     /// Plan file (TOML, see probes/*.toml).
     #[arg(long)]
     pub plan: Option<PathBuf>,
-    /// Agent on a generator host (repeatable).
-    #[arg(long = "generator")]
-    pub generators: Vec<String>,
-    /// Agent on a broker host (repeatable).
-    #[arg(long = "broker")]
-    pub brokers: Vec<String>,
-    /// Agent on a consumer host, sampled over the run (repeatable).
-    #[arg(long = "consumer")]
-    pub consumers: Vec<String>,
-    /// Bootstrap servers.
-    #[arg(long)]
-    pub bootstrap: Option<String>,
-    /// Topic to produce to.
-    #[arg(long)]
-    pub topic: Option<String>,
-    /// Create the topic with this many partitions when it does not exist.
-    #[arg(long)]
-    pub partitions: Option<u32>,
-    /// Replication factor (for creating the topic and for the capacity model).
-    #[arg(long)]
-    pub replication_factor: Option<u32>,
-    /// The ramp over all generators, START:STEP:EVERY_S:MAX msg/s [default: 20000:20000:10:200000].
-    #[arg(long)]
-    pub ramp: Option<String>,
-    /// Simulated devices per generator.
-    #[arg(long)]
-    pub devices: Option<u64>,
-    /// Pad events to this size.
-    #[arg(long)]
-    pub size: Option<ByteSize>,
-    /// Prometheus to query for the run's window.
-    #[arg(long)]
-    pub prometheus: Option<String>,
-    /// Broker JMX endpoint, a jmx_exporter URL or `jolokia+URL` (repeatable).
-    #[arg(long)]
-    pub jmx: Vec<String>,
-    /// librdkafka property for the produce run (repeatable), e.g. -X compression.type=zstd.
-    #[arg(short = 'X', value_parser = crate::kafka::parse_property)]
-    pub property: Vec<(String, String)>,
-    /// Skip the disk probes (they write to the brokers' disks).
-    #[arg(long)]
-    pub skip_disk: bool,
-    /// Skip the network matrix.
-    #[arg(long)]
-    pub skip_net: bool,
-    /// Bytes each broker's disk probe appends.
-    #[arg(long)]
-    pub disk_size: Option<ByteSize>,
-    /// Directory each broker's disk probe writes in.
-    #[arg(long)]
-    pub disk_path: Option<String>,
-    /// Seconds per network test.
-    #[arg(long)]
-    pub net_time: Option<u32>,
+    /// The plan's keys as flags, over the plan file's.
+    #[command(flatten)]
+    pub flags: PlanFlags,
     /// File holding the agents' bearer token.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
@@ -148,63 +99,100 @@ pub struct DiagnoseArgs {
     pub json: bool,
 }
 
+/// The keys of a diagnose plan (`diagnose::DiagnosePlan`) as flags. Each field is named
+/// as the plan's key, so that the flags given become a TOML table merged over the plan
+/// file's by `DiagnosePlan::resolve`; flags not given are left out.
+#[derive(Debug, Args, Serialize)]
+pub struct PlanFlags {
+    /// Agent on a generator host (repeatable).
+    #[arg(long = "generator")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub generators: Vec<String>,
+    /// Agent on a broker host (repeatable).
+    #[arg(long = "broker")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub brokers: Vec<String>,
+    /// Agent on a consumer host, sampled over the run (repeatable).
+    #[arg(long = "consumer")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<String>,
+    /// Bootstrap servers.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<String>,
+    /// Topic to produce to.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Create the topic with this many partitions when it does not exist.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
+    /// Replication factor (for creating the topic and for the capacity model).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<u32>,
+    /// The ramp over all generators, START:STEP:EVERY_S:MAX msg/s [default: 20000:20000:10:200000].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<String>,
+    /// Simulated devices per generator.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub devices: Option<u64>,
+    /// Pad events to this size.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<ByteSize>,
+    /// Prometheus to query for the run's window.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<String>,
+    /// Broker JMX endpoint, a jmx_exporter URL or `jolokia+URL` (repeatable).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jmx: Vec<String>,
+    /// librdkafka property for the produce run (repeatable), e.g. -X compression.type=zstd.
+    #[arg(short = 'X', value_parser = crate::kafka::parse_property)]
+    #[serde(skip)]
+    pub property: Vec<(String, String)>,
+    /// Skip the disk probes (they write to the brokers' disks).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skip_disk: bool,
+    /// Skip the network matrix.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skip_net: bool,
+    /// Bytes each broker's disk probe appends.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_size: Option<ByteSize>,
+    /// Directory each broker's disk probe writes in.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_path: Option<String>,
+    /// Seconds per network test.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_time: Option<u32>,
+    /// Parallel streams per TCP test of the network matrix [default: 4].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_parallel: Option<u32>,
+}
+
 impl DiagnoseArgs {
-    /// The plan: the file's, with the flags applied over it.
+    /// The plan: the file's, with the flags applied over it, validated.
     pub fn plan(&self) -> anyhow::Result<crate::diagnose::DiagnosePlan> {
-        let mut plan = match &self.plan {
-            Some(path) => crate::diagnose::DiagnosePlan::load(path)?,
-            None => {
-                let missing: Vec<&str> = [("--bootstrap", self.bootstrap.is_none()), ("--topic", self.topic.is_none())]
-                    .into_iter()
-                    .filter_map(|(flag, absent)| absent.then_some(flag))
-                    .collect();
-                if !missing.is_empty() {
-                    anyhow::bail!(crate::diagnose::PlanError(format!(
-                        "without --plan, diagnose needs {}",
-                        missing.join(", ")
-                    )));
-                }
-                crate::diagnose::DiagnosePlan::new(
-                    self.bootstrap.clone().unwrap_or_default(),
-                    self.topic.clone().unwrap_or_default(),
-                    crate::diagnose::DEFAULT_RAMP.into(),
-                )
-            }
-        };
-        if !self.generators.is_empty() {
-            plan.generators = self.generators.clone();
+        let mut flags = toml::Table::try_from(&self.flags).context("flags as plan keys")?;
+        if !self.flags.property.is_empty() {
+            let extra = self.flags.property.iter().map(|(k, v)| toml::Value::from(vec![k.as_str(), v.as_str()]));
+            let mut producer = toml::Table::new();
+            producer.insert("extra".into(), toml::Value::Array(extra.collect()));
+            flags.insert("producer".into(), toml::Value::Table(producer));
         }
-        if !self.brokers.is_empty() {
-            plan.brokers = self.brokers.clone();
-        }
-        if !self.consumers.is_empty() {
-            plan.consumers = self.consumers.clone();
-        }
-        if let Some(bootstrap) = &self.bootstrap {
-            plan.bootstrap = bootstrap.clone();
-        }
-        if let Some(topic) = &self.topic {
-            plan.topic = topic.clone();
-        }
-        if let Some(ramp) = &self.ramp {
-            plan.ramp = ramp.clone();
-        }
-        plan.partitions = self.partitions.or(plan.partitions);
-        plan.replication_factor = self.replication_factor.or(plan.replication_factor);
-        plan.devices = self.devices.unwrap_or(plan.devices);
-        plan.size = self.size.map(|s| s.0).unwrap_or(plan.size);
-        plan.prometheus = self.prometheus.clone().or(plan.prometheus);
-        if !self.jmx.is_empty() {
-            plan.jmx = self.jmx.clone();
-        }
-        plan.producer.extra.extend(self.property.iter().cloned());
-        plan.skip_disk |= self.skip_disk;
-        plan.skip_net |= self.skip_net;
-        plan.disk_size = self.disk_size.map(|s| s.0).unwrap_or(plan.disk_size);
-        plan.disk_path = self.disk_path.clone().unwrap_or(plan.disk_path);
-        plan.net_time = self.net_time.unwrap_or(plan.net_time);
-        plan.validate()?;
-        Ok(plan)
+        crate::diagnose::DiagnosePlan::resolve(self.plan.as_deref(), flags)
     }
 }
 

@@ -281,38 +281,6 @@ fn run_model(args: ModelArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Diagnosis progress on stderr: a line per phase and finding, a bar over the ramp.
-struct TerminalProgress {
-    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
-}
-
-impl plateau::diagnose::Progress for TerminalProgress {
-    fn phase(&self, name: &str) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            bar.finish_and_clear();
-        }
-        eprintln!("== {name}");
-    }
-
-    fn note(&self, line: &str) {
-        eprintln!("   {line}");
-    }
-
-    fn ramp(&self, done: u64, total: u64, message: &str) {
-        let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
-        let bar = bar.get_or_insert_with(|| {
-            let bar = indicatif::ProgressBar::new(total);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("   ramp [{bar:30}] {pos}/{len} s  {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        });
-        bar.set_position(done);
-        bar.set_message(message.to_string());
-    }
-}
-
 fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
     let plan = args.plan()?;
     use plateau::diagnose::PlanError;
@@ -335,26 +303,14 @@ fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
     let _ = ctrlc::set_handler(move || interrupted.cancel());
     let command =
         std::env::args().map(|a| if a.contains(' ') { format!("'{a}'") } else { a }).collect::<Vec<_>>().join(" ");
-    let progress = TerminalProgress { bar: std::sync::Mutex::new(None) };
+    let progress = plateau::report::progress::TerminalProgress::default();
     let silent = plateau::diagnose::Silent;
     let progress: &dyn plateau::diagnose::Progress = if args.json { &silent } else { &progress };
     let diagnosis = plateau::diagnose::run(&plan, &rules, token.as_deref(), &command, &cancel, progress)?;
     plateau::report::findings::write_all(&diagnosis, &out)?;
     if args.json {
-        let v = &diagnosis.verdict;
         let summary = serde_json::json!({
-            "verdict": {
-                "bound": v.bound,
-                "confidence": v.confidence,
-                "runner_up": v.runner_up,
-                "scores": v.scores,
-                "plateau_found": diagnosis.plateau.found,
-                "plateau_msgs_per_sec": diagnosis.plateau.plateau_msgs_per_sec,
-                "evidence": v.evidence.iter().map(|e| &e.text).collect::<Vec<_>>(),
-                "missing": v.missing,
-            },
-            "model_agrees": diagnosis.model_agrees,
-            "interrupted": diagnosis.interrupted,
+            "verdict": plateau::report::summary::VerdictSummary::of(&diagnosis),
             "out": out,
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);

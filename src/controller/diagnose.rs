@@ -8,29 +8,20 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::ControllerConfig;
-use crate::diagnose::{DiagnosePlan, Diagnosis, EVIDENCE_VERSION, agent_evidence};
+use crate::diagnose::{DiagnosePlan, Diagnosis, EVIDENCE_VERSION};
+use crate::evidence::gather::Sources;
+use crate::report::summary::VerdictSummary;
 use crate::plateau::{self, RampStep};
 use crate::rules::RuleSet;
 
-/// What the page shows of a diagnosis.
+/// What the page shows of a diagnosis: the verdict in brief and where its report is.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DiagnoseSummary {
     /// Report id (its directory name).
     pub id: String,
-    /// The bound.
-    pub bound: String,
-    /// Confidence, 0–1.
-    pub confidence: f64,
-    /// The runner-up, if any.
-    pub runner_up: Option<String>,
-    /// Whether throughput stopped following the target in the window.
-    pub plateau_found: bool,
-    /// The highest summed rate in the window, msg/s.
-    pub plateau_msgs_per_sec: f64,
-    /// Evidence lines.
-    pub evidence: Vec<String>,
-    /// What was missing.
-    pub missing: Vec<String>,
+    /// The verdict.
+    #[serde(flatten)]
+    pub verdict: VerdictSummary,
     /// Where the findings are served.
     pub findings_url: String,
 }
@@ -87,23 +78,14 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
         (window.span_ms.1 - window.span_ms.0) / 1000
     );
     let (start_ms, end_ms) = window.span_ms;
-    let mut evidence = agent_evidence(
-        &rules.catalog,
-        config.agent_token.as_deref(),
-        &config.brokers,
-        start_ms,
-        &config.generators,
-        start_ms,
-    );
-    if let Some(url) = &config.prometheus {
-        evidence.extend(crate::evidence::prometheus::collect(
-            url,
-            &rules.catalog,
-            start_ms,
-            end_ms,
-            std::time::Duration::from_secs(1),
-        ));
-    }
+    let sources = Sources {
+        token: config.agent_token.as_deref(),
+        hosts: &config.brokers,
+        generators: &config.generators,
+        prometheus: config.prometheus.as_deref(),
+        jmx: None,
+    };
+    let evidence = crate::evidence::gather::gather(&rules.catalog, sources, start_ms, start_ms, end_ms);
     let found = plateau::find_plateau(&steps);
     let judged = crate::verdict::judged_window(start_ms, window.step_s * 1000, &found, end_ms);
     // No probes run here, so there are no measured capacities for the capacity model.
@@ -129,7 +111,9 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
         ended_ms: end_ms,
         preflight: Vec::new(),
         network: Vec::new(),
+        network_udp: Vec::new(),
         network_agents: Vec::new(),
+        network_secs: None,
         disks: Vec::new(),
         produce: Vec::new(),
         ramp: steps,
@@ -150,18 +134,7 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
 /// The page's view of a diagnosis written to `dir`.
 pub fn summary(diagnosis: &Diagnosis, dir: &std::path::Path) -> DiagnoseSummary {
     let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let v = &diagnosis.verdict;
-    DiagnoseSummary {
-        findings_url: format!("/reports/{id}/findings.md"),
-        id,
-        bound: v.bound.to_string(),
-        confidence: v.confidence,
-        runner_up: v.runner_up.map(|b| b.to_string()),
-        plateau_found: diagnosis.plateau.found,
-        plateau_msgs_per_sec: diagnosis.plateau.plateau_msgs_per_sec,
-        evidence: v.evidence.iter().map(|e| e.text.clone()).collect(),
-        missing: v.missing.clone(),
-    }
+    DiagnoseSummary { findings_url: format!("/reports/{id}/findings.md"), id, verdict: VerdictSummary::of(diagnosis) }
 }
 
 #[cfg(test)]

@@ -52,6 +52,16 @@ pub fn from_samples(catalog: &SignalCatalog, instance: &str, samples: &[Sample])
     all
 }
 
+/// How busy a generator host was: the share of its CPU quota used when its agent watches a
+/// workload with a quota (a container, a pod), else the host's CPU busy share.
+pub fn generator_busy(sample: &Sample) -> f64 {
+    let watched = sample.watch.as_ref().and_then(|w| Some((w.cpu_seconds_per_sec?, w.cpu_quota_cores?)));
+    match watched {
+        Some((used, quota)) if quota > 0.0 => (used / quota).min(1.0),
+        _ => sample.cpu.total.busy,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,60 @@ pub fn from_produce(catalog: &SignalCatalog, report: &ProduceReport, start_ms: u
     all
 }
 
+/// Producer signals from every generator's run, all started at `start_ms`, as one
+/// cluster: target and achieved rates summed second by second (the achieved ratio of the
+/// sums), the end figures the worst generator's (latencies, throttling, skew: the highest;
+/// the used partition share: the lowest).
+pub fn from_produce_runs(
+    catalog: &SignalCatalog,
+    reports: &[&ProduceReport],
+    start_ms: u64,
+    max_in_flight: u32,
+) -> Vec<Series> {
+    use std::collections::BTreeMap;
+    let mut by_signal: BTreeMap<String, Vec<Series>> = BTreeMap::new();
+    for report in reports {
+        for series in from_produce(catalog, report, start_ms, max_in_flight) {
+            by_signal.entry(series.signal.clone()).or_default().push(series);
+        }
+    }
+    // Interval ends are whole seconds after the common start, give or take jitter.
+    let second = |ts: u64| start_ms + (ts.saturating_sub(start_ms) + 500) / 1000 * 1000;
+    let merge = |all: &[Series], combine: fn(f64, f64) -> f64| -> BTreeMap<u64, f64> {
+        let mut out: BTreeMap<u64, f64> = BTreeMap::new();
+        for series in all {
+            for (&ts, &v) in series.timestamps.iter().zip(&series.values) {
+                out.entry(second(ts)).and_modify(|kept| *kept = combine(*kept, v)).or_insert(v);
+            }
+        }
+        out
+    };
+    let sum = |a: f64, b: f64| a + b;
+    let sums: BTreeMap<&str, BTreeMap<u64, f64>> = ["producer_target_rate", "producer_achieved_rate"]
+        .into_iter()
+        .map(|name| (name, by_signal.get(name).map(|all| merge(all, sum)).unwrap_or_default()))
+        .collect();
+    let mut out = Vec::new();
+    for (name, all) in &by_signal {
+        let points: BTreeMap<u64, f64> = match name.as_str() {
+            "producer_target_rate" | "producer_achieved_rate" => sums[name.as_str()].clone(),
+            "producer_achieved_ratio" => sums["producer_target_rate"]
+                .iter()
+                .filter(|(_, target)| **target > 0.0)
+                .filter_map(|(ts, target)| Some((*ts, sums["producer_achieved_rate"].get(ts)? / target)))
+                .collect(),
+            "producer_used_partition_ratio" => merge(all, f64::min),
+            _ => merge(all, f64::max),
+        };
+        let mut merged = Series::new(&all[0].signal, &all[0].instance, &all[0].unit);
+        for (ts, v) in points {
+            merged.push(ts, v);
+        }
+        out.push(merged);
+    }
+    out
+}
+
 /// `disk_fsync_p99_ms` of `host` from a disk probe finished at `ts_ms`.
 pub fn from_disk(catalog: &SignalCatalog, host: &str, result: &DiskResult, ts_ms: u64) -> Vec<Series> {
     let mut s = match series(catalog, "disk_fsync_p99_ms", host) {
@@ -82,6 +136,30 @@ pub fn from_net(catalog: &SignalCatalog, host: &str, report: &NetReport, ts_ms: 
 pub fn constant(catalog: &SignalCatalog, name: &str, value: f64, ts_ms: u64) -> Vec<Series> {
     let Some(mut s) = series(catalog, name, "cluster") else { return Vec::new() };
     s.push(ts_ms, value);
+    vec![s]
+}
+
+/// Values measured once before the ramp (capacities, loss), stamped at `ts_ms`: one value
+/// per signal and host, the highest measured (a link is as fast as its fastest test).
+pub fn best_at<'a>(measured: impl IntoIterator<Item = &'a Series>, ts_ms: u64) -> Vec<Series> {
+    let mut best: std::collections::BTreeMap<(String, String), Series> = Default::default();
+    for series in measured {
+        let Some(&value) = series.values.first() else { continue };
+        let key = (series.signal.clone(), series.instance.clone());
+        if best.get(&key).and_then(|s| s.values.first()).is_none_or(|kept| value > *kept) {
+            let mut stamped = Series::new(&series.signal, &series.instance, &series.unit);
+            stamped.push(ts_ms, value);
+            best.insert(key, stamped);
+        }
+    }
+    best.into_values().collect()
+}
+
+/// `net_udp_loss_ratio` of `host` (the receiving end) from a UDP test.
+pub fn from_udp(catalog: &SignalCatalog, host: &str, report: &NetReport, ts_ms: u64) -> Vec<Series> {
+    let Some(percent) = report.end.sum.as_ref().and_then(|sum| sum.lost_percent) else { return Vec::new() };
+    let Some(mut s) = series(catalog, "net_udp_loss_ratio", host) else { return Vec::new() };
+    s.push(ts_ms, percent / 100.0);
     vec![s]
 }
 

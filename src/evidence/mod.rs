@@ -1,10 +1,12 @@
 //! Evidence: named time series with units, from every collector, on one clock (Unix ms).
 //! The rule engine judges a window of it; the report shows it.
 //!
-//! `agent` turns the agents' samples into series, `prometheus` runs the catalog's PromQL
+//! `gather` collects a run's evidence from all of them; `agent` turns the agents' samples
+//! into series, `prometheus` runs the catalog's PromQL
 //! over the run window, `jmx` reads jmx_exporter endpoints and Jolokia.
 
 pub mod agent;
+pub mod gather;
 pub mod jmx;
 pub mod measured;
 pub mod prometheus;

@@ -167,6 +167,17 @@ impl Default for ProducerSettings {
 }
 
 impl ProducerSettings {
+    /// `max.in.flight.requests.per.connection` as the run will use it (librdkafka's 5 unless
+    /// `-X` sets it).
+    pub fn max_in_flight(&self) -> u32 {
+        self.extra
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "max.in.flight.requests.per.connection" || k == "max.in.flight")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(5)
+    }
+
     /// Checks the settings librdkafka would otherwise refuse only once a run starts.
     pub fn validate(&self) -> Result<(), String> {
         const COMPRESSIONS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];

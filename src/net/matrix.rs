@@ -37,6 +37,39 @@ pub fn sequential_rounds(n_hosts: usize) -> Vec<Vec<(usize, usize)>> {
     (0..n_hosts).flat_map(|from| (0..n_hosts).filter(move |&to| to != from).map(move |to| vec![(from, to)])).collect()
 }
 
+/// Rounds for a given set of ordered pairs (diagnose's generator → broker and broker ↔
+/// broker tests): no host in two tests of a round. Greedy, busiest hosts first: each round
+/// takes the remaining pairs whose hosts have the most tests left, so that the busiest
+/// host's tests — the lower bound on the number of rounds — are spread over every round.
+pub fn schedule(pairs: &[(usize, usize)]) -> Vec<Vec<(usize, usize)>> {
+    let mut left: Vec<(usize, usize)> = pairs.to_vec();
+    left.dedup();
+    let mut rounds = Vec::new();
+    while !left.is_empty() {
+        let mut load: std::collections::BTreeMap<usize, usize> = Default::default();
+        for &(a, b) in &left {
+            *load.entry(a).or_default() += 1;
+            *load.entry(b).or_default() += 1;
+        }
+        let mut order: Vec<usize> = (0..left.len()).collect();
+        // Stable: among equals, the given order.
+        order.sort_by_key(|&i| std::cmp::Reverse(load[&left[i].0].max(load[&left[i].1])));
+        let mut busy = std::collections::BTreeSet::new();
+        let mut round = Vec::new();
+        for i in order {
+            let (a, b) = left[i];
+            if !busy.contains(&a) && !busy.contains(&b) {
+                busy.insert(a);
+                busy.insert(b);
+                round.push((a, b));
+            }
+        }
+        left.retain(|pair| !round.contains(pair));
+        rounds.push(round);
+    }
+    rounds
+}
+
 /// The result of one ordered pair.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MatrixCell {
@@ -50,6 +83,9 @@ pub struct MatrixCell {
     pub retransmits: Option<u64>,
     /// Who limited the test.
     pub limited_by: Option<LimitedBy>,
+    /// UDP tests: datagrams lost, percent of those sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_percent: Option<f64>,
     /// Why the test failed, if it did.
     pub error: Option<String>,
 }
@@ -112,6 +148,25 @@ mod tests {
     fn fifty_hosts_take_98_rounds_not_2450_tests() {
         assert_eq!(rounds(50).len(), 98);
         assert_eq!(sequential_rounds(50).len(), 2450);
+    }
+
+    #[test]
+    fn the_seed_topologys_pairs_take_as_many_rounds_as_a_broker_has_tests() {
+        // Two generators (0, 1) to three brokers (2, 3, 4), and the brokers to each other:
+        // 12 tests, each broker in 6 of them.
+        let mut pairs: Vec<(usize, usize)> = (0..2).flat_map(|g| (2..5).map(move |b| (g, b))).collect();
+        pairs.extend((2..5).flat_map(|a| (2..5).filter(move |b| *b != a).map(move |b| (a, b))));
+        let rounds = schedule(&pairs);
+        let mut seen = HashSet::new();
+        for round in &rounds {
+            let mut busy = HashSet::new();
+            for &(a, b) in round {
+                assert!(busy.insert(a) && busy.insert(b), "host in two tests at once: {round:?}");
+                assert!(seen.insert((a, b)));
+            }
+        }
+        assert_eq!(seen.len(), 12);
+        assert_eq!(rounds.len(), 6, "{rounds:?}");
     }
 
     #[test]

@@ -291,7 +291,7 @@ fn ctrl_c_stops_the_ramp_and_still_writes_the_report() {
     let output = diagnose.wait_with_output().unwrap();
     assert!(status.success(), "diagnose failed: {}", String::from_utf8_lossy(&output.stderr));
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(summary["interrupted"], true);
+    assert_eq!(summary["verdict"]["interrupted"], true);
     let saved = read_json(&out.path().join("evidence.json"));
     let acked = saved["produce"][0]["report"]["records_acked"].as_u64().unwrap();
     assert!((1_000..20_000).contains(&acked), "{acked} records acknowledged before the interrupt");

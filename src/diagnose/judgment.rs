@@ -1,0 +1,83 @@
+//! Judgment: the knee of the generators' summed steps, the window the rules judge, the
+//! capacity model from the measured capacities, and the verdict through `verdict::judge`
+//! (the one function the controller's "Diagnose now" calls too).
+
+use super::{DiskCell, GeneratorRun};
+use crate::evidence::Evidence;
+use crate::model::{Capacities, Prediction, Workload};
+use crate::net::matrix::MatrixCell;
+use crate::plateau::{self, Plateau, RampStep};
+use crate::rules::{RuleSet, Verdict};
+
+/// What judgment needs besides the evidence.
+pub struct Facts<'a> {
+    /// Every generator's run.
+    pub produce: &'a [GeneratorRun],
+    /// Unix ms the ramp started and ended.
+    pub ramp_ms: (u64, u64),
+    /// Seconds per ramp step.
+    pub step_secs: u64,
+    /// TCP tests, and how many of the tested agents are generators (the rest are brokers).
+    pub network: (&'a [MatrixCell], usize),
+    /// Disk probes.
+    pub disks: &'a [DiskCell],
+    /// The topic's replication factor.
+    pub replication_factor: Option<u32>,
+    /// Live broker agents.
+    pub brokers: usize,
+    /// Failed preflight checks.
+    pub failures: &'a [String],
+}
+
+/// What judgment decided.
+pub struct Judged {
+    /// The ramp summed over the generators.
+    pub ramp: Vec<RampStep>,
+    /// Its knee.
+    pub plateau: Plateau,
+    /// The window the rules judged.
+    pub window_ms: (u64, u64),
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The capacity model, when a capacity was measured.
+    pub model: Option<Prediction>,
+    /// The plateau in MB/s of producer ingress.
+    pub observed_ingress_mbps: Option<f64>,
+    /// Whether the model agreed with it.
+    pub model_agrees: Option<bool>,
+}
+
+/// Judges a diagnosis's evidence.
+pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judged {
+    let reports: Vec<_> = facts.produce.iter().filter_map(|p| p.report.as_ref()).collect();
+    let ramp = plateau::combine_steps(&reports.iter().filter_map(|r| r.steps.clone()).collect::<Vec<_>>());
+    let found = plateau::find_plateau(&ramp);
+    let window_ms = crate::verdict::judged_window(facts.ramp_ms.0, facts.step_secs * 1000, &found, facts.ramp_ms.1);
+    let bytes_per_record =
+        reports.iter().filter(|r| r.records_per_sec > 0.0).map(|r| r.mb_per_sec * 1e6 / r.records_per_sec).next();
+    let observed_ingress_mbps = bytes_per_record.map(|b| found.plateau_msgs_per_sec * b / 1e6);
+    let (cells, generators) = facts.network;
+    // The slowest link into a broker, at the capacity TCP measured over it.
+    let link_mbps =
+        cells.iter().filter(|c| c.to >= generators).filter_map(|c| c.bits_per_second).map(|b| b / 8e6).reduce(f64::min);
+    let disk_mbps = facts.disks.iter().filter_map(|d| d.write_mb_per_sec).reduce(f64::min);
+    let model = observed_ingress_mbps.filter(|_| link_mbps.is_some() || disk_mbps.is_some()).map(|ingress| {
+        let workload = Workload {
+            ingress_mbps: ingress.max(0.001),
+            replication_factor: facts.replication_factor.unwrap_or(1),
+            brokers: facts.brokers.max(1) as u32,
+            realtime_mbps: 0.0,
+            delayed_mbps: 0.0,
+            remote_mbps: 0.0,
+            tiered: false,
+        };
+        crate::model::predict(workload, Capacities { link_mbps, disk_mbps })
+    });
+    let check = model
+        .as_ref()
+        .zip(observed_ingress_mbps)
+        .map(|(prediction, observed_ingress_mbps)| crate::verdict::ModelCheck { prediction, observed_ingress_mbps });
+    let crate::verdict::Judgment { verdict, model_agrees } =
+        crate::verdict::judge(rules, evidence, window_ms, &found, &ramp, check, facts.failures);
+    Judged { ramp, plateau: found, window_ms, verdict, model, observed_ingress_mbps, model_agrees }
+}

@@ -1,0 +1,243 @@
+//! The plan: what to diagnose, from a plan file (`probes/*.toml`) and flags, checked
+//! once before anything runs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::kafka::{ProducerSettings, Ramp};
+use crate::net::Target;
+
+/// What to diagnose, from a plan file (`probes/*.toml`) or flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiagnosePlan {
+    /// Agents on the generator hosts.
+    #[serde(default)]
+    pub generators: Vec<String>,
+    /// Agents on the broker hosts.
+    #[serde(default)]
+    pub brokers: Vec<String>,
+    /// Agents on consumer hosts (sampled over the run, not probed).
+    #[serde(default)]
+    pub consumers: Vec<String>,
+    /// Bootstrap servers.
+    pub bootstrap: String,
+    /// Topic to produce to.
+    pub topic: String,
+    /// Create the topic with this many partitions when it does not exist.
+    #[serde(default)]
+    pub partitions: Option<u32>,
+    /// Replication factor (for creating the topic and for the model).
+    #[serde(default)]
+    pub replication_factor: Option<u32>,
+    /// The ramp, `START:STEP:EVERY_S:MAX` over all generators (seed 000's by default).
+    #[serde(default = "default_ramp")]
+    pub ramp: String,
+    /// Simulated devices per generator.
+    #[serde(default = "default_devices")]
+    pub devices: u64,
+    /// Pad events to this many bytes (0: unpadded).
+    #[serde(default)]
+    pub size: u64,
+    /// Producer threads per generator.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Producer tuning (seed 000's by default).
+    #[serde(default)]
+    pub producer: ProducerSettings,
+    /// Prometheus to query over the run.
+    #[serde(default)]
+    pub prometheus: Option<String>,
+    /// JMX endpoints of the brokers (jmx_exporter URLs, or `jolokia+URL`).
+    #[serde(default)]
+    pub jmx: Vec<String>,
+    /// Skip the disk probes (for production clusters).
+    #[serde(default)]
+    pub skip_disk: bool,
+    /// Directory the disk probe writes in on each broker.
+    #[serde(default = "default_disk_path")]
+    pub disk_path: String,
+    /// Bytes the disk probe appends.
+    #[serde(default = "default_disk_size")]
+    pub disk_size: u64,
+    /// Seconds per network test.
+    #[serde(default = "default_net_time")]
+    pub net_time: u32,
+    /// Parallel streams per TCP test of the network matrix (iperf3's `-P`).
+    #[serde(default = "default_net_parallel")]
+    pub net_parallel: u32,
+    /// Skip the network matrix.
+    #[serde(default)]
+    pub skip_net: bool,
+}
+
+/// Seed 000's ramp: from 20,000 msg/s in steps every 10 s to 200,000.
+pub const DEFAULT_RAMP: &str = "20000:20000:10:200000";
+
+fn default_ramp() -> String {
+    DEFAULT_RAMP.into()
+}
+fn default_devices() -> u64 {
+    10_000
+}
+fn default_workers() -> usize {
+    2
+}
+
+/// Empty: each broker agent's `--log-dir`, else /var/tmp (see `probes::disks`).
+fn default_disk_path() -> String {
+    String::new()
+}
+fn default_disk_size() -> u64 {
+    64 << 20
+}
+fn default_net_time() -> u32 {
+    3
+}
+fn default_net_parallel() -> u32 {
+    4
+}
+
+impl DiagnosePlan {
+    /// A plan with the defaults for everything but where to produce and the ramp.
+    pub fn new(bootstrap: String, topic: String, ramp: String) -> DiagnosePlan {
+        DiagnosePlan {
+            generators: Vec::new(),
+            brokers: Vec::new(),
+            consumers: Vec::new(),
+            bootstrap,
+            topic,
+            partitions: None,
+            replication_factor: None,
+            ramp,
+            devices: default_devices(),
+            size: 0,
+            workers: default_workers(),
+            producer: ProducerSettings::default(),
+            prometheus: None,
+            jmx: Vec::new(),
+            skip_disk: false,
+            disk_path: default_disk_path(),
+            disk_size: default_disk_size(),
+            net_time: default_net_time(),
+            net_parallel: default_net_parallel(),
+            skip_net: false,
+        }
+    }
+
+    /// Reads a plan file.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<DiagnosePlan> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| anyhow::anyhow!("cannot read plan {}: {err}", path.display()))?;
+        toml::from_str(&text).map_err(|err| anyhow::Error::new(PlanError(format!("plan {}: {err}", path.display()))))
+    }
+
+    /// The plan from a plan file (or none) with `flags` over it: the flags are the plan's
+    /// own keys (`cli::PlanFlags` serialized), so each key is merged here, once, by one
+    /// rule — lists and values replace the file's, tables merge, `producer.extra` (`-X`)
+    /// adds to the file's properties.
+    pub fn resolve(file: Option<&std::path::Path>, flags: toml::Table) -> anyhow::Result<DiagnosePlan> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|err| anyhow::anyhow!("cannot read plan {}: {err}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .map_err(|err| anyhow::Error::new(PlanError(format!("plan {}: {err}", path.display()))))?
+            }
+            None => {
+                let missing: Vec<&str> =
+                    ["bootstrap", "topic"].into_iter().filter(|k| !flags.contains_key(*k)).collect();
+                if !missing.is_empty() {
+                    let flags: Vec<String> = missing.iter().map(|k| format!("--{k}")).collect();
+                    anyhow::bail!(PlanError(format!("without --plan, diagnose needs {}", flags.join(", "))));
+                }
+                toml::Table::new()
+            }
+        };
+        merge(&mut table, flags);
+        let plan: DiagnosePlan = toml::Value::Table(table)
+            .try_into()
+            .map_err(|err: toml::de::Error| anyhow::Error::new(PlanError(format!("plan: {err}"))))?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Checks what can be checked before touching anything.
+    pub fn validate(&self) -> Result<Ramp, PlanError> {
+        if self.generators.is_empty() {
+            return Err(PlanError("a diagnosis needs at least one generator agent (--generator URL)".into()));
+        }
+        for url in self.generators.iter().chain(&self.brokers).chain(&self.consumers) {
+            if !matches!(url.parse::<Target>(), Ok(Target::Agent(_))) {
+                return Err(PlanError(format!("'{url}' is not an agent URL; use http://HOST:PORT")));
+            }
+        }
+        let ramp: Ramp = self.ramp.parse().map_err(PlanError)?;
+        self.producer.validate().map_err(PlanError)?;
+        // The generators are agents: their produce runs take only what an agent allows.
+        crate::kafka::properties::check_remote_properties(self.producer.extra.iter().map(|(name, _)| name.as_str()))
+            .map_err(|err| PlanError(format!("-X: {err}")))?;
+        Ok(ramp)
+    }
+}
+
+/// A plan that cannot run; the message says what to fix. `plateau diagnose` exits with
+/// status 2 for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+/// Merges `over` into `base`: tables key by key, `extra` lists appended, anything else
+/// replaced.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(value)) => merge(inner, value),
+            (Some(toml::Value::Array(list)), toml::Value::Array(more)) if key == "extra" => list.extend(more),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(name: &str) -> DiagnosePlan {
+        DiagnosePlan::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("probes").join(name)).unwrap()
+    }
+
+    #[test]
+    fn every_example_plan_loads_and_validates() {
+        for entry in std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("probes")).unwrap() {
+            let path = entry.unwrap().path();
+            let plan = DiagnosePlan::load(&path).unwrap();
+            plan.validate().unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        }
+    }
+
+    #[test]
+    fn the_seed_plan_is_seed_000s_testbench() {
+        let plan = plan("seed-openstack.toml");
+        assert_eq!((plan.generators.len(), plan.brokers.len()), (2, 3));
+        assert_eq!((plan.partitions, plan.replication_factor), (Some(12), Some(3)));
+        assert_eq!(plan.producer, ProducerSettings::default());
+        assert_eq!(
+            (plan.producer.acks.as_str(), plan.producer.linger_ms, plan.producer.batch_messages),
+            ("all", 5, 10_000)
+        );
+        assert_eq!(plan.devices, 10_000);
+        let ramp = plan.validate().unwrap();
+        assert_eq!((ramp.start, ramp.max, ramp.every.as_secs()), (20_000, 200_000, 10));
+    }
+
+    #[test]
+    fn a_misspelt_plan_key_is_named() {
+        let err = toml::from_str::<DiagnosePlan>("bootstrap = \"b:9092\"\ntopic = \"t\"\nparitions = 3\n").unwrap_err();
+        assert!(err.to_string().contains("paritions"), "{err}");
+        let err = toml::from_str::<DiagnosePlan>("bootstrap = \"b:9092\"\ntopic = \"t\"\n[producer]\nlinger = 5\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("linger"), "{err}");
+    }
+}

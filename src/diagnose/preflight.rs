@@ -1,0 +1,101 @@
+//! Preflight: which agents answer, the topic's layout as the cluster tells it (created
+//! when the plan asks for it), and whether Prometheus is ready. Every check is recorded;
+//! none stops the diagnosis.
+
+use std::time::Duration;
+
+use super::{Agents, Check, DiagnosePlan, Progress};
+
+/// What the preflight found.
+#[derive(Debug, Clone, Default)]
+pub struct Preflight {
+    /// Every check, in order.
+    pub checks: Vec<Check>,
+    /// Generator agents that answered.
+    pub generators: Vec<String>,
+    /// Broker agents that answered.
+    pub brokers: Vec<String>,
+    /// Consumer agents that answered.
+    pub consumers: Vec<String>,
+    /// The topic's partitions, when it exists (or was created): no ramp without it.
+    pub partitions: Option<usize>,
+    /// The topic's replication factor: the cluster's for an existing topic (never the
+    /// plan's to say), else the one it was created with.
+    pub replication_factor: Option<u32>,
+}
+
+impl Preflight {
+    /// The failed checks, as lines for the verdict's missing list.
+    pub fn failures(&self) -> Vec<String> {
+        self.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.what, c.detail)).collect()
+    }
+
+    fn check(&mut self, progress: &dyn Progress, what: String, outcome: Result<String, String>) -> bool {
+        let ok = outcome.is_ok();
+        let detail = outcome.unwrap_or_else(|e| e);
+        progress.note(&format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" }));
+        self.checks.push(Check { what, ok, detail });
+        ok
+    }
+}
+
+/// Runs the preflight of `plan`.
+pub fn run(plan: &DiagnosePlan, agents: &Agents<'_>, progress: &dyn Progress) -> Preflight {
+    let mut found = Preflight::default();
+    for (role, urls) in [("generator", &plan.generators), ("broker", &plan.brokers), ("consumer", &plan.consumers)] {
+        for url in urls {
+            let status = agents.client(url, Duration::from_secs(5)).status();
+            let outcome =
+                status.map(|s| format!("{} up {:.0} s", s.hostname, s.uptime_seconds)).map_err(|e| e.to_string());
+            if found.check(progress, format!("{role} agent {url}"), outcome) {
+                match role {
+                    "generator" => found.generators.push(url.clone()),
+                    "broker" => found.brokers.push(url.clone()),
+                    _ => found.consumers.push(url.clone()),
+                }
+            }
+        }
+    }
+    topic(plan, &mut found, progress);
+    if let Some(url) = &plan.prometheus {
+        found.check(progress, format!("prometheus {url}"), crate::evidence::gather::prometheus_ready(url));
+    }
+    found
+}
+
+/// The topic's layout, or its creation when the plan gives partitions.
+fn topic(plan: &DiagnosePlan, found: &mut Preflight, progress: &dyn Progress) {
+    let what = format!("topic {}", plan.topic);
+    match crate::kafka::admin::topic_layout(&plan.bootstrap, &plan.producer.extra, &plan.topic) {
+        Ok(Some(layout)) => {
+            found.replication_factor = Some(layout.replication_factor);
+            found.partitions = Some(layout.partitions);
+            let under = match layout.under_replicated {
+                0 => String::new(),
+                n => format!(", {n} under-replicated"),
+            };
+            let detail = format!(
+                "{} partitions, RF {} on {} brokers{under}",
+                layout.partitions, layout.replication_factor, layout.brokers
+            );
+            found.check(progress, what, Ok(detail));
+        }
+        Ok(None) => match plan.partitions {
+            Some(n) => {
+                let rf = plan.replication_factor.unwrap_or(1);
+                let created =
+                    crate::kafka::admin::create_topic(&plan.bootstrap, &plan.producer.extra, &plan.topic, n, rf);
+                if found.check(progress, what, created.map(|()| format!("created with {n} partitions, RF {rf}"))) {
+                    found.partitions = Some(n as usize);
+                    found.replication_factor = Some(rf);
+                }
+            }
+            None => {
+                found.check(progress, what, Err("does not exist; pass --partitions to create it".into()));
+            }
+        },
+        Err(err) => {
+            found.check(progress, format!("cluster {}", plan.bootstrap), Err(err));
+        }
+    }
+}

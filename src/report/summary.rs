@@ -1,0 +1,52 @@
+//! A diagnosis's verdict in brief, for machines: `plateau diagnose --json` prints it and
+//! the controller's page shows it; both build it here from the `Diagnosis`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::diagnose::Diagnosis;
+
+/// The verdict in brief.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct VerdictSummary {
+    /// The bound.
+    pub bound: String,
+    /// Confidence, 0–1.
+    pub confidence: f64,
+    /// The runner-up, if any.
+    pub runner_up: Option<String>,
+    /// Each bound's score.
+    pub scores: BTreeMap<String, f64>,
+    /// Whether throughput stopped following the target.
+    pub plateau_found: bool,
+    /// The highest summed rate sustained, msg/s.
+    pub plateau_msgs_per_sec: f64,
+    /// Evidence lines.
+    pub evidence: Vec<String>,
+    /// What was missing.
+    pub missing: Vec<String>,
+    /// Whether the capacity model matched the plateau (`None` without a model).
+    pub model_agrees: Option<bool>,
+    /// Whether the run was cut short.
+    pub interrupted: bool,
+}
+
+impl VerdictSummary {
+    /// The summary of `diagnosis`.
+    pub fn of(diagnosis: &Diagnosis) -> VerdictSummary {
+        let v = &diagnosis.verdict;
+        VerdictSummary {
+            bound: v.bound.to_string(),
+            confidence: v.confidence,
+            runner_up: v.runner_up.map(|b| b.to_string()),
+            scores: v.scores.iter().map(|(bound, score)| (bound.to_string(), *score)).collect(),
+            plateau_found: diagnosis.plateau.found,
+            plateau_msgs_per_sec: diagnosis.plateau.plateau_msgs_per_sec,
+            evidence: v.evidence.iter().map(|e| e.text.clone()).collect(),
+            missing: v.missing.clone(),
+            model_agrees: diagnosis.model_agrees,
+            interrupted: diagnosis.interrupted,
+        }
+    }
+}
