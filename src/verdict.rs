@@ -112,6 +112,35 @@ fn model_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) -> Rule
 mod tests {
     use super::*;
 
+    fn fired(id: &str, bound: Bound, weight: f64) -> RuleOutcome {
+        RuleOutcome {
+            id: id.into(),
+            bound,
+            weight,
+            when: String::new(),
+            state: RuleState::Fired { instances: vec!["cluster".into()], evidence: vec![format!("{id} fired")] },
+            advice: format!("{id} advice"),
+            anchor: String::new(),
+        }
+    }
+
+    #[test]
+    fn two_faults_give_the_heavier_as_verdict_and_the_other_as_runner_up() {
+        let verdict = combine(
+            vec![
+                fired("network.a", Bound::Network, 2.0),
+                fired("network.b", Bound::Network, 1.0),
+                fired("cpu.a", Bound::Cpu, 1.0),
+            ],
+            true,
+        );
+        assert_eq!((verdict.bound, verdict.runner_up), (Bound::Network, Some(Bound::Cpu)));
+        assert!((verdict.confidence - 0.75).abs() < 1e-9, "{}", verdict.confidence);
+        // The runner-up's evidence is kept, after the verdict's; only the verdict's advice is.
+        assert_eq!(verdict.evidence.last().map(|e| e.bound), Some(Bound::Cpu));
+        assert_eq!(verdict.advice, vec!["network.a advice", "network.b advice"]);
+    }
+
     #[test]
     fn the_window_starts_a_step_before_the_knee() {
         let knee = Plateau { found: true, plateau_msgs_per_sec: 100.0, knee_step: Some(3), steps: 5 };

@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::ControllerConfig;
 use crate::diagnose::{DiagnosePlan, Diagnosis, EVIDENCE_VERSION};
 use crate::evidence::gather::Sources;
-use crate::report::summary::VerdictSummary;
 use crate::plateau::{self, RampStep};
+use crate::report::summary::VerdictSummary;
 use crate::rules::RuleSet;
 
 /// What the page shows of a diagnosis: the verdict in brief and where its report is.
@@ -68,6 +68,23 @@ pub fn steps(window: &Window) -> Vec<RampStep> {
         .collect()
 }
 
+/// The console's judgment of `steps` (the polled totals, `step_s` seconds each, from
+/// `span_ms.0`) over `evidence`: the knee, the judged window and the verdict, through the
+/// same `verdict::judge` as diagnose. No probes run here, so there are no measured
+/// capacities and the capacity model does not vote.
+pub fn judge(
+    rules: &RuleSet,
+    evidence: &crate::evidence::Evidence,
+    steps: &[RampStep],
+    span_ms: (u64, u64),
+    step_s: u64,
+) -> (crate::plateau::Plateau, (u64, u64), crate::rules::Verdict) {
+    let found = plateau::find_plateau(steps);
+    let judged = crate::verdict::judged_window(span_ms.0, step_s * 1000, &found, span_ms.1);
+    let verdict = crate::verdict::judge(rules, evidence, judged, &found, steps, None, &[]).verdict;
+    (found, judged, verdict)
+}
+
 /// Runs the rules over `window` and writes the report under the controller's reports
 /// directory. Blocking: it asks agents (and Prometheus) for their samples.
 pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyhow::Result<(Diagnosis, PathBuf)> {
@@ -86,10 +103,7 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
         jmx: None,
     };
     let evidence = crate::evidence::gather::gather(&rules.catalog, sources, start_ms, start_ms, end_ms);
-    let found = plateau::find_plateau(&steps);
-    let judged = crate::verdict::judged_window(start_ms, window.step_s * 1000, &found, end_ms);
-    // No probes run here, so there are no measured capacities for the capacity model.
-    let verdict = crate::verdict::judge(rules, &evidence, judged, &found, &steps, None, &[]).verdict;
+    let (found, judged, verdict) = judge(rules, &evidence, &steps, window.span_ms, window.step_s);
     let per_generator = (steps[0].target_rate / config.generators.len().max(1) as f64).round().max(1.0) as u64;
     let ramp = window.ramp.clone().unwrap_or_else(|| format!("{per_generator}:0:{}:{per_generator}", window.step_s));
     let mut plan = DiagnosePlan::new(config.bootstrap.clone(), config.topic.clone(), ramp);

@@ -8,7 +8,7 @@
 //! given an access token; every state-changing request needs the page's CSRF token.
 
 mod charts;
-mod diagnose;
+pub mod diagnose;
 pub mod export;
 mod form;
 mod history;

@@ -39,8 +39,9 @@ pub fn sequential_rounds(n_hosts: usize) -> Vec<Vec<(usize, usize)>> {
 
 /// Rounds for a given set of ordered pairs (diagnose's generator → broker and broker ↔
 /// broker tests): no host in two tests of a round. Greedy, busiest hosts first: each round
-/// takes the remaining pairs whose hosts have the most tests left, so that the busiest
-/// host's tests — the lower bound on the number of rounds — are spread over every round.
+/// takes the remaining pairs whose hosts have the most tests left (then the most between
+/// them), so that the busiest host's tests — the lower bound on the number of rounds —
+/// are spread over every round.
 pub fn schedule(pairs: &[(usize, usize)]) -> Vec<Vec<(usize, usize)>> {
     let mut left: Vec<(usize, usize)> = pairs.to_vec();
     left.dedup();
@@ -53,7 +54,10 @@ pub fn schedule(pairs: &[(usize, usize)]) -> Vec<Vec<(usize, usize)>> {
         }
         let mut order: Vec<usize> = (0..left.len()).collect();
         // Stable: among equals, the given order.
-        order.sort_by_key(|&i| std::cmp::Reverse(load[&left[i].0].max(load[&left[i].1])));
+        order.sort_by_key(|&i| {
+            let (a, b) = (load[&left[i].0], load[&left[i].1]);
+            std::cmp::Reverse((a.max(b), a + b))
+        });
         let mut busy = std::collections::BTreeSet::new();
         let mut round = Vec::new();
         for i in order {
@@ -167,6 +171,30 @@ mod tests {
         }
         assert_eq!(seen.len(), 12);
         assert_eq!(rounds.len(), 6, "{rounds:?}");
+    }
+
+    #[test]
+    fn any_topologys_pairs_are_each_scheduled_once_without_overlap() {
+        for g in 0..4 {
+            for b in 1..7 {
+                let n = g + b;
+                let mut pairs: Vec<(usize, usize)> = (0..g).flat_map(|x| (g..n).map(move |y| (x, y))).collect();
+                pairs.extend((g..n).flat_map(|x| (g..n).filter(move |y| *y != x).map(move |y| (x, y))));
+                let rounds = schedule(&pairs);
+                let scheduled: Vec<(usize, usize)> = rounds.iter().flatten().copied().collect();
+                assert_eq!(scheduled.len(), pairs.len(), "g={g} b={b}");
+                assert!(pairs.iter().all(|p| scheduled.contains(p)), "g={g} b={b}");
+                for round in &rounds {
+                    let hosts: HashSet<usize> = round.iter().flat_map(|&(x, y)| [x, y]).collect();
+                    assert_eq!(hosts.len(), 2 * round.len(), "g={g} b={b}: {round:?}");
+                }
+                // Never more rounds than tests one at a time; fewer once pairs can share one.
+                assert!(rounds.len() <= pairs.len());
+                if b >= 2 && n >= 4 {
+                    assert!(rounds.len() < pairs.len(), "g={g} b={b}: {} rounds", rounds.len());
+                }
+            }
+        }
     }
 
     #[test]

@@ -5,8 +5,40 @@ use plotters::prelude::*;
 
 use crate::diagnose::Diagnosis;
 
-/// The signals drawn in the utilization panel, all ratios in 0..1.
-const UTILIZATIONS: &[&str] = &["host_cpu_busy", "disk_util", "generator_cpu_busy"];
+/// The ratios drawn in the utilization panel as they are, with their legend names.
+const UTILIZATIONS: &[(&str, &str)] =
+    &[("host_cpu_busy", "CPU"), ("disk_util", "disk"), ("generator_cpu_busy", "generators' CPU")];
+
+/// Each resource the rules judge as a share of its capacity, as `(legend, points)` with
+/// points `(Unix ms, share)`: CPU and disk busy shares as sampled, and each host's NIC
+/// traffic (the busier direction) over the link capacity measured towards it.
+fn utilization_lines(d: &Diagnosis) -> Vec<(String, Vec<(u64, f64)>)> {
+    let series = &d.evidence.series;
+    let mut lines = Vec::new();
+    for (signal, name) in UTILIZATIONS {
+        for s in series.iter().filter(|s| s.signal == *signal) {
+            let legend = if s.instance == "cluster" { name.to_string() } else { format!("{name} {}", s.instance) };
+            lines.push((legend, s.timestamps.iter().copied().zip(s.values.iter().copied()).collect()));
+        }
+    }
+    for link in series.iter().filter(|s| s.signal == "net_link_capacity_bits_per_sec") {
+        let Some(&bits) = link.values.last().filter(|b| **b > 0.0) else { continue };
+        let of = |signal: &str| series.iter().find(|s| s.signal == signal && s.instance == link.instance);
+        let (Some(rx), tx) = (of("nic_rx_bytes_per_sec"), of("nic_tx_bytes_per_sec")) else { continue };
+        let points = rx
+            .timestamps
+            .iter()
+            .zip(&rx.values)
+            .map(|(ts, rx_bytes)| {
+                let tx_bytes =
+                    tx.and_then(|tx| tx.timestamps.iter().position(|t| t == ts).map(|i| tx.values[i])).unwrap_or(0.0);
+                (*ts, rx_bytes.max(tx_bytes) * 8.0 / bits)
+            })
+            .collect();
+        lines.push((format!("link {} (of {:.0} Mbit/s measured)", link.instance, bits / 1e6), points));
+    }
+    lines
+}
 
 /// Renders the timeline as an SVG document.
 pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
@@ -27,7 +59,13 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
             .y_label_area_size(70)
             .build_cartesian_2d(0.0..end_s, 0.0..top_rate)
             .map_err(|e| e.to_string())?;
-        rates.configure_mesh().x_desc("seconds into the ramp").draw().map_err(|e| e.to_string())?;
+        rates
+            .configure_mesh()
+            .x_desc("seconds into the ramp")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()
+            .map_err(|e| e.to_string())?;
         // Each step is a flat segment over its interval.
         let stairs = |pick: fn(&crate::plateau::RampStep) -> f64| {
             d.ramp
@@ -62,7 +100,7 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
 
         let mut utilization = ChartBuilder::on(&bottom)
-            .caption("utilization", ("sans-serif", 18))
+            .caption("utilization: each resource judged, as a share of its capacity", ("sans-serif", 18))
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(70)
@@ -71,16 +109,15 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
         utilization
             .configure_mesh()
             .x_desc("seconds into the ramp")
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
             .draw()
             .map_err(|e| e.to_string())?;
         let mut drawn = 0;
-        for series in d.evidence.series.iter().filter(|s| UTILIZATIONS.contains(&s.signal.as_str())) {
-            let points: Vec<(f64, f64)> = series
-                .timestamps
-                .iter()
-                .zip(&series.values)
-                .filter(|(ts, _)| **ts >= d.ramp_started_ms)
+        for (legend, line) in utilization_lines(d) {
+            let points: Vec<(f64, f64)> = line
+                .into_iter()
+                .filter(|(ts, _)| *ts >= d.ramp_started_ms)
                 .map(|(ts, v)| ((ts - d.ramp_started_ms) as f64 / 1000.0, v.clamp(0.0, 1.05)))
                 .filter(|(t, _)| *t <= end_s)
                 .collect();
@@ -92,7 +129,7 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
             utilization
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(|e| e.to_string())?
-                .label(format!("{} {}", series.signal, series.instance))
+                .label(legend)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
         }
         if drawn > 0 {

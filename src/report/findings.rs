@@ -15,6 +15,24 @@ fn ratio(value: f64) -> String {
     format!("{:.0} %", value * 100.0)
 }
 
+/// An agent as people name its host (`10.0.0.21`), not by its URL; `host:port` when
+/// another agent of the diagnosis shares the host (agents on one machine).
+fn agent_name(d: &Diagnosis, agent_url: &str) -> String {
+    let host = |url: &str| crate::net::Target::Agent(url.to_string()).host();
+    let plan = &d.plan;
+    let agents = plan.generators.iter().chain(&plan.brokers).chain(&plan.consumers).chain(&d.network_agents);
+    let shared = agents.filter(|url| url.as_str() != agent_url).any(|url| host(url) == host(agent_url));
+    let name = host(agent_url);
+    match agent_url.rsplit_once(':').map(|(_, port)| port.trim_end_matches('/')) {
+        Some(port) if shared && port.chars().all(|c| c.is_ascii_digit()) => format!("{name}:{port}"),
+        _ => name,
+    }
+}
+
+fn plural(n: u32, one: &str) -> String {
+    if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") }
+}
+
 fn secs(ms: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
 }
@@ -118,17 +136,44 @@ pub fn markdown(d: &Diagnosis) -> String {
     if d.network.is_empty() {
         let _ = writeln!(md, "No network tests ran.");
     } else {
-        let _ = writeln!(md, "| from | to | Mbit/s | retransmits | limited by |\n| --- | --- | ---: | ---: | --- |");
+        let name = |i: usize| d.network_agents.get(i).map(|url| agent_name(d, url)).unwrap_or_else(|| format!("#{i}"));
+        if let Some(secs) = d.network_secs {
+            let _ = writeln!(
+                md,
+                "{} TCP and {} UDP tests in parallel rounds of disjoint pairs, {secs:.0} s in all.\n",
+                d.network.len(),
+                d.network_udp.len()
+            );
+        }
+        let _ =
+            writeln!(md, "| from | to | TCP Mbit/s | retransmits | limited by |\n| --- | --- | ---: | ---: | --- |");
         for cell in &d.network {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} |",
-                d.network_agents[cell.from],
-                d.network_agents[cell.to],
+                name(cell.from),
+                name(cell.to),
                 cell.bits_per_second.map(|b| format!("{:.1}", b / 1e6)).unwrap_or_else(|| "failed".into()),
                 cell.retransmits.map(|r| r.to_string()).unwrap_or_default(),
                 cell.limited_by.map(|l| format!("{l:?}").to_lowercase()).or(cell.error.clone()).unwrap_or_default()
             );
+        }
+        if !d.network_udp.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nUDP into each broker at the TCP capacity measured towards it (seed 000 saw ~65 % lost at high rates):\n"
+            );
+            let _ = writeln!(md, "| from | to | received Mbit/s | lost |\n| --- | --- | ---: | ---: |");
+            for cell in &d.network_udp {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} |",
+                    name(cell.from),
+                    name(cell.to),
+                    cell.bits_per_second.map(|b| format!("{:.1}", b / 1e6)).unwrap_or_else(|| "failed".into()),
+                    cell.loss_percent.map(|l| format!("{l:.1} %")).or(cell.error.clone()).unwrap_or_default()
+                );
+            }
         }
     }
 
@@ -148,7 +193,7 @@ pub fn markdown(d: &Diagnosis) -> String {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} |",
-                disk.agent,
+                agent_name(d, &disk.agent),
                 cell(disk.write_mb_per_sec),
                 cell(disk.fsync_p99_ms),
                 cell(disk.read_iops)
@@ -181,7 +226,7 @@ pub fn markdown(d: &Diagnosis) -> String {
                 let _ = writeln!(
                     md,
                     "- {}: {} records acknowledged of {} sent, {:.0} msg/s, {:.2} MB/s; delivery latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; publish delay p99 {:.1} ms; {} errors; {} of {} partitions used (skew {:.2}){}",
-                    run.agent,
+                    agent_name(d, &run.agent),
                     r.records_acked,
                     r.records_sent,
                     r.records_per_sec,
@@ -204,7 +249,12 @@ pub fn markdown(d: &Diagnosis) -> String {
                 );
             }
             None => {
-                let _ = writeln!(md, "- {}: no report ({})", run.agent, run.error.as_deref().unwrap_or("unknown"));
+                let _ = writeln!(
+                    md,
+                    "- {}: no report ({})",
+                    agent_name(d, &run.agent),
+                    run.error.as_deref().unwrap_or("unknown")
+                );
             }
         }
     }
@@ -225,6 +275,22 @@ pub fn markdown(d: &Diagnosis) -> String {
                     Some(false) => " — they do not agree within 15 %",
                     None => "",
                 }
+            );
+            let w = &model.workload;
+            let _ = writeln!(
+                md,
+                "The model used replication factor {} ({}), {}, and a consumer fan-out of {:.0} ({}): each MB/s of ingress reaches a broker once from the producers and {} more times as replication between brokers, and is written to disk by {}.\n",
+                w.replication_factor,
+                if d.plan.replication_factor.is_some_and(|rf| rf != w.replication_factor) {
+                    "the topic's, as the cluster reported it; the plan's was not used"
+                } else {
+                    "the topic's"
+                },
+                plural(w.brokers, "broker"),
+                model.fan_out,
+                if model.fan_out == 0.0 { "no consumers were measured" } else { "consumers measured" },
+                w.replication_factor.saturating_sub(1),
+                plural(w.replication_factor, "broker")
             );
             let _ = writeln!(md, "```\n{}```", crate::model::sankey(model));
         }

@@ -246,6 +246,38 @@ fn the_saved_evidence_judged_again_gives_the_same_verdict() {
     assert_eq!(judged.model_agrees, diagnosis.model_agrees);
 }
 
+/// "Diagnose now" judges through the same function: the controller's judgment of a saved
+/// diagnosis's evidence and steps gives the diagnosis's verdict (the model did not vote in
+/// it, and the controller has no probes to feed one).
+#[test]
+fn the_controller_judges_saved_evidence_as_diagnose_did() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diagnose/client-bound/evidence.json");
+    let diagnosis = plateau::report::findings::read_evidence(&path).unwrap();
+    assert_ne!(diagnosis.model_agrees, Some(true), "the fixture's model must not have voted");
+    let rules = plateau::rules::RuleSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
+    let step_s = diagnosis.plan.ramp.parse::<plateau::kafka::Ramp>().unwrap().every.as_secs();
+    let (found, window, verdict) = plateau::controller::diagnose::judge(
+        &rules,
+        &diagnosis.evidence,
+        &diagnosis.ramp,
+        (diagnosis.ramp_started_ms, diagnosis.ended_ms),
+        step_s,
+    );
+    assert_eq!(found, diagnosis.plateau);
+    assert_eq!(window, diagnosis.window_ms);
+    assert_eq!((verdict.bound, verdict.runner_up), (diagnosis.verdict.bound, diagnosis.verdict.runner_up));
+    assert_eq!(verdict.bound, plateau::rules::Bound::Client);
+    let texts = |v: &plateau::rules::Verdict| v.evidence.iter().map(|e| e.text.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&verdict), texts(&diagnosis.verdict));
+}
+
+#[test]
+fn a_saved_diagnosis_gives_the_same_terminal_summary() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diagnose/client-bound/evidence.json");
+    let diagnosis = plateau::report::findings::read_evidence(&path).unwrap();
+    insta::assert_snapshot!(plateau::report::findings::terminal(&diagnosis, Path::new("report")));
+}
+
 #[test]
 fn evidence_json_keeps_its_layout() {
     // The saved fixture is the layout's snapshot: reading and writing it changes nothing,
@@ -255,6 +287,9 @@ fn evidence_json_keeps_its_layout() {
     let mut fixture = read_json(&path);
     // Fields added since the fixture was saved come back with their defaults.
     fixture["plan"]["consumers"] = Value::Array(Vec::new());
+    fixture["plan"]["net_parallel"] = 4.into();
+    fixture["network_udp"] = Value::Array(Vec::new());
+    fixture["network_secs"] = Value::Null;
     assert_eq!(serde_json::to_value(&diagnosis).unwrap(), fixture);
     let mut future = fixture.clone();
     future["version"] = 2.into();
