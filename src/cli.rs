@@ -775,6 +775,7 @@ pub struct ControllerArgs {
 /// `plateau export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// What to print.
     #[command(subcommand)]
     pub what: ExportCommand,
 }

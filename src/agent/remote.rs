@@ -7,6 +7,9 @@ use super::client::{AgentClient, AgentError};
 use crate::net::matrix::{self, MatrixCell, MatrixReport};
 use crate::net::{Endpoint, NetReport, NetTestConfig, Target};
 
+/// How long a pair waits for an agent busy with another test before it is recorded as failed.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+
 /// Time allowed for an agent to answer around a test of `config`.
 fn request_timeout(config: &NetTestConfig) -> Duration {
     Duration::from_secs(config.omit_secs as u64 + config.time_secs as u64 + 30)
@@ -87,8 +90,19 @@ pub fn run_pair(
     config: &NetTestConfig,
     token: Option<&str>,
 ) -> (MatrixCell, Option<NetReport>) {
-    let outcome = endpoint_for(&Target::Agent(agents[to].clone()), config, token)
-        .and_then(|endpoint| run_from(&agents[from], &endpoint, config, token));
+    // An agent still finishing the server side of its last test answers 409 for a moment
+    // after the client has its report: the next round waits for it, briefly.
+    let busy =
+        |outcome: &Result<NetReport, AgentError>| matches!(outcome, Err(AgentError::Refused { status: 409, .. }));
+    let deadline = Instant::now() + BUSY_WAIT;
+    let outcome = loop {
+        let outcome = endpoint_for(&Target::Agent(agents[to].clone()), config, token)
+            .and_then(|endpoint| run_from(&agents[from], &endpoint, config, token));
+        if !busy(&outcome) || Instant::now() >= deadline {
+            break outcome;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     match outcome {
         Ok(report) => (
             MatrixCell {

@@ -27,8 +27,10 @@ pub struct Sources<'a> {
 }
 
 /// The evidence of `sources` from `since_ms` (the hosts', and Prometheus's window start)
-/// to `until_ms`; the generators' CPU from `generators_since_ms` (the load's start). A
-/// source that does not answer is recorded in `unavailable`; gathering never fails.
+/// to `until_ms`; the generators' CPU from `generators_since_ms` (the load's start). Each
+/// signal of each instance comes from one source, the first that has it (agents,
+/// Prometheus, JMX). A source that does not answer is recorded in `unavailable`;
+/// gathering never fails.
 pub fn gather(
     catalog: &SignalCatalog,
     sources: Sources<'_>,
@@ -39,10 +41,10 @@ pub fn gather(
     let mut evidence =
         agent_evidence(catalog, sources.token, sources.hosts, since_ms, sources.generators, generators_since_ms);
     if let Some(url) = sources.prometheus {
-        evidence.extend(super::prometheus::collect(url, catalog, since_ms, until_ms, Duration::from_secs(1)));
+        evidence.extend_missing(super::prometheus::collect(url, catalog, since_ms, until_ms, Duration::from_secs(1)));
     }
     if let Some(poller) = sources.jmx {
-        evidence.extend(poller.into_evidence());
+        evidence.extend_missing(poller.into_evidence());
     }
     evidence
 }

@@ -71,6 +71,18 @@ impl Evidence {
         self.unavailable.extend(other.unavailable);
     }
 
+    /// Adds `other`'s series of a signal and instance this evidence has none of yet: the
+    /// first source gathered keeps a quantity (the agents' samples before Prometheus before
+    /// JMX, the catalog's order), so that each appears once in the rules and the report.
+    pub fn extend_missing(&mut self, other: Evidence) {
+        for series in other.series {
+            if self.find(&series.signal, &series.instance).is_none() {
+                self.series.push(series);
+            }
+        }
+        self.unavailable.extend(other.unavailable);
+    }
+
     /// The series of `signal` for `instance`.
     pub fn find(&self, signal: &str, instance: &str) -> Option<&Series> {
         self.series.iter().find(|s| s.signal == signal && s.instance == instance)
@@ -80,6 +92,24 @@ impl Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quantity_comes_from_the_first_source_that_has_it() {
+        let one = |signal: &str, instance: &str, value: f64| {
+            let mut s = Series::new(signal, instance, "ratio");
+            s.push(1_000, value);
+            s
+        };
+        let mut evidence = Evidence { series: vec![one("host_cpu_busy", "b1", 0.5)], unavailable: vec![] };
+        evidence.extend_missing(Evidence {
+            series: vec![one("host_cpu_busy", "b1", 0.9), one("host_cpu_busy", "b2", 0.7)],
+            unavailable: vec!["jmx b3: refused".into()],
+        });
+        assert_eq!(evidence.series.len(), 2);
+        assert_eq!(evidence.find("host_cpu_busy", "b1").unwrap().values, vec![0.5]);
+        assert_eq!(evidence.find("host_cpu_busy", "b2").unwrap().values, vec![0.7]);
+        assert_eq!(evidence.unavailable, vec!["jmx b3: refused"]);
+    }
 
     #[test]
     fn windows_are_inclusive_and_bad_points_are_dropped() {
