@@ -1,6 +1,6 @@
 //! The probes before the ramp: the network matrix (every generator → broker and broker ↔
 //! broker pair over TCP with parallel streams, in rounds of disjoint pairs run at once,
-//! then a UDP test into each broker at the TCP capacity measured towards it) and the
+//! then a UDP test into each broker offered above the TCP capacity measured towards it) and the
 //! disk probe on each broker. Their capacities feed the capacity model and the rules.
 
 use std::time::{Duration, Instant};
@@ -16,6 +16,9 @@ use crate::units::ByteSize;
 /// Where the disk probe writes on a broker host whose agent has no `--log-dir`: on a disk
 /// on Debian, where `/tmp` is memory.
 const FALLBACK_DISK_PATH: &str = "/var/tmp";
+
+/// The UDP tests' offered rate over the TCP capacity measured towards the receiver.
+pub const UDP_OVER_CAPACITY: f64 = 1.25;
 
 /// What the network phase measured.
 #[derive(Debug, Clone, Default)]
@@ -67,13 +70,15 @@ pub fn network(
         }
         out.tcp.push(cell);
     }
-    // UDP into each broker at the capacity TCP found towards it, from a generator (or
-    // another broker): loss at that rate is what seed 000 saw at high rates.
+    // UDP into each broker from a generator (or another broker), offered a quarter above
+    // the capacity TCP found towards it: a link that caps at its rate drops the excess
+    // (about a fifth), as seed 000's links dropped ~65 % of a rate far above theirs; an
+    // end host that limited the TCP test shows its own loss, or none.
     let udp_pairs: Vec<(usize, usize, u64)> = (g..all.len())
         .filter_map(|to| {
             let capacity = out.tcp.iter().filter(|c| c.to == to).filter_map(|c| c.bits_per_second).reduce(f64::max)?;
             let from = if g > 0 { (to - g) % g } else { g + (to - g + 1) % brokers.len() };
-            (from != to).then_some((from, to, capacity as u64))
+            (from != to).then_some((from, to, (capacity * UDP_OVER_CAPACITY) as u64))
         })
         .collect();
     let rate_of = |pair: (usize, usize)| udp_pairs.iter().find(|p| (p.0, p.1) == pair).map_or(0, |p| p.2);

@@ -87,6 +87,9 @@ pub struct MatrixCell {
     pub retransmits: Option<u64>,
     /// Who limited the test.
     pub limited_by: Option<LimitedBy>,
+    /// UDP tests: the rate offered, bits/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_bits_per_second: Option<f64>,
     /// UDP tests: datagrams lost, percent of those sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_percent: Option<f64>,

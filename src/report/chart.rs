@@ -5,37 +5,61 @@ use plotters::prelude::*;
 
 use crate::diagnose::Diagnosis;
 
-/// The ratios drawn in the utilization panel as they are, with their legend names.
-const UTILIZATIONS: &[(&str, &str)] =
-    &[("host_cpu_busy", "CPU"), ("disk_util", "disk"), ("generator_cpu_busy", "generators' CPU")];
+/// The broker hosts' ratios drawn in the utilization panel, with their legend names.
+const UTILIZATIONS: &[(&str, &str)] = &[("host_cpu_busy", "CPU"), ("disk_util", "disk")];
 
-/// Each resource the rules judge as a share of its capacity, as `(legend, points)` with
-/// points `(Unix ms, share)`: CPU and disk busy shares as sampled, and each host's NIC
-/// traffic (the busier direction) over the link capacity measured towards it.
+/// Each resource the rules judge, as a share of its capacity: one line per resource, the
+/// busiest broker host's each second (CPU and disk busy shares as sampled; the link as the
+/// busier direction of the NIC over the capacity measured towards that host), and the
+/// generators' CPU. Points are `(Unix ms, share)`.
 fn utilization_lines(d: &Diagnosis) -> Vec<(String, Vec<(u64, f64)>)> {
     let series = &d.evidence.series;
+    let brokers: Vec<String> = d.plan.brokers.iter().map(|url| crate::net::Target::Agent(url.clone()).host()).collect();
+    let n = brokers.len();
+    let brokers = &brokers;
+    let of_brokers =
+        |signal: &'static str| series.iter().filter(move |s| s.signal == signal && brokers.contains(&s.instance));
+    // The busiest host each second.
+    let busiest = |lines: Vec<Vec<(u64, f64)>>| -> Vec<(u64, f64)> {
+        let mut by_second: std::collections::BTreeMap<u64, f64> = Default::default();
+        for (ts, v) in lines.into_iter().flatten() {
+            let slot = by_second.entry(ts / 1000 * 1000).or_insert(v);
+            *slot = slot.max(v);
+        }
+        by_second.into_iter().collect()
+    };
+    let points = |s: &crate::evidence::Series| -> Vec<(u64, f64)> {
+        s.timestamps.iter().copied().zip(s.values.iter().copied()).collect()
+    };
     let mut lines = Vec::new();
     for (signal, name) in UTILIZATIONS {
-        for s in series.iter().filter(|s| s.signal == *signal) {
-            let legend = if s.instance == "cluster" { name.to_string() } else { format!("{name} {}", s.instance) };
-            lines.push((legend, s.timestamps.iter().copied().zip(s.values.iter().copied()).collect()));
+        let line = busiest(of_brokers(signal).map(points).collect());
+        if !line.is_empty() {
+            lines.push((format!("{name}, busiest of {n} broker hosts"), line));
         }
     }
-    for link in series.iter().filter(|s| s.signal == "net_link_capacity_bits_per_sec") {
+    let mut links = Vec::new();
+    let mut capacities = Vec::new();
+    for link in of_brokers("net_link_capacity_bits_per_sec") {
         let Some(&bits) = link.values.last().filter(|b| **b > 0.0) else { continue };
-        let of = |signal: &str| series.iter().find(|s| s.signal == signal && s.instance == link.instance);
-        let (Some(rx), tx) = (of("nic_rx_bytes_per_sec"), of("nic_tx_bytes_per_sec")) else { continue };
-        let points = rx
-            .timestamps
-            .iter()
-            .zip(&rx.values)
-            .map(|(ts, rx_bytes)| {
-                let tx_bytes =
-                    tx.and_then(|tx| tx.timestamps.iter().position(|t| t == ts).map(|i| tx.values[i])).unwrap_or(0.0);
-                (*ts, rx_bytes.max(tx_bytes) * 8.0 / bits)
-            })
-            .collect();
-        lines.push((format!("link {} (of {:.0} Mbit/s measured)", link.instance, bits / 1e6), points));
+        let find = |signal: &str| series.iter().find(|s| s.signal == signal && s.instance == link.instance);
+        let (Some(rx), tx) = (find("nic_rx_bytes_per_sec"), find("nic_tx_bytes_per_sec")) else { continue };
+        let tx_at = |ts: u64| tx.and_then(|tx| tx.timestamps.iter().position(|t| *t == ts).map(|i| tx.values[i]));
+        capacities.push(bits);
+        links.push(
+            rx.timestamps
+                .iter()
+                .zip(&rx.values)
+                .map(|(ts, rx_bytes)| (*ts, rx_bytes.max(tx_at(*ts).unwrap_or(0.0)) * 8.0 / bits))
+                .collect(),
+        );
+    }
+    if !links.is_empty() {
+        let slowest = capacities.iter().copied().fold(f64::INFINITY, f64::min);
+        lines.push((format!("link, fullest of {n} (measured ≥ {:.0} Mbit/s)", slowest / 1e6), busiest(links)));
+    }
+    if let Some(generators) = series.iter().find(|s| s.signal == "generator_cpu_busy") {
+        lines.push(("generators' CPU, busiest".to_string(), points(generators)));
     }
     lines
 }
@@ -135,6 +159,7 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
         if drawn > 0 {
             utilization
                 .configure_series_labels()
+                .position(SeriesLabelPosition::MiddleRight)
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .draw()

@@ -161,15 +161,19 @@ pub fn markdown(d: &Diagnosis) -> String {
         if !d.network_udp.is_empty() {
             let _ = writeln!(
                 md,
-                "\nUDP into each broker at the TCP capacity measured towards it (seed 000 saw ~65 % lost at high rates):\n"
+                "\nUDP into each broker, offered above the TCP capacity measured towards it: a link that caps at its rate drops the excess (seed 000 saw ~65 % lost at high rates).\n"
             );
-            let _ = writeln!(md, "| from | to | received Mbit/s | lost |\n| --- | --- | ---: | ---: |");
+            let _ = writeln!(
+                md,
+                "| from | to | offered Mbit/s | received Mbit/s | lost |\n| --- | --- | ---: | ---: | ---: |"
+            );
             for cell in &d.network_udp {
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} |",
                     name(cell.from),
                     name(cell.to),
+                    cell.offered_bits_per_second.map(|b| format!("{:.1}", b / 1e6)).unwrap_or_default(),
                     cell.bits_per_second.map(|b| format!("{:.1}", b / 1e6)).unwrap_or_else(|| "failed".into()),
                     cell.loss_percent.map(|l| format!("{l:.1} %")).or(cell.error.clone()).unwrap_or_default()
                 );
