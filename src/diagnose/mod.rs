@@ -89,7 +89,7 @@ pub struct Diagnosis {
     pub preflight: Vec<Check>,
     /// Network tests (indices into generators then brokers).
     pub network: Vec<MatrixCell>,
-    /// UDP tests into each broker at the TCP capacity measured towards it.
+    /// UDP tests into each broker, offered above the TCP capacity measured towards it.
     #[serde(default)]
     pub network_udp: Vec<MatrixCell>,
     /// The agents of the network tests, in index order.
