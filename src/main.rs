@@ -188,14 +188,7 @@ fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&rate)?);
         } else {
-            println!(
-                "{} events in {:.1} s: {:.0} events/s, {:.0} per worker thread, {:.0} bytes each",
-                rate.events,
-                config.time.as_secs_f64(),
-                rate.events_per_sec,
-                rate.events_per_sec_per_worker,
-                rate.bytes_per_event
-            );
+            print!("{}", terminal::generation_rate(&rate, config.time.as_secs_f64()));
         }
         return Ok(());
     }
@@ -247,22 +240,14 @@ fn run_rules(args: RulesArgs) -> ExitCode {
     };
     match args.command {
         RulesCommand::Check { .. } => {
-            println!("{}: {} signals, {} rules, no errors", dir.display(), set.catalog.len(), set.rules.len());
+            print!("{}", terminal::rules_checked(&dir, set.catalog.len(), set.rules.len()));
         }
         RulesCommand::Bench { series, points, .. } => {
             let evidence = plateau::rules::bench::synthetic_evidence(&set, series, points);
             let started = Instant::now();
             let verdict = plateau::rules::evaluate(&set, &evidence, (0, u64::MAX), true);
             let took = started.elapsed();
-            println!(
-                "{} rules over {} series x {} points: {:.1} ms (target < 100 ms); verdict {} ({:.2})",
-                set.rules.len(),
-                evidence.series.len(),
-                points,
-                took.as_secs_f64() * 1000.0,
-                verdict.bound,
-                verdict.confidence
-            );
+            print!("{}", terminal::rules_bench(set.rules.len(), evidence.series.len(), points, took, &verdict));
         }
     }
     ExitCode::SUCCESS

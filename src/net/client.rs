@@ -481,58 +481,25 @@ fn build_report(
         let local_role = streams[range.start].role;
         for index in range.clone() {
             let id = wire::stream_id(index);
-            let (before, after) = (&run.baseline[index], &run.last[index]);
-            let local = tally::segment(&streams[index], udp, before, after, (0.0, measured), None);
             let theirs = remote.streams.iter().find(|s| s.id == id).cloned().unwrap_or_default();
-            let remote_seconds =
-                if theirs.end_time > theirs.start_time { theirs.end_time - theirs.start_time } else { measured };
-            let remote_segment = Segment {
-                socket: Some(id),
-                start: 0.0,
-                end: remote_seconds,
-                seconds: remote_seconds,
-                bytes: theirs.bytes,
-                bits_per_second: theirs.bytes as f64 * 8.0 / remote_seconds.max(1e-9),
-                retransmits: (theirs.retransmits >= 0 && local_role == Role::Receiver)
-                    .then_some(theirs.retransmits as u64),
-                sender: local_role == Role::Receiver,
-                ..Segment::default()
-            };
-            let (sender, receiver) = match local_role {
-                Role::Sender => (local, remote_segment),
-                Role::Receiver => (remote_segment, local),
-            };
-            if udp {
-                let sent_packets = match local_role {
-                    Role::Sender => sender.packets.unwrap_or(0),
-                    Role::Receiver => theirs.packets.max(0) as u64,
-                };
-                let end = tally::udp_end(local_role, sent_packets, &theirs, before, after, config.len as usize);
-                if let Some(d) = end.duplicates {
-                    *duplicates.get_or_insert(0) += d;
-                }
-                let (lost, jitter_ms, out_of_order) = (end.lost, end.jitter_ms, end.out_of_order);
-                let udp_segment = Segment {
-                    socket: Some(id),
-                    jitter_ms: Some(jitter_ms),
-                    lost_packets: Some(lost),
-                    packets: Some(sent_packets),
-                    lost_percent: Some(crate::net::udp_stats::loss_percent(lost, sent_packets)),
-                    out_of_order: Some(out_of_order),
-                    sender: true,
-                    ..sender.clone()
-                };
-                end_streams.push(EndStream { udp: Some(udp_segment.clone()), ..EndStream::default() });
-                udp_parts.push(udp_segment);
-            } else {
-                end_streams.push(EndStream {
-                    sender: Some(sender.clone()),
-                    receiver: Some(receiver.clone()),
-                    udp: None,
-                });
+            let (before, after) = (&run.baseline[index], &run.last[index]);
+            let end = tally::stream_end(index, local_role, udp, config.len as usize, before, after, measured, &theirs);
+            if let Some(d) = end.duplicates {
+                *duplicates.get_or_insert(0) += d;
             }
-            sent_parts.push(sender);
-            received_parts.push(receiver);
+            match end.udp {
+                Some(udp_segment) => {
+                    end_streams.push(EndStream { udp: Some(udp_segment.clone()), ..EndStream::default() });
+                    udp_parts.push(udp_segment);
+                }
+                None => end_streams.push(EndStream {
+                    sender: Some(end.sender.clone()),
+                    receiver: Some(end.receiver.clone()),
+                    udp: None,
+                }),
+            }
+            sent_parts.push(end.sender);
+            received_parts.push(end.receiver);
         }
         let sent = tally::sum(&sent_parts, (0.0, measured), true);
         let received_seconds = received_parts.iter().map(|s| s.seconds).fold(0.0, f64::max).max(1e-9);

@@ -61,20 +61,33 @@ pub fn segment(
     span: (f64, f64),
     omitted: Option<bool>,
 ) -> Segment {
+    stream_segment(handle.index, handle.role, udp, before, after, span, omitted)
+}
+
+/// The segment of stream `index` (this end's `role` in it) between two snapshots.
+fn stream_segment(
+    index: usize,
+    role: Role,
+    udp: bool,
+    before: &Snapshot,
+    after: &Snapshot,
+    span: (f64, f64),
+    omitted: Option<bool>,
+) -> Segment {
     let seconds = (span.1 - span.0).max(1e-9);
     let bytes = after.bytes - before.bytes.min(after.bytes);
     let mut segment = Segment {
-        socket: Some(wire::stream_id(handle.index)),
+        socket: Some(wire::stream_id(index)),
         start: span.0,
         end: span.1,
         seconds,
         bytes,
         bits_per_second: bytes as f64 * 8.0 / seconds,
         omitted,
-        sender: handle.role == Role::Sender,
+        sender: role == Role::Sender,
         ..Segment::default()
     };
-    match (udp, handle.role) {
+    match (udp, role) {
         (false, Role::Sender) => {
             if let (Some(b), Some(a)) = (before.tcp, after.tcp) {
                 segment.retransmits = Some(a.total_retrans.saturating_sub(b.total_retrans) as u64);
@@ -156,6 +169,73 @@ impl Measured {
             _ => None,
         }
     }
+}
+
+/// One stream's end of test, from this end's counters and the peer's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEnd {
+    /// The sender's side.
+    pub sender: Segment,
+    /// The receiver's side.
+    pub receiver: Segment,
+    /// UDP: loss, jitter and reordering over the whole test (iperf3's `end.streams[].udp`).
+    pub udp: Option<Segment>,
+    /// UDP: duplicated datagrams, when the receiver counts them.
+    pub duplicates: Option<u64>,
+}
+
+/// Stream `index`'s end of a test `measured_secs` long, this end being its `role`: this
+/// end's segment from its snapshots (`before` → `after`), the peer's from its results
+/// (`theirs`), and for UDP the loss of `len`-byte datagrams.
+#[allow(clippy::too_many_arguments)]
+pub fn stream_end(
+    index: usize,
+    role: Role,
+    udp: bool,
+    len: usize,
+    before: &Snapshot,
+    after: &Snapshot,
+    measured_secs: f64,
+    theirs: &StreamResults,
+) -> StreamEnd {
+    let id = wire::stream_id(index);
+    let local = stream_segment(index, role, udp, before, after, (0.0, measured_secs), None);
+    let remote_seconds =
+        if theirs.end_time > theirs.start_time { theirs.end_time - theirs.start_time } else { measured_secs };
+    let remote = Segment {
+        socket: Some(id),
+        start: 0.0,
+        end: remote_seconds,
+        seconds: remote_seconds,
+        bytes: theirs.bytes,
+        bits_per_second: theirs.bytes as f64 * 8.0 / remote_seconds.max(1e-9),
+        retransmits: (theirs.retransmits >= 0 && role == Role::Receiver).then_some(theirs.retransmits as u64),
+        sender: role == Role::Receiver,
+        ..Segment::default()
+    };
+    let (sender, receiver) = match role {
+        Role::Sender => (local, remote),
+        Role::Receiver => (remote, local),
+    };
+    if !udp {
+        return StreamEnd { sender, receiver, udp: None, duplicates: None };
+    }
+    let sent = match role {
+        Role::Sender => sender.packets.unwrap_or(0),
+        Role::Receiver => theirs.packets.max(0) as u64,
+    };
+    let end = udp_end(role, sent, theirs, before, after, len);
+    let udp = Segment {
+        socket: Some(id),
+        jitter_ms: Some(end.jitter_ms),
+        lost_packets: Some(end.lost),
+        packets: Some(sent),
+        lost_percent: Some(udp_stats::loss_percent(end.lost, sent)),
+        out_of_order: Some(end.out_of_order),
+        sender: true,
+        ..sender.clone()
+    };
+    StreamEnd { sender, receiver, udp: Some(udp), duplicates: end.duplicates }
 }
 
 /// One UDP stream's end of test as this end reports it.
@@ -283,6 +363,38 @@ mod tests {
             udp_end(Role::Receiver, 100, &StreamResults::default(), &snapshot(10, 1, 0), &snapshot(80, 6, 2), 1_000);
         assert_eq!((end.lost, end.out_of_order, end.duplicates), (30, 0, Some(2)));
         assert_eq!(end.jitter_ms, 2.0);
+    }
+
+    #[test]
+    fn a_udp_receivers_end_reports_loss_of_what_the_sender_sent() {
+        // This end received stream 0 for 2 s: 800 of the 1,000 datagrams the peer sent.
+        let before = Snapshot::default();
+        let after =
+            Snapshot { bytes: 800_000, unique_received: 800, highest_seq: 900, lost: 100, ..snapshot(800, 100, 0) };
+        let theirs = StreamResults {
+            bytes: 1_000_000,
+            packets: 1_000,
+            start_time: 0.0,
+            end_time: 2.0,
+            ..StreamResults::default()
+        };
+        let end = stream_end(0, Role::Receiver, true, 1_000, &before, &after, 2.0, &theirs);
+        assert_eq!(end.sender.bits_per_second, 4e6);
+        assert_eq!(end.receiver.bits_per_second, 3.2e6);
+        let udp = end.udp.unwrap();
+        assert_eq!((udp.packets, udp.lost_packets, udp.lost_percent), (Some(1_000), Some(200), Some(20.0)));
+        assert_eq!(end.duplicates, Some(0));
+    }
+
+    #[test]
+    fn a_tcp_senders_end_takes_the_receivers_bytes_from_its_results() {
+        let after = Snapshot { bytes: 5_000_000, ..Snapshot::default() };
+        let theirs = StreamResults { bytes: 4_000_000, start_time: 10.0, end_time: 12.0, ..StreamResults::default() };
+        let end = stream_end(1, Role::Sender, false, 128 * 1024, &Snapshot::default(), &after, 2.0, &theirs);
+        assert_eq!((end.sender.bytes, end.receiver.bytes), (5_000_000, 4_000_000));
+        assert_eq!(end.receiver.bits_per_second, 16e6);
+        assert!(end.sender.sender && !end.receiver.sender);
+        assert_eq!(end.udp, None);
     }
 
     #[test]

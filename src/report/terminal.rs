@@ -481,6 +481,35 @@ pub fn produce_summary(report: &crate::kafka::ProduceReport) -> String {
     out
 }
 
+/// `plateau produce --dry-run`: how fast events are written, without Kafka.
+pub fn generation_rate(rate: &crate::kafka::event::GenerationRate, seconds: f64) -> String {
+    format!(
+        "{} events in {seconds:.1} s: {:.0} events/s, {:.0} per worker thread, {:.0} bytes each\n",
+        rate.events, rate.events_per_sec, rate.events_per_sec_per_worker, rate.bytes_per_event
+    )
+}
+
+/// `plateau rules check`: what a rule directory holds.
+pub fn rules_checked(dir: &std::path::Path, signals: usize, rules: usize) -> String {
+    format!("{}: {signals} signals, {rules} rules, no errors\n", dir.display())
+}
+
+/// `plateau rules bench`: how long the rules took over synthetic evidence.
+pub fn rules_bench(
+    rules: usize,
+    series: usize,
+    points: usize,
+    took: std::time::Duration,
+    verdict: &crate::rules::Verdict,
+) -> String {
+    format!(
+        "{rules} rules over {series} series x {points} points: {:.1} ms (target < 100 ms); verdict {} ({:.2})\n",
+        took.as_secs_f64() * 1000.0,
+        verdict.bound,
+        verdict.confidence
+    )
+}
+
 /// The capacity model's loads and ceilings.
 pub fn model_table(prediction: &crate::model::Prediction) -> String {
     let l = &prediction.loads;
