@@ -240,4 +240,36 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("linger"), "{err}");
     }
+
+    #[test]
+    fn flags_merge_over_a_plan_file_by_one_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.toml");
+        std::fs::write(
+            &path,
+            "generators = [\"http://g1:7070\", \"http://g2:7070\"]\nbootstrap = \"b:9092\"\ntopic = \"t\"\nnet_time = 10\n[producer]\nlinger_ms = 20\nextra = [[\"queue.buffering.max.kbytes\", \"65536\"]]\n",
+        )
+        .unwrap();
+        let flags: toml::Table = toml::from_str(
+            "generators = [\"http://g3:7070\"]\nskip_disk = true\nsize = 8000\n[producer]\nextra = [[\"compression.type\", \"none\"]]\n",
+        )
+        .unwrap();
+        let plan = DiagnosePlan::resolve(Some(&path), flags).unwrap();
+        // A list given as flags replaces the file's; values the flags leave alone stay.
+        assert_eq!(plan.generators, ["http://g3:7070"]);
+        assert_eq!((plan.net_time, plan.size, plan.skip_disk), (10, 8000, true));
+        // Tables merge key by key; -X adds to the file's properties.
+        assert_eq!(plan.producer.linger_ms, 20);
+        assert_eq!(
+            plan.producer.extra,
+            [
+                ("queue.buffering.max.kbytes".to_string(), "65536".to_string()),
+                ("compression.type".into(), "none".into())
+            ]
+        );
+        let err = DiagnosePlan::resolve(None, toml::Table::new()).unwrap_err();
+        assert!(err.to_string().contains("--bootstrap, --topic"), "{err}");
+        let bad: toml::Table = toml::from_str("bootstrap = \"b\"\ntopic = \"t\"\nramp = \"fast\"\n").unwrap();
+        assert!(DiagnosePlan::resolve(None, bad).unwrap_err().downcast_ref::<PlanError>().is_some());
+    }
 }

@@ -206,4 +206,40 @@ mod tests {
         assert_eq!(verdict.bound, Bound::Client, "{:?}", verdict.evidence);
         assert!(verdict.evidence.iter().any(|l| l.rule == "client.one_in_flight"));
     }
+
+    #[test]
+    fn every_generators_run_counts_as_one_cluster() {
+        let rules = shipped();
+        // Two generators at 3,000 msg/s each, one keeping up, one not; interval ends a few
+        // ms apart, as two hosts' clocks put them.
+        let run = |achieved: f64, jitter_ms: f64, queue_p99_us: i64, used: usize| ProduceReport {
+            duration_secs: 3.0,
+            intervals: (1..=3)
+                .map(|i| ProduceInterval {
+                    end_secs: i as f64 + jitter_ms / 1000.0,
+                    target_rate: 3000,
+                    records_per_sec: achieved,
+                    ..Default::default()
+                })
+                .collect(),
+            brokers: vec![BrokerStats {
+                name: "b".into(),
+                int_latency_us: Some(WindowUs { avg: 1, p50: 1, p99: queue_p99_us, max: queue_p99_us }),
+                ..Default::default()
+            }],
+            partitions: Partitions { skew: 1.0, used, total: 12, ..Default::default() },
+            ..Default::default()
+        };
+        let (one, two) = (run(3000.0, 4.0, 2_000, 12), run(1500.0, -3.0, 800_000, 6));
+        let series = from_produce_runs(&rules.catalog, &[&one, &two], 10_000, 5);
+        let get = |name: &str| series.iter().find(|s| s.signal == name).unwrap();
+        assert_eq!(get("producer_target_rate").values, [6000.0, 6000.0, 6000.0]);
+        assert_eq!(get("producer_achieved_rate").values, [4500.0, 4500.0, 4500.0]);
+        assert_eq!(get("producer_achieved_rate").timestamps, [11_000, 12_000, 13_000]);
+        assert_eq!(get("producer_achieved_ratio").values, [0.75, 0.75, 0.75]);
+        // The worst generator's end figures: its queueing, its partition use.
+        assert_eq!(get("producer_queue_p99_ms").values, [800.0]);
+        assert_eq!(get("producer_used_partition_ratio").values, [0.5]);
+        assert_eq!(series.iter().filter(|s| s.signal == "producer_target_rate").count(), 1);
+    }
 }
