@@ -74,6 +74,7 @@ pub fn judge(
     // no headroom at all, and the verdict must say it cannot tell.
     if !plateau.found && !ramp.iter().any(|step| step.achieved_rate > 0.0) {
         verdict.bound = Bound::Unknown;
+        verdict.cause = None;
         verdict.confidence = 0.0;
         verdict.missing.insert(
             0,
@@ -91,6 +92,7 @@ fn model_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) -> Rule
     RuleOutcome {
         id: "model.capacity".into(),
         bound,
+        cause: if bound == Bound::Disk { "capacity (disk)".into() } else { "capacity (links)".into() },
         weight: 2.0,
         when: format!("observed plateau within ±{:.0} % of the capacity model's ceiling", MODEL_TOLERANCE * 100.0),
         state: RuleState::Fired {
@@ -116,6 +118,7 @@ mod tests {
         RuleOutcome {
             id: id.into(),
             bound,
+            cause: id.into(),
             weight,
             when: String::new(),
             state: RuleState::Fired { instances: vec!["cluster".into()], evidence: vec![format!("{id} fired")] },
@@ -135,6 +138,8 @@ mod tests {
             true,
         );
         assert_eq!((verdict.bound, verdict.runner_up), (Bound::Network, Some(Bound::Cpu)));
+        // Each names its cause: the heaviest fired rule's.
+        assert_eq!((verdict.cause.as_deref(), verdict.runner_up_cause.as_deref()), (Some("network.a"), Some("cpu.a")));
         assert!((verdict.confidence - 0.75).abs() < 1e-9, "{}", verdict.confidence);
         // The runner-up's evidence is kept, after the verdict's; only the verdict's advice is.
         assert_eq!(verdict.evidence.last().map(|e| e.bound), Some(Bound::Cpu));

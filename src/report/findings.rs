@@ -80,10 +80,16 @@ pub fn markdown(d: &Diagnosis) -> String {
     let _ = writeln!(md, "## Verdict\n");
     let _ = writeln!(
         md,
-        "**{}**-bound, confidence {:.2}{}.\n",
+        "**{}**-bound{}, confidence {:.2}{}.\n",
         v.bound,
+        v.cause.as_deref().map(|c| format!(" — cause: **{c}**")).unwrap_or_default(),
         v.confidence,
-        v.runner_up.map(|r| format!(" (runner-up: {r})")).unwrap_or_default()
+        v.runner_up
+            .map(|r| format!(
+                " (runner-up: {r}{})",
+                v.runner_up_cause.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
+            ))
+            .unwrap_or_default()
     );
     if d.plateau.found {
         let _ = writeln!(
@@ -340,9 +346,16 @@ pub fn terminal(d: &Diagnosis, out_dir: &std::path::Path) -> String {
     if table.width().is_none() {
         table.set_width(120);
     }
-    table.add_row(vec!["verdict".to_string(), format!("{} (confidence {:.2})", v.bound, v.confidence)]);
+    let with_cause = |bound: crate::rules::Bound, cause: &Option<String>| match cause {
+        Some(cause) => format!("{bound}: {cause}"),
+        None => bound.to_string(),
+    };
+    table.add_row(vec![
+        "verdict".to_string(),
+        format!("{} (confidence {:.2})", with_cause(v.bound, &v.cause), v.confidence),
+    ]);
     if let Some(runner_up) = v.runner_up {
-        table.add_row(vec!["runner-up".to_string(), runner_up.to_string()]);
+        table.add_row(vec!["runner-up".to_string(), with_cause(runner_up, &v.runner_up_cause)]);
     }
     table.add_row(vec![
         "plateau".to_string(),

@@ -12,10 +12,14 @@ use crate::diagnose::Diagnosis;
 pub struct VerdictSummary {
     /// The bound.
     pub bound: String,
+    /// Which cause of the bound (`link`, `replication traffic`, `quota`, `key skew`).
+    pub cause: Option<String>,
     /// Confidence, 0–1.
     pub confidence: f64,
     /// The runner-up, if any.
     pub runner_up: Option<String>,
+    /// The runner-up's cause.
+    pub runner_up_cause: Option<String>,
     /// Each bound's score.
     pub scores: BTreeMap<String, f64>,
     /// Whether throughput stopped following the target.
@@ -38,8 +42,10 @@ impl VerdictSummary {
         let v = &diagnosis.verdict;
         VerdictSummary {
             bound: v.bound.to_string(),
+            cause: v.cause.clone(),
             confidence: v.confidence,
             runner_up: v.runner_up.map(|b| b.to_string()),
+            runner_up_cause: v.runner_up_cause.clone(),
             scores: v.scores.iter().map(|(bound, score)| (bound.to_string(), *score)).collect(),
             plateau_found: diagnosis.plateau.found,
             plateau_msgs_per_sec: diagnosis.plateau.plateau_msgs_per_sec,

@@ -41,6 +41,9 @@ pub struct RuleOutcome {
     pub id: String,
     /// The bound it points to.
     pub bound: Bound,
+    /// The cause of that bound it names.
+    #[serde(default)]
+    pub cause: String,
     /// Its weight.
     pub weight: f64,
     /// The condition, as written.
@@ -72,8 +75,15 @@ pub struct Verdict {
     pub bound: Bound,
     /// How sure, 0–1.
     pub confidence: f64,
+    /// Which cause of the bound: the one the heaviest fired rule of the bound names
+    /// (`network: replication traffic`, `kafka: quota`); none for `none` and `unknown`.
+    #[serde(default)]
+    pub cause: Option<String>,
     /// The next most likely bound, if any rule pointed elsewhere.
     pub runner_up: Option<Bound>,
+    /// The runner-up's cause, named the same way.
+    #[serde(default)]
+    pub runner_up_cause: Option<String>,
     /// Score of each bound: the weights of its rules that fired.
     pub scores: BTreeMap<Bound, f64>,
     /// Evidence lines, the chosen bound's first.
@@ -289,6 +299,7 @@ fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index) -> RuleOutcome {
     RuleOutcome {
         id: rule.id.clone(),
         bound: rule.bound,
+        cause: rule.cause.clone(),
         weight: rule.weight,
         when: rule.when_text.clone(),
         state,
@@ -360,10 +371,25 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
         }
     }
     evidence.sort_by_key(|line| line.bound != bound);
+    // A bound's cause: its heaviest fired rule's, the first such rule on a tie.
+    let cause_of = |of: Bound| {
+        outcomes
+            .iter()
+            .filter(|o| o.bound == of && matches!(o.state, RuleState::Fired { .. }))
+            .fold(None::<&RuleOutcome>, |best, o| match best {
+                Some(b) if b.weight >= o.weight => Some(b),
+                _ => Some(o),
+            })
+            .map(|o| o.cause.clone())
+    };
+    let cause = if plateau { cause_of(bound) } else { None };
+    let runner_up_cause = runner_up.and_then(cause_of);
     Verdict {
         bound,
+        cause,
         confidence: confidence.clamp(0.0, 1.0),
         runner_up,
+        runner_up_cause,
         scores,
         evidence,
         advice,

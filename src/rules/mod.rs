@@ -56,6 +56,8 @@ pub const FUNCTIONS: [&str; 9] = ["avg", "min", "max", "p50", "p95", "p99", "las
 struct RawRule {
     id: toml::Spanned<String>,
     bound: toml::Spanned<String>,
+    #[serde(default)]
+    cause: Option<String>,
     when: toml::Spanned<String>,
     #[serde(default = "default_weight")]
     weight: f64,
@@ -108,6 +110,9 @@ pub struct Rule {
     pub id: String,
     /// The bound it points to.
     pub bound: Bound,
+    /// Which cause of that bound it names (`link`, `replication traffic`, `quota`); the
+    /// rule's name after the bound when the file gives none.
+    pub cause: String,
     /// The condition.
     pub when: evalexpr::Node,
     /// The `when` text, for reports.
@@ -312,9 +317,12 @@ impl RuleSet {
                         continue;
                     }
                 };
+                let cause =
+                    raw.cause.unwrap_or_else(|| id.split_once('.').map_or(&*id, |(_, name)| name).replace('_', " "));
                 set.rules.push(Rule {
                     id,
                     bound,
+                    cause,
                     when,
                     when_text: raw.when.get_ref().clone(),
                     signals,

@@ -267,6 +267,8 @@ fn the_controller_judges_saved_evidence_as_diagnose_did() {
     assert_eq!(window, diagnosis.window_ms);
     assert_eq!((verdict.bound, verdict.runner_up), (diagnosis.verdict.bound, diagnosis.verdict.runner_up));
     assert_eq!(verdict.bound, plateau::rules::Bound::Client);
+    // The cause is the heaviest fired rule's (two of weight 2: the first in the files).
+    assert_eq!(verdict.cause.as_deref(), Some("producer queue"));
     let texts = |v: &plateau::rules::Verdict| v.evidence.iter().map(|e| e.text.clone()).collect::<Vec<_>>();
     assert_eq!(texts(&verdict), texts(&diagnosis.verdict));
 }
@@ -290,6 +292,11 @@ fn evidence_json_keeps_its_layout() {
     fixture["plan"]["net_parallel"] = 4.into();
     fixture["network_udp"] = Value::Array(Vec::new());
     fixture["network_secs"] = Value::Null;
+    fixture["verdict"]["cause"] = Value::Null;
+    fixture["verdict"]["runner_up_cause"] = Value::Null;
+    for rule in fixture["verdict"]["rules"].as_array_mut().unwrap() {
+        rule["cause"] = "".into();
+    }
     assert_eq!(serde_json::to_value(&diagnosis).unwrap(), fixture);
     let mut future = fixture.clone();
     future["version"] = 2.into();

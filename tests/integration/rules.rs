@@ -179,6 +179,16 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
         assert_eq!(verdict.bound, rule.bound, "{id}: verdict {} (scores {:?})", verdict.bound, verdict.scores);
         assert!(verdict.confidence > 0.5, "{id}: confidence {}", verdict.confidence);
         assert!(verdict.evidence[0].text == evidence[0] || verdict.evidence.iter().any(|l| l.rule == id));
+        // The verdict names a cause; alone in its bound, the rule's own.
+        let fired_in_bound = verdict
+            .rules
+            .iter()
+            .filter(|o| o.bound == rule.bound && matches!(o.state, RuleState::Fired { .. }))
+            .count();
+        assert!(verdict.cause.is_some(), "{id}: no cause");
+        if fired_in_bound == 1 {
+            assert_eq!(verdict.cause.as_deref(), Some(rule.cause.as_str()), "{id}");
+        }
     }
 }
 

@@ -75,18 +75,25 @@ run_one() {
         esac
         echo "$expected" >"$out/expected"
     )
-    local expected got confidence plateau_rate scores
+    local expected got cause confidence plateau_rate scores
     expected=$(cat "$out/expected" 2>/dev/null || echo "?")
-    read -r got confidence plateau_rate scores <<<"$(python3 -c "
+    read -r got cause confidence plateau_rate scores <<<"$(python3 -c "
 import json, sys
 try:
     v = json.load(open('$out/verdict.json'))['verdict']
 except (OSError, ValueError, KeyError):
-    print('error - - -'); sys.exit()
+    print('error - - - -'); sys.exit()
 scores = ','.join(f'{b}={s:g}' for b, s in sorted(v['scores'].items(), key=lambda kv: -kv[1]))
-print(v['bound'], f\"{v['confidence']:.2f}\", f\"{v['plateau_msgs_per_sec']:.0f}\", scores or '-')")"
+cause = (v.get('cause') or '-').replace(' ', '_')
+print(v['bound'], cause, f\"{v['confidence']:.2f}\", f\"{v['plateau_msgs_per_sec']:.0f}\", scores or '-')")"
+    cause=${cause//_/ }
     local verdict=ok
-    [[ $got == "$expected" ]] || verdict=WRONG
+    # An expected verdict is a bound, or bound:cause when the cause is part of what is tested.
+    if [[ $expected == *:* ]]; then
+        [[ $got == "${expected%%:*}" && $cause == "${expected#*:}" ]] || verdict=WRONG
+    else
+        [[ $got == "$expected" ]] || verdict=WRONG
+    fi
     # The testbed's teardown must leave nothing named after it: namespaces, links, cgroups.
     # (Given 2 s: the kernel finishes tearing a namespace's devices down asynchronously.)
     local leftovers try
@@ -101,8 +108,8 @@ print(v['bound'], f\"{v['confidence']:.2f}\", f\"{v['plateau_msgs_per_sec']:.0f}
         echo "         teardown left behind: $leftovers" >&2
         verdict=WRONG
     fi
-    printf '%-8s expected %-8s got %-8s confidence %s  plateau %6s msg/s  %3d s  %-5s scores %s\n' \
-        "$name" "$expected" "$got" "$confidence" "$plateau_rate" $((SECONDS - started)) "$verdict" "$scores"
+    printf '%-8s expected %-8s got %-8s cause %-20s confidence %s  plateau %6s msg/s  %3d s  %-5s scores %s\n' \
+        "$name" "$expected" "$got" "$cause" "$confidence" "$plateau_rate" $((SECONDS - started)) "$verdict" "$scores"
     if [[ -n ${SCENARIO_REPORTS:-} ]]; then
         mkdir -p "$SCENARIO_REPORTS" && rm -rf "${SCENARIO_REPORTS:?}/$name" && cp -r "$out/report" "$SCENARIO_REPORTS/$name"
     fi
