@@ -254,7 +254,12 @@ impl AgentArgs {
             listen: self.listen,
             token,
             allow: self.allow,
-            sampler: sampler_config(self.interval, self.watch)?,
+            // An agent in a container (a cgroup of its own: a pod, a systemd service, the
+            // testbed's hosts) watches that container unless told to watch something else.
+            sampler: sampler_config(
+                self.interval,
+                self.watch.or_else(|| crate::sampler::raw::own_cgroup().map(WatchTarget::Cgroup)),
+            )?,
             max_disk_size: self.max_disk_size,
             data_port: self.data_port,
             net_caps: NetCaps {

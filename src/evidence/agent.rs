@@ -52,12 +52,16 @@ pub fn from_samples(catalog: &SignalCatalog, instance: &str, samples: &[Sample])
     all
 }
 
-/// How busy a generator host was: the share of its CPU quota used when its agent watches a
-/// workload with a quota (a container, a pod), else the host's CPU busy share.
+/// How busy a generator was: the share of its CPU quota used when its agent watches a
+/// workload with a quota (a container, a pod); the watched workload's share of the host's
+/// cores when it has none (a container sharing the machine: the machine's busyness is its
+/// neighbours' as much as its own); else the host's CPU busy share (a VM of its own).
 pub fn generator_busy(sample: &Sample) -> f64 {
-    let watched = sample.watch.as_ref().and_then(|w| Some((w.cpu_seconds_per_sec?, w.cpu_quota_cores?)));
-    match watched {
-        Some((used, quota)) if quota > 0.0 => (used / quota).min(1.0),
+    let watch = sample.watch.as_ref();
+    let used = watch.and_then(|w| w.cpu_seconds_per_sec);
+    match (used, watch.and_then(|w| w.cpu_quota_cores)) {
+        (Some(used), Some(quota)) if quota > 0.0 => (used / quota).min(1.0),
+        (Some(used), _) if !sample.cpu.cores.is_empty() => (used / sample.cpu.cores.len() as f64).min(1.0),
         _ => sample.cpu.total.busy,
     }
 }

@@ -14,6 +14,72 @@ export TESTBED_BROKER="${TESTBED_BROKER:-tansu}"
 # can fill a 100 Mbit/s link (seed 000 used lz4 on faster hosts).
 common=(--ramp 10000:10000:5:150000 --net-time 3 --disk-size 64M -X compression.type=none)
 
+# One scenario on seed 000's three-broker Apache Kafka cluster (RF 3), in the subshell that
+# sourced the testbed: brings it up, injects the fault, diagnoses into $2/report and writes
+# the expected verdict to $2/expected.
+kafka_scenario() {
+    local name=$1 out=$2 expected id
+    case $name in
+        disk)
+            # Kafka writes through the page cache; with a flush after every message its log
+            # appends wait for the disk, which the brokers' containers reach through a
+            # 2 MiB/s write limit.
+            export TESTBED_KAFKA_CONFIG="log.flush.interval.messages=1"
+            ;;
+    esac
+    testbed_up
+    case $name in
+        network)
+            # Seed 000: every broker's link capped at 100 Mbit/s; with RF 3 the followers'
+            # copies fill them (32 KB events, so that the links bind before two cores do).
+            expected=network
+            for id in 21 22 23; do testbed_limit_link "$id" 100mbit; done
+            testbed_diagnose "$out/report" --ramp 50:50:4:600 --size 32000 --net-time 2 --disk-size 32M \
+                -X compression.type=none --json >"$out/verdict.json"
+            ;;
+        cpu)
+            # The brokers' containers get a tenth of a core each.
+            expected=cpu
+            for id in 1 2 3; do testbed_limit_cpu "broker$id/broker" 0.1; done
+            testbed_diagnose "$out/report" --ramp 1000:1000:4:30000 --net-time 2 --disk-size 32M \
+                -X compression.type=none --json >"$out/verdict.json"
+            ;;
+        client)
+            # The generator hosts get a twentieth of a core each.
+            expected=client
+            testbed_limit_cpu gen1 0.05
+            testbed_limit_cpu gen2 0.05
+            testbed_diagnose "$out/report" --ramp 1000:1000:4:30000 --net-time 2 --disk-size 32M \
+                -X compression.type=none --json >"$out/verdict.json"
+            ;;
+        disk)
+            expected=disk
+            for id in 1 2 3; do testbed_limit_disk "broker$id/broker" $((2 * 1024 * 1024)); done
+            testbed_diagnose "$out/report" --ramp 100:100:4:2000 --size 4000 --net-time 2 --disk-size 32M \
+                -X compression.type=none --json >"$out/verdict.json"
+            ;;
+        kafka-quota)
+            # Kafka's client quotas: a producer byte rate of 256 KiB/s per broker for every
+            # client (the default quota); the brokers throttle, everything else has room.
+            expected=kafka:quota
+            kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter --entity-type clients \
+                --entity-default --add-config producer_byte_rate=262144 >/dev/null
+            testbed_diagnose "$out/report" --ramp 200:200:3:3000 --size 1000 --net-time 2 --disk-size 32M \
+                -X compression.type=none --json >"$out/verdict.json"
+            ;;
+        none)
+            expected=none
+            testbed_diagnose "$out/report" --ramp 200:200:3:1000 --net-time 2 --disk-size 32M \
+                --json >"$out/verdict.json"
+            ;;
+        *)
+            echo "unknown scenario '$name' on kafka (known: network cpu client disk kafka-quota none)" >&2
+            exit 2
+            ;;
+    esac
+    echo "$expected" >"$out/expected"
+}
+
 # Runs one scenario in its own process, so that its testbed's trap tears it down.
 run_one() {
     local name=$1 expected out
@@ -21,6 +87,10 @@ run_one() {
     local started=$SECONDS
     (
         source tests/testbed/testbed.sh
+        if [[ $TESTBED_BROKER == kafka ]]; then
+            kafka_scenario "$name" "$out"
+            exit
+        fi
         case $name in
             disk) export TESTBED_STORAGE=sqlite://tansu.db ;;
             kafka) export TESTBED_STORAGE=sqlite://tansu.db TESTBED_STORAGE_ON=memory ;;
@@ -108,7 +178,7 @@ print(v['bound'], cause, f\"{v['confidence']:.2f}\", f\"{v['plateau_msgs_per_sec
         echo "         teardown left behind: $leftovers" >&2
         verdict=WRONG
     fi
-    printf '%-8s expected %-8s got %-8s cause %-20s confidence %s  plateau %6s msg/s  %3d s  %-5s scores %s\n' \
+    printf '%-12s expected %-12s got %-8s cause %-22s confidence %s  plateau %6s msg/s  %3d s  %-5s scores %s\n' \
         "$name" "$expected" "$got" "$cause" "$confidence" "$plateau_rate" $((SECONDS - started)) "$verdict" "$scores"
     if [[ -n ${SCENARIO_REPORTS:-} ]]; then
         mkdir -p "$SCENARIO_REPORTS" && rm -rf "${SCENARIO_REPORTS:?}/$name" && cp -r "$out/report" "$SCENARIO_REPORTS/$name"
@@ -118,7 +188,12 @@ print(v['bound'], cause, f\"{v['confidence']:.2f}\", f\"{v['plateau_msgs_per_sec
 }
 
 scenarios=("$@")
-[[ ${#scenarios[@]} -gt 0 && ${scenarios[0]} != all ]] || scenarios=(network cpu client disk kafka none)
+if [[ ${#scenarios[@]} -eq 0 || ${scenarios[0]} == all ]]; then
+    case $TESTBED_BROKER in
+        kafka) scenarios=(network cpu client disk kafka-quota none) ;;
+        *) scenarios=(network cpu client disk kafka none) ;;
+    esac
+fi
 failed=0
 for name in "${scenarios[@]}"; do
     run_one "$name" || failed=1

@@ -27,6 +27,7 @@ tb_bridge="${tb_tag}br"
 tb_dir=$(mktemp -d)
 tb_pids=()
 tb_namespaces=()
+tb_links=()
 tb_cgroups=()
 tb_dirs=()
 generators=()
@@ -43,8 +44,12 @@ testbed_down() {
     for ns in "${tb_namespaces[@]}"; do
         # Anything still running inside (tansu's children, agents' probes).
         ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-        ip netns del "$ns" 2>/dev/null
     done
+    # Deleting a link's bridge-side end takes its host-side end with it at once; a deleted
+    # namespace's own devices go only when the kernel's cleanup gets to them, which took
+    # seconds after three killed JVMs, and the next testbed's links have the same names.
+    for link in "${tb_links[@]}"; do ip link del "$link" 2>/dev/null; done
+    for ns in "${tb_namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
     ip link del "$tb_bridge" 2>/dev/null
     # Reap them: a killed process still counts in its cgroups until it is reaped, and
     # these are this shell's children, which nobody else reaps before it exits.
@@ -73,6 +78,7 @@ testbed_host() {
     tb_namespaces+=("$ns")
     ip -n "$ns" link set lo up
     ip link add "$bridge_dev" type veth peer name "${bridge_dev}h"
+    tb_links+=("$bridge_dev")
     ip link set "${bridge_dev}h" netns "$ns"
     ip -n "$ns" link set "${bridge_dev}h" name "$host_dev"
     ip -n "$ns" addr add "$tb_net.$octet/24" dev "$host_dev"
