@@ -221,7 +221,8 @@ pub struct AgentArgs {
     /// Networks probe traffic may be sent to (CIDRs, comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.0/8")]
     pub allow: Vec<IpNet>,
-    /// Workload to follow: a pid, a process name, or a cgroup path.
+    /// Workload to follow: a pid, a process name, or a cgroup path [default: the agent's own
+    /// cgroup, when it runs in one (a container, a pod, a systemd service)].
     #[arg(long)]
     pub watch: Option<WatchTarget>,
     /// Sampling interval.
