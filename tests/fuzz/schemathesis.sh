@@ -25,6 +25,8 @@ pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    # Whatever still runs in the namespace (a server that outlived its launcher).
+    ip netns pids "$netns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$netns" 2>/dev/null || true
     rm -rf "$work"
 }
@@ -40,7 +42,9 @@ mkdir -p "$work/disk" "$work/reports"
 # Start a server in the namespace and wait for the URL on its first line.
 start() {
     local log="$1"; shift
-    inns "$@" > "$log" 2>"$log.err" &
+    # Not through the inns function: in the background a function runs in a subshell, whose
+    # pid is not the server's, and killing it left the agent and the controller running.
+    ip netns exec "$netns" "$@" > "$log" 2>"$log.err" &
     pids+=($!)
     for _ in $(seq 100); do
         url="$(grep -o 'http://[0-9.:]*' "$log" | head -1 || true)"
