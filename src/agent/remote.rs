@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::client::{AgentClient, AgentError};
+use crate::cancel::Cancel;
 use crate::net::matrix::{self, MatrixCell, MatrixReport};
 use crate::net::{Endpoint, NetReport, NetTestConfig, Target};
 
@@ -67,19 +68,43 @@ pub fn run_from(
 pub fn run_matrix(agents: &[String], config: &NetTestConfig, sequential: bool, token: Option<&str>) -> MatrixReport {
     let started = Instant::now();
     let rounds = if sequential { matrix::sequential_rounds(agents.len()) } else { matrix::rounds(agents.len()) };
-    let mut cells = Vec::new();
-    for round in &rounds {
-        let results: Vec<MatrixCell> = std::thread::scope(|scope| {
+    let cells =
+        run_rounds(agents, &rounds, |_| config.clone(), token, &Cancel::new()).into_iter().map(|(cell, _)| cell);
+    MatrixReport {
+        agents: agents.to_vec(),
+        cells: cells.collect(),
+        rounds: rounds.len(),
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Runs `rounds` of `(from, to)` pairs of `agents`, the pairs of a round at once, each with
+/// the test `config` gives it; stops between rounds once `cancel` is set. The cells come
+/// back sorted by pair, with each full report when the test ran.
+pub fn run_rounds(
+    agents: &[String],
+    rounds: &[Vec<(usize, usize)>],
+    config: impl Fn((usize, usize)) -> NetTestConfig + Sync,
+    token: Option<&str>,
+    cancel: &Cancel,
+) -> Vec<(MatrixCell, Option<NetReport>)> {
+    let mut out = Vec::new();
+    for round in rounds {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let config = &config;
+        let results: Vec<(MatrixCell, Option<NetReport>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = round
                 .iter()
-                .map(|&(from, to)| scope.spawn(move || run_pair(agents, from, to, config, token).0))
+                .map(|&(from, to)| scope.spawn(move || run_pair(agents, from, to, &config((from, to)), token)))
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("matrix thread panicked")).collect()
+            handles.into_iter().map(|h| h.join().expect("network test thread panicked")).collect()
         });
-        cells.extend(results);
+        out.extend(results);
     }
-    cells.sort_by_key(|cell| (cell.from, cell.to));
-    MatrixReport { agents: agents.to_vec(), cells, rounds: rounds.len(), elapsed_secs: started.elapsed().as_secs_f64() }
+    out.sort_by_key(|(cell, _)| (cell.from, cell.to));
+    out
 }
 
 /// Tests `agents[from]` → `agents[to]`: the matrix cell, and the full report when it ran.

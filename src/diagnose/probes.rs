@@ -9,7 +9,7 @@ use super::{Agents, DiagnosePlan, DiskCell, Progress};
 use crate::cancel::Cancel;
 use crate::evidence::{Series, measured};
 use crate::net::matrix::{self, MatrixCell};
-use crate::net::{NetReport, NetTestConfig, Target};
+use crate::net::{NetTestConfig, Target};
 use crate::signals::SignalCatalog;
 use crate::units::ByteSize;
 
@@ -58,7 +58,7 @@ pub fn network(
         NetTestConfig { time_secs: plan.net_time, parallel: plan.net_parallel.max(1), ..NetTestConfig::tcp() };
     let tcp_rounds = matrix::schedule(&pairs);
     let mut out = Network { agents: all.clone(), ..Network::default() };
-    let tcp = run_rounds(&all, &tcp_rounds, |_| tcp_config.clone(), agents.token, cancel);
+    let tcp = crate::agent::remote::run_rounds(&all, &tcp_rounds, |_| tcp_config.clone(), agents.token, cancel);
     for (cell, report) in tcp {
         progress.note(&match (&cell.bits_per_second, &cell.error) {
             (Some(bits), _) => format!("tcp {} → {}: {:.1} Mbit/s", host(cell.from), host(cell.to), bits / 1e6),
@@ -83,7 +83,7 @@ pub fn network(
         .collect();
     let rate_of = |pair: (usize, usize)| udp_pairs.iter().find(|p| (p.0, p.1) == pair).map_or(0, |p| p.2);
     let udp_rounds = matrix::schedule(&udp_pairs.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>());
-    let udp = run_rounds(
+    let udp = crate::agent::remote::run_rounds(
         &all,
         &udp_rounds,
         |pair| NetTestConfig { time_secs: plan.net_time, ..NetTestConfig::udp(rate_of(pair)) },
@@ -108,36 +108,6 @@ pub fn network(
     }
     out.rounds = tcp_rounds.len() + udp_rounds.len();
     out.elapsed_secs = started.elapsed().as_secs_f64();
-    out
-}
-
-/// Runs `rounds` of pairs, the pairs of a round at once; stops between rounds when
-/// cancelled.
-fn run_rounds(
-    agents: &[String],
-    rounds: &[Vec<(usize, usize)>],
-    config: impl Fn((usize, usize)) -> NetTestConfig + Sync,
-    token: Option<&str>,
-    cancel: &Cancel,
-) -> Vec<(MatrixCell, Option<NetReport>)> {
-    let mut out = Vec::new();
-    for round in rounds {
-        if cancel.is_cancelled() {
-            break;
-        }
-        let config = &config;
-        let results: Vec<(MatrixCell, Option<NetReport>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = round
-                .iter()
-                .map(|&(from, to)| {
-                    scope.spawn(move || crate::agent::remote::run_pair(agents, from, to, &config((from, to)), token))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("network test thread panicked")).collect()
-        });
-        out.extend(results);
-    }
-    out.sort_by_key(|(cell, _)| (cell.from, cell.to));
     out
 }
 

@@ -65,12 +65,6 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Adds series from another collector.
-    pub fn extend(&mut self, other: Evidence) {
-        self.series.extend(other.series);
-        self.unavailable.extend(other.unavailable);
-    }
-
     /// Adds `other`'s series of a signal and instance this evidence has none of yet: the
     /// first source gathered keeps a quantity (the agents' samples before Prometheus before
     /// JMX, the catalog's order), so that each appears once in the rules and the report.

@@ -29,6 +29,11 @@ fn agent_name(d: &Diagnosis, agent_url: &str) -> String {
     }
 }
 
+/// A network test's received Mbit/s for a table, or that it failed.
+fn received_mbit(cell: &crate::net::matrix::MatrixCell) -> String {
+    cell.bits_per_second.map(|b| format!("{:.1}", b / 1e6)).unwrap_or_else(|| "failed".into())
+}
+
 fn plural(n: u32, one: &str) -> String {
     if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") }
 }
@@ -159,7 +164,7 @@ pub fn markdown(d: &Diagnosis) -> String {
                 "| {} | {} | {} | {} | {} |",
                 name(cell.from),
                 name(cell.to),
-                cell.bits_per_second.map(|b| format!("{:.1}", b / 1e6)).unwrap_or_else(|| "failed".into()),
+                received_mbit(cell),
                 cell.retransmits.map(|r| r.to_string()).unwrap_or_default(),
                 cell.limited_by.map(|l| format!("{l:?}").to_lowercase()).or(cell.error.clone()).unwrap_or_default()
             );
@@ -180,7 +185,7 @@ pub fn markdown(d: &Diagnosis) -> String {
                     name(cell.from),
                     name(cell.to),
                     cell.offered_bits_per_second.map(|b| format!("{:.1}", b / 1e6)).unwrap_or_default(),
-                    cell.bits_per_second.map(|b| format!("{:.1}", b / 1e6)).unwrap_or_else(|| "failed".into()),
+                    received_mbit(cell),
                     cell.loss_percent.map(|l| format!("{l:.1} %")).or(cell.error.clone()).unwrap_or_default()
                 );
             }
