@@ -208,7 +208,7 @@ pub fn run(
     evidence.series.extend(measured::from_produce_runs(
         catalog,
         &reports,
-        ramped.started_ms,
+        (ramped.started_ms, ramped.ended_ms),
         plan.producer.max_in_flight(),
     ));
     if let Some(rf) = live.replication_factor.or(plan.replication_factor) {

@@ -61,16 +61,19 @@ pub fn from_produce(catalog: &SignalCatalog, report: &ProduceReport, start_ms: u
     all
 }
 
-/// Producer signals from every generator's run, all started at `start_ms`, as one
+/// Producer signals from every generator's run, all started at `span_ms.0`, as one
 /// cluster: target and achieved rates summed second by second (the achieved ratio of the
 /// sums), the end figures the worst generator's (latencies, throttling, skew: the highest;
-/// the used partition share: the lowest).
+/// the used partition share: the lowest). Nothing is stamped after `span_ms.1`, the ramp's
+/// end: a run's own clock (it started a little after the ramp's) and the rounding to
+/// whole seconds would put its end figures just past the window the rules judge.
 pub fn from_produce_runs(
     catalog: &SignalCatalog,
     reports: &[&ProduceReport],
-    start_ms: u64,
+    span_ms: (u64, u64),
     max_in_flight: u32,
 ) -> Vec<Series> {
+    let (start_ms, ended_ms) = span_ms;
     use std::collections::BTreeMap;
     let mut by_signal: BTreeMap<String, Vec<Series>> = BTreeMap::new();
     for report in reports {
@@ -108,6 +111,11 @@ pub fn from_produce_runs(
         };
         let mut merged = Series::new(&all[0].signal, &all[0].instance, &all[0].unit);
         for (ts, v) in points {
+            let ts = ts.min(ended_ms);
+            if merged.timestamps.last() == Some(&ts) {
+                merged.values.pop();
+                merged.timestamps.pop();
+            }
             merged.push(ts, v);
         }
         out.push(merged);
@@ -231,7 +239,7 @@ mod tests {
             ..Default::default()
         };
         let (one, two) = (run(3000.0, 4.0, 2_000, 12), run(1500.0, -3.0, 800_000, 6));
-        let series = from_produce_runs(&rules.catalog, &[&one, &two], 10_000, 5);
+        let series = from_produce_runs(&rules.catalog, &[&one, &two], (10_000, u64::MAX), 5);
         let get = |name: &str| series.iter().find(|s| s.signal == name).unwrap();
         assert_eq!(get("producer_target_rate").values, [6000.0, 6000.0, 6000.0]);
         assert_eq!(get("producer_achieved_rate").values, [4500.0, 4500.0, 4500.0]);
@@ -241,5 +249,11 @@ mod tests {
         assert_eq!(get("producer_queue_p99_ms").values, [800.0]);
         assert_eq!(get("producer_used_partition_ratio").values, [0.5]);
         assert_eq!(series.iter().filter(|s| s.signal == "producer_target_rate").count(), 1);
+        // A ramp that ended before the runs' own clocks did: the end figures at its end,
+        // inside the judged window, not after it.
+        let series = from_produce_runs(&rules.catalog, &[&one, &two], (10_000, 12_500), 5);
+        let get = |name: &str| series.iter().find(|s| s.signal == name).unwrap();
+        assert_eq!(get("producer_queue_p99_ms").timestamps, [12_500]);
+        assert_eq!(get("producer_achieved_rate").timestamps, [11_000, 12_000, 12_500]);
     }
 }

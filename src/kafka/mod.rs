@@ -213,6 +213,11 @@ impl ProducerSettings {
             ("linger.ms".to_string(), self.linger_ms.to_string()),
             ("batch.num.messages".to_string(), self.batch_messages.to_string()),
             ("statistics.interval.ms".to_string(), "1000".to_string()),
+            // The client's buffer is bounded as the Java client's `buffer.memory` is
+            // (32 MB), not librdkafka's 1 GB: a generator behind a slow cluster waits for
+            // room (publish delay, which is the point) instead of copying hundreds of
+            // megabytes of backlog into its queue, which took most of a generator's core.
+            ("queue.buffering.max.kbytes".to_string(), "32768".to_string()),
         ];
         properties.extend(self.extra.iter().cloned());
         properties

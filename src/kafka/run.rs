@@ -241,6 +241,15 @@ pub fn run_produce(
     on_interval: &mut dyn FnMut(&ProduceInterval),
 ) -> Result<ProduceReport, ProduceError> {
     config.validate_input().map_err(ProduceError::InvalidInput)?;
+    // Each worker sends for the devices it owns: more workers than devices would leave
+    // some with none, and their share of the rate unsent.
+    let fewer_workers;
+    let config = if config.workers as u64 > config.events.devices.max(1) {
+        fewer_workers = ProduceConfig { workers: config.events.devices.max(1) as usize, ..config.clone() };
+        &fewer_workers
+    } else {
+        config
+    };
     let validate = config.validate;
     if validate && config.events.devices > MAX_DEVICES {
         return Err(ProduceError::InvalidInput(format!("--validate tracks at most {MAX_DEVICES} devices")));

@@ -115,6 +115,13 @@ fn partitions_are_counted_and_key_skew_predicted() {
     let expected = partitions["expected_used"].as_f64().unwrap();
     assert!((expected - 12.0 * (1.0 - (11.0f64 / 12.0).powi(3))).abs() < 1e-6);
 
+    // One key, more workers than devices: the rate is still sent in full (a worker
+    // without devices used to quit and take its share of the rate with it).
+    let one_key = produce(&broker, "telemetry", &["--rate", "600", "--time", "3", "--devices", "1", "--workers", "4"]);
+    assert_eq!(one_key["partitions"]["used"], 1, "{}", one_key["partitions"]);
+    let sent = one_key["records_sent"].as_f64().unwrap();
+    assert!((sent / 1800.0 - 1.0).abs() < 0.05, "sent {sent} records in 3 s at 600/s with one device");
+
     let unkeyed = produce(&broker, "telemetry", &["--rate", "2000", "--time", "2", "--key", "random"]);
     assert_eq!(unkeyed["partitions"]["used"], 12, "{}", unkeyed["partitions"]);
     assert!(unkeyed["partitions"]["skew"].as_f64().unwrap() < 1.5);

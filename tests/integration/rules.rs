@@ -97,7 +97,12 @@ fn healthy() -> HashMap<&'static str, f64> {
     ])
 }
 
-/// Constant series for every signal (host signals on `broker-1`), 10 points 1 s apart.
+/// Signals whose scenario series rise to their value instead of holding it: a broker's
+/// throttle-time average counts only when it moved (a constant one is an old throttle).
+const RISING: &[&str] = &["kafka_produce_throttle_ms"];
+
+/// Series for every signal (host signals on `broker-1`), 10 points 1 s apart: constant, or
+/// rising to the value for the [`RISING`] signals when it is not 0.
 fn evidence_of(rules: &RuleSet, values: &HashMap<&str, f64>) -> Evidence {
     let mut evidence = Evidence::default();
     for (_, signal) in rules.catalog.signals() {
@@ -107,8 +112,9 @@ fn evidence_of(rules: &RuleSet, values: &HashMap<&str, f64>) -> Evidence {
             plateau::signals::Scope::Cluster => "cluster",
         };
         let mut series = Series::new(&signal.name, instance, &signal.unit);
+        let rising = RISING.contains(&signal.name.as_str());
         for i in 1..=10 {
-            series.push(i * 1000, *value);
+            series.push(i * 1000, if rising { *value * i as f64 / 10.0 } else { *value });
         }
         evidence.series.push(series);
     }
@@ -190,6 +196,17 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
             assert_eq!(verdict.cause.as_deref(), Some(rule.cause.as_str()), "{id}");
         }
     }
+}
+
+#[test]
+fn a_broker_throttle_average_that_never_moved_is_an_old_throttle() {
+    let rules = shipped();
+    let mut evidence = evidence_of(&rules, &healthy());
+    let stale = evidence.series.iter_mut().find(|s| s.signal == "kafka_produce_throttle_ms").unwrap();
+    stale.values.iter_mut().for_each(|v| *v = 434.0);
+    let verdict = evaluate(&rules, &evidence, (0, 20_000), true);
+    let outcome = verdict.rules.iter().find(|o| o.id == "kafka.broker_throttle").unwrap();
+    assert_eq!(outcome.state, RuleState::Quiet);
 }
 
 #[test]

@@ -75,13 +75,15 @@ kafka_tool() {
 }
 
 # Creates topic $2 on bootstrap $1 with $3 partitions and replication factor $4 (and
-# min.insync.replicas=2), retrying while the brokers register; then waits until every
-# partition has a leader and its full ISR. Bounded: 90 s.
+# min.insync.replicas=2, and any further topic configs NAME=VALUE given after), retrying
+# while the brokers register; then waits until every partition has a leader and its full
+# ISR. Bounded: 90 s.
 kafka_topic_ready() {
-    local bootstrap=$1 topic=$2 partitions=$3 rf=$4 deadline=$((SECONDS + 90)) out
+    local bootstrap=$1 topic=$2 partitions=$3 rf=$4 deadline=$((SECONDS + 90)) out config configs=()
+    shift 4
+    for config in "min.insync.replicas=$((rf > 1 ? 2 : 1))" "$@"; do configs+=(--config "$config"); done
     until kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" --create --if-not-exists \
-        --topic "$topic" --partitions "$partitions" --replication-factor "$rf" \
-        --config min.insync.replicas=$((rf > 1 ? 2 : 1)) >/dev/null 2>&1; do
+        --topic "$topic" --partitions "$partitions" --replication-factor "$rf" "${configs[@]}" >/dev/null 2>&1; do
         ((SECONDS < deadline)) || { echo "could not create topic $topic on $bootstrap within 90 s" >&2; return 1; }
         sleep 1
     done

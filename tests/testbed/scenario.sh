@@ -1,96 +1,215 @@
 #!/usr/bin/env bash
-# Labelled bottleneck scenarios on the testbed: each injects one real bottleneck, runs
-# `plateau diagnose --json`, and prints expected vs got. Exit status 1 when a verdict is
-# wrong. Root only; every scenario is bounded (≤ 3 minutes) and tears its testbed down.
+# Labelled bottleneck scenarios on the testbed: each injects one real bottleneck (or two),
+# runs `plateau diagnose --json`, and checks the verdict, its cause, its runner-up and a
+# minimum confidence. Prints a table; exit status 1 when a verdict is wrong. Root only.
 #
-#   bash tests/testbed/scenario.sh network client none     # or: all
+#   bash tests/testbed/scenario.sh network client none     # or: all (the default)
 #   SCENARIO_REPORTS=DIR bash tests/testbed/scenario.sh all  # keeps each report in DIR/NAME
+#   bash tests/testbed/scenario.sh --readme all             # also writes the table into README.md
+#
+# On Apache Kafka (TESTBED_BROKER=kafka, the default) every scenario runs on one testbed,
+# brought up and warmed once: a scenario creates a topic of its own, injects its fault,
+# diagnoses, and removes the fault, so that the next starts from a healthy warm cluster.
+# On tansu (TESTBED_BROKER=tansu) each scenario brings up a testbed of its own.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# The scenarios still run on one tansu broker; issue 15 moves them onto Apache Kafka.
-export TESTBED_BROKER="${TESTBED_BROKER:-tansu}"
+export TESTBED_BROKER="${TESTBED_BROKER:-kafka}"
+readme=0
+if [[ ${1:-} == --readme ]]; then
+    readme=1
+    shift
+fi
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
 
-# The ramp and producer flags every scenario shares: no compression, so that two cores
-# can fill a 100 Mbit/s link (seed 000 used lz4 on faster hosts).
-common=(--ramp 10000:10000:5:150000 --net-time 3 --disk-size 64M -X compression.type=none)
+# Checks scenario $1's verdict ($2/verdict.json) against expected $3 — a bound, `bound:cause`,
+# either followed by `>runner-up` (a bound or `bound:cause`) — and minimum confidence $4;
+# prints its line, records its table row (fault $5, started at $6 s) and fails when wrong.
+score() {
+    local name=$1 out=$2 expected=$3 min_confidence=$4 fault=$5 started=$6 line
+    line=$(python3 - "$out/verdict.json" "$expected" "$min_confidence" <<'PY'
+import json, sys
+path, expected, min_confidence = sys.argv[1], sys.argv[2], float(sys.argv[3])
+try:
+    v = json.load(open(path))['verdict']
+except (OSError, ValueError, KeyError):
+    print('\t'.join(['WRONG', 'error', '-', '-', '-', '-', 'no verdict (diagnose failed)']))
+    sys.exit()
+def named(bound, cause):
+    return f'{bound}:{cause}' if cause else bound
+def matches(want, bound, cause):
+    return bound == want if ':' not in want else named(bound, cause) == want
+want, _, want_runner_up = expected.partition('>')
+got = named(v['bound'], v.get('cause'))
+runner_up = named(v['runner_up'], v.get('runner_up_cause')) if v.get('runner_up') else '-'
+ok = matches(want, v['bound'], v.get('cause')) and v['confidence'] >= min_confidence
+if want_runner_up:
+    ok = ok and bool(v.get('runner_up')) and matches(want_runner_up, v['runner_up'], v.get('runner_up_cause'))
+scores = ','.join(f'{b}={s:g}' for b, s in sorted(v['scores'].items(), key=lambda kv: -kv[1])) or '-'
+print('\t'.join(['ok' if ok else 'WRONG', got, runner_up, f"{v['confidence']:.2f}",
+                 f"{v['plateau_msgs_per_sec']:,.0f}", scores, '']))
+PY
+)
+    local verdict got runner_up confidence plateau_rate scores note seconds=$((SECONDS - started))
+    IFS=$'\t' read -r verdict got runner_up confidence plateau_rate scores note <<<"$line"
+    printf '%-14s %-5s expected %-30s got %-30s runner-up %-28s confidence %s (min %s)  plateau %6s msg/s  %3d s  scores %s %s\n' \
+        "$name" "$verdict" "$expected" "$got" "$runner_up" "$confidence" "$min_confidence" "$plateau_rate" \
+        "$seconds" "$scores" "$note"
+    printf '| %s | %s | %s | %s | %s | %s (≥ %s) | %s | %d s | %s |\n' "$name" "$fault" "$expected" "$got" \
+        "$runner_up" "$confidence" "$min_confidence" "$plateau_rate" "$seconds" "$verdict" >>"$results"
+    if [[ -n ${SCENARIO_REPORTS:-} && -d $out/report ]]; then
+        mkdir -p "$SCENARIO_REPORTS" && rm -rf "${SCENARIO_REPORTS:?}/$name" && cp -r "$out/report" "$SCENARIO_REPORTS/$name"
+    fi
+    if [[ $verdict == ok ]]; then
+        rm -rf "$out"
+    else
+        echo "               report kept in $out/report" >&2
+        return 1
+    fi
+}
 
-# One scenario on seed 000's three-broker Apache Kafka cluster (RF 3), in the subshell that
-# sourced the testbed: brings it up, injects the fault, diagnoses into $2/report and writes
-# the expected verdict to $2/expected.
-kafka_scenario() {
-    local name=$1 out=$2 expected id
-    case $name in
+# What a testbed's teardown left behind (namespaces, links, cgroups named after it), given
+# 2.5 s: the kernel finishes tearing a namespace's devices down asynchronously.
+leftovers() {
+    local found try
+    for try in 1 2 3 4 5; do
+        found=$( (ip netns list | sed 's/^/netns /'; ip -o link show | sed 's/^[0-9]*: /link /';
+            ls -d /sys/fs/cgroup/*/pltb$$* /sys/fs/cgroup/*/*/pltb$$* 2>/dev/null | sed 's/^/cgroup /') |
+            grep -o "^[a-z]* [^ ]*pltb$$[^ :@]*" | sort -u | tr '\n' ' ' || true)
+        [[ -z $found ]] && return 0
+        sleep 0.5
+    done
+    echo "teardown left behind: $found" >&2
+    return 1
+}
+
+# --- Apache Kafka: seed 000's three brokers, RF 3 ------------------------------------------
+
+kafka_scenarios=(none network client disk kafka-quota kafka-skew cpu)
+
+# Defines Kafka scenario $1: sets expected, min_confidence, fault (for the table), flags
+# (diagnose's, beyond the shared ones) and topic_config (its topic's extra configs).
+kafka_define() {
+    min_confidence=0.5
+    topic_config=()
+    case $1 in
+        none)
+            expected=none fault="ramp to 200 msg/s of 16 KB events; nothing capped"
+            flags=(--ramp 50:50:3:200 --size 16000) ;;
+        network)
+            # Seed 000: with RF 3 every broker's link carries the whole producer ingress;
+            # 32 KB events, so that the links bind before two cores do.
+            expected="network:replication traffic"
+            fault="every broker's link capped at 100 Mbit/s (tbf), as in seed 000"
+            flags=(--ramp 50:50:4:600 --size 32000) ;;
+        client)
+            expected="client:generator CPU" fault="each generator host held to 0.05 core (CFS quota)"
+            flags=(--ramp 1000:1000:4:30000) ;;
         disk)
             # Kafka writes through the page cache; with a flush after every message its log
             # appends wait for the disk, which the brokers' containers reach through a
             # 2 MiB/s write limit.
-            export TESTBED_KAFKA_CONFIG="log.flush.interval.messages=1"
-            ;;
-    esac
-    testbed_up
-    case $name in
-        network)
-            # Seed 000: every broker's link capped at 100 Mbit/s; with RF 3 the followers'
-            # copies fill them (32 KB events, so that the links bind before two cores do).
-            expected=network
-            for id in 21 22 23; do testbed_limit_link "$id" 100mbit; done
-            testbed_diagnose "$out/report" --ramp 50:50:4:600 --size 32000 --net-time 2 --disk-size 32M \
-                -X compression.type=none --json >"$out/verdict.json"
-            ;;
-        cpu)
-            # The brokers' containers get a tenth of a core each.
-            expected=cpu
-            for id in 1 2 3; do testbed_limit_cpu "broker$id/broker" 0.1; done
-            testbed_diagnose "$out/report" --ramp 1000:1000:4:30000 --net-time 2 --disk-size 32M \
-                -X compression.type=none --json >"$out/verdict.json"
-            ;;
-        client)
-            # The generator hosts get a twentieth of a core each.
-            expected=client
-            testbed_limit_cpu gen1 0.05
-            testbed_limit_cpu gen2 0.05
-            testbed_diagnose "$out/report" --ramp 1000:1000:4:30000 --net-time 2 --disk-size 32M \
-                -X compression.type=none --json >"$out/verdict.json"
-            ;;
-        disk)
-            expected=disk
-            for id in 1 2 3; do testbed_limit_disk "broker$id/broker" $((2 * 1024 * 1024)); done
-            testbed_diagnose "$out/report" --ramp 100:100:4:2000 --size 4000 --net-time 2 --disk-size 32M \
-                -X compression.type=none --json >"$out/verdict.json"
-            ;;
+            expected="disk:container write limit"
+            fault="the topic flushed per message (flush.messages=1); the brokers' containers' writes limited to 2 MiB/s"
+            flags=(--ramp 100:100:4:2000 --size 4000)
+            topic_config=(flush.messages=1) ;;
         kafka-quota)
-            # Kafka's client quotas: a producer byte rate of 256 KiB/s per broker for every
-            # client (the default quota); the brokers throttle, everything else has room.
-            expected=kafka:quota
-            kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter --entity-type clients \
-                --entity-default --add-config producer_byte_rate=262144 >/dev/null
-            testbed_diagnose "$out/report" --ramp 200:200:3:3000 --size 1000 --net-time 2 --disk-size 32M \
-                -X compression.type=none --json >"$out/verdict.json"
-            ;;
-        none)
-            expected=none
-            testbed_diagnose "$out/report" --ramp 200:200:3:1000 --net-time 2 --disk-size 32M \
-                --json >"$out/verdict.json"
-            ;;
+            # Kafka's client quotas are per broker: 512 KiB/s on each of three brokers caps
+            # the producers near 1.5 MB/s, about 96 events of 16 KB a second.
+            expected="kafka:quota"
+            fault="a Kafka client quota: producer_byte_rate 512 KiB/s per broker for client id plateau"
+            flags=(--ramp 40:40:3:400 --size 16000) ;;
+        kafka-skew)
+            # Seed 004's parking problem at its extreme: one device key per generator, so
+            # one or two of the 12 partitions take everything, and their leaders — brokers
+            # sized as small VMs — run out while the others idle.
+            expected="kafka:key skew>cpu"
+            fault="one device key per generator for 12 partitions; each broker's container held to 0.3 core"
+            flags=(--devices 1 --ramp 50:50:4:1500 --size 8000) ;;
+        cpu)
+            expected="cpu:container quota" fault="each broker's container held to 0.1 core (CFS quota)"
+            flags=(--ramp 50:50:4:1500 --size 8000) ;;
         *)
-            echo "unknown scenario '$name' on kafka (known: network cpu client disk kafka-quota none)" >&2
-            exit 2
-            ;;
+            echo "unknown scenario '$1' on kafka (known: ${kafka_scenarios[*]})" >&2
+            exit 2 ;;
     esac
-    echo "$expected" >"$out/expected"
 }
 
-# Runs one scenario in its own process, so that its testbed's trap tears it down.
-run_one() {
-    local name=$1 expected out
+# Injects (on) or removes (off) Kafka scenario $1's fault.
+kafka_fault() {
+    local name=$1 on=$2 id
+    case $name in
+        network)
+            for id in 21 22 23; do testbed_limit_link "$id" "$([[ $on == on ]] && echo 100mbit || echo none)"; done ;;
+        client)
+            testbed_limit_cpu gen1 "$([[ $on == on ]] && echo 0.05 || echo 1)"
+            testbed_limit_cpu gen2 "$([[ $on == on ]] && echo 0.05 || echo 1)" ;;
+        disk)
+            for id in 1 2 3; do testbed_limit_disk "broker$id/broker" "$([[ $on == on ]] && echo $((2 * 1024 * 1024)) || echo 0)"; done ;;
+        kafka-quota)
+            if [[ $on == on ]]; then
+                kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter --entity-type clients \
+                    --entity-name plateau --add-config producer_byte_rate=524288 >/dev/null
+            else
+                kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter --entity-type clients \
+                    --entity-name plateau --delete-config producer_byte_rate >/dev/null
+            fi ;;
+        kafka-skew)
+            for id in 1 2 3; do testbed_limit_cpu "broker$id/broker" "$([[ $on == on ]] && echo 0.3 || echo none)"; done ;;
+        cpu)
+            for id in 1 2 3; do testbed_limit_cpu "broker$id/broker" "$([[ $on == on ]] && echo 0.1 || echo none)"; done ;;
+    esac
+}
+
+# Runs Kafka scenarios $@ on one testbed, in this subshell (its trap tears the testbed down).
+kafka_suite() {
+    source tests/testbed/testbed.sh
+    local started=$SECONDS name failed=0 out topic
+    # A cluster in service is warm; a minute of load compiles the brokers' hot paths.
+    TESTBED_WARM_SECS=45 testbed_up
+    echo "testbed up and warm in $((SECONDS - started)) s" >&2
+    for name in "$@"; do
+        local expected min_confidence fault flags topic_config
+        kafka_define "$name"
+        started=$SECONDS
+        out=$(mktemp -d)
+        topic="scenario-$name"
+        kafka_topic_ready "$bootstrap" "$topic" 12 3 "${topic_config[@]}"
+        kafka_fault "$name" on
+        TESTBED_TOPIC=$topic testbed_diagnose "$out/report" --net-time 2 --disk-size 32M -X compression.type=none \
+            "${flags[@]}" --json >"$out/verdict.json" || true
+        kafka_fault "$name" off
+        # Its partitions would otherwise keep the brokers' replica fetchers busy.
+        kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" --delete --topic "$topic" \
+            >/dev/null 2>&1 || true
+        score "$name" "$out" "$expected" "$min_confidence" "$fault" "$started" || failed=1
+    done
+    return $failed
+}
+
+# --- tansu: one broker, RF 1, a testbed per scenario ----------------------------------------
+
+tansu_scenarios=(network cpu client disk kafka none)
+
+# The ramp and producer flags the tansu scenarios share: no compression, so that two cores
+# can fill a 100 Mbit/s link (seed 000 used lz4 on faster hosts).
+common=(--ramp 10000:10000:5:150000 --net-time 3 --disk-size 64M -X compression.type=none)
+
+# Runs tansu scenario $1 in its own process, so that its testbed's trap tears it down.
+tansu_one() {
+    local name=$1 out expected min_confidence=0.5 fault started=$SECONDS
     out=$(mktemp -d)
-    local started=$SECONDS
+    case $name in
+        network) expected=network fault="the broker's link capped at 100 Mbit/s (tbf), as in seed 000" ;;
+        cpu) expected="cpu:container quota" fault="the broker process's container held to 0.05 core (CFS quota)" ;;
+        client) expected="client:generator CPU" fault="each generator host held to 0.05 core" ;;
+        disk) expected=disk fault="the broker on sqlite storage, its container's writes limited to 2 MiB/s" ;;
+        kafka) expected=kafka fault="the broker on sqlite storage in memory (tmpfs): one writer serializes every append" ;;
+        none) expected=none fault="ramp to 8,000 msg/s, nothing capped" ;;
+        *) echo "unknown scenario '$name' on tansu (known: ${tansu_scenarios[*]})" >&2; exit 2 ;;
+    esac
     (
         source tests/testbed/testbed.sh
-        if [[ $TESTBED_BROKER == kafka ]]; then
-            kafka_scenario "$name" "$out"
-            exit
-        fi
         case $name in
             disk) export TESTBED_STORAGE=sqlite://tansu.db ;;
             kafka) export TESTBED_STORAGE=sqlite://tansu.db TESTBED_STORAGE_ON=memory ;;
@@ -98,104 +217,70 @@ run_one() {
         testbed_up
         case $name in
             network)
-                # Seed 000: the broker's VM link capped at 100 Mbit/s.
-                expected=network
                 testbed_limit_link 21 100mbit
-                testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json"
-                ;;
+                testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json" ;;
             client)
-                # The generator hosts get a twentieth of a core each: the producers, not the
-                # cluster, run out.
-                expected=client
                 testbed_limit_cpu gen1 0.05
                 testbed_limit_cpu gen2 0.05
-                testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json"
-                ;;
+                testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json" ;;
             cpu)
-                # The broker process's container gets a twentieth of a core: the broker runs
-                # out of CPU while the link, the disk and the producers have room.
-                expected=cpu
                 testbed_limit_cpu broker1/broker 0.05
-                testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json"
-                ;;
+                testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json" ;;
             disk)
-                # Seed 004's disk-bound broker: its log (tansu on sqlite, which syncs what it
-                # writes) goes through a 2 MiB/s write limit on the broker's container.
-                expected=disk
+                # Seed 004's disk-bound broker: tansu on sqlite syncs what it writes.
                 testbed_limit_disk broker1/broker $((2 * 1024 * 1024))
                 testbed_diagnose "$out/report" --ramp 1000:1000:4:12000 --net-time 2 --disk-size 32M \
-                    -X compression.type=none --json >"$out/verdict.json"
-                ;;
+                    -X compression.type=none --json >"$out/verdict.json" ;;
             kafka)
-                # The broker software is the limit: tansu on sqlite serializes every append
-                # through one writer, here in memory (tmpfs), so no disk is involved and the
-                # host's CPU, disk and link keep room while requests queue in the broker.
-                expected=kafka
-                testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json"
-                ;;
+                # The broker software is the limit: no disk is involved, and the host's CPU,
+                # disk and link keep room while requests queue in the broker.
+                testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json" ;;
             none)
-                # Ample headroom: the ramp tops out far below every limit.
-                expected=none
-                testbed_diagnose "$out/report" --ramp 2000:2000:3:8000 --net-time 2 --disk-size 32M --json >"$out/verdict.json"
-                ;;
-            *)
-                echo "unknown scenario '$name' (known: network cpu client disk kafka none)" >&2
-                exit 2
-                ;;
+                testbed_diagnose "$out/report" --ramp 2000:2000:3:8000 --net-time 2 --disk-size 32M --json \
+                    >"$out/verdict.json" ;;
         esac
-        echo "$expected" >"$out/expected"
-    )
-    local expected got cause confidence plateau_rate scores
-    expected=$(cat "$out/expected" 2>/dev/null || echo "?")
-    read -r got cause confidence plateau_rate scores <<<"$(python3 -c "
-import json, sys
-try:
-    v = json.load(open('$out/verdict.json'))['verdict']
-except (OSError, ValueError, KeyError):
-    print('error - - - -'); sys.exit()
-scores = ','.join(f'{b}={s:g}' for b, s in sorted(v['scores'].items(), key=lambda kv: -kv[1]))
-cause = (v.get('cause') or '-').replace(' ', '_')
-print(v['bound'], cause, f\"{v['confidence']:.2f}\", f\"{v['plateau_msgs_per_sec']:.0f}\", scores or '-')")"
-    cause=${cause//_/ }
-    local verdict=ok
-    # An expected verdict is a bound, or bound:cause when the cause is part of what is tested.
-    if [[ $expected == *:* ]]; then
-        [[ $got == "${expected%%:*}" && $cause == "${expected#*:}" ]] || verdict=WRONG
-    else
-        [[ $got == "$expected" ]] || verdict=WRONG
-    fi
-    # The testbed's teardown must leave nothing named after it: namespaces, links, cgroups.
-    # (Given 2 s: the kernel finishes tearing a namespace's devices down asynchronously.)
-    local leftovers try
-    for try in 1 2 3 4 5; do
-        leftovers=$( (ip netns list | sed 's/^/netns /'; ip -o link show | sed 's/^[0-9]*: /link /';
-            ls -d /sys/fs/cgroup/*/pltb$$* /sys/fs/cgroup/*/*/pltb$$* 2>/dev/null | sed 's/^/cgroup /') |
-            grep -o "^[a-z]* [^ ]*pltb$$[^ :@]*" | sort -u | tr '\n' ' ' || true)
-        [[ -z $leftovers ]] && break
-        sleep 0.5
-    done
-    if [[ -n $leftovers ]]; then
-        echo "         teardown left behind: $leftovers" >&2
-        verdict=WRONG
-    fi
-    printf '%-12s expected %-12s got %-8s cause %-22s confidence %s  plateau %6s msg/s  %3d s  %-5s scores %s\n' \
-        "$name" "$expected" "$got" "$cause" "$confidence" "$plateau_rate" $((SECONDS - started)) "$verdict" "$scores"
-    if [[ -n ${SCENARIO_REPORTS:-} ]]; then
-        mkdir -p "$SCENARIO_REPORTS" && rm -rf "${SCENARIO_REPORTS:?}/$name" && cp -r "$out/report" "$SCENARIO_REPORTS/$name"
-    fi
-    [[ $verdict == ok ]] && rm -rf "$out" || echo "         report kept in $out/report" >&2
-    [[ $verdict == ok ]]
+    ) || true
+    local status=0
+    leftovers || status=1
+    score "$name" "$out" "$expected" "$min_confidence" "$fault" "$started" || status=1
+    return $status
 }
 
 scenarios=("$@")
-if [[ ${#scenarios[@]} -eq 0 || ${scenarios[0]} == all ]]; then
-    case $TESTBED_BROKER in
-        kafka) scenarios=(network cpu client disk kafka-quota none) ;;
-        *) scenarios=(network cpu client disk kafka none) ;;
-    esac
-fi
 failed=0
-for name in "${scenarios[@]}"; do
-    run_one "$name" || failed=1
-done
+started=$SECONDS
+case $TESTBED_BROKER in
+    kafka)
+        [[ ${#scenarios[@]} -gt 0 && ${scenarios[0]} != all ]] || scenarios=("${kafka_scenarios[@]}")
+        (kafka_suite "${scenarios[@]}") || failed=1
+        leftovers || failed=1 ;;
+    tansu)
+        [[ ${#scenarios[@]} -gt 0 && ${scenarios[0]} != all ]] || scenarios=("${tansu_scenarios[@]}")
+        for name in "${scenarios[@]}"; do tansu_one "$name" || failed=1; done ;;
+    *) echo "TESTBED_BROKER must be kafka or tansu, not '$TESTBED_BROKER'" >&2; exit 2 ;;
+esac
+echo "scenarios: done in $((SECONDS - started)) s" >&2
+
+# The table, as the README shows it: generated here, not typed.
+if [[ $readme == 1 ]]; then
+    build=$(basename "$(dirname "${PLATEAU_BIN:-release/plateau}")")
+    python3 - README.md "$results" "$TESTBED_BROKER" "$build" "$((SECONDS - started))" <<'PY'
+import datetime, sys
+readme, results, broker, build, seconds = sys.argv[1:]
+rows = open(results).read()
+begin, end = '<!-- scenario-table:begin -->', '<!-- scenario-table:end -->'
+text = open(readme).read()
+if begin not in text or end not in text:
+    sys.exit(f'{readme} has no {begin} … {end} section to write the table into')
+table = (f'{begin}\n'
+         f'Generated by `bash tests/testbed/scenario.sh --readme` on {datetime.date.today()} '
+         f'({broker}, {build} build, {seconds} s in all):\n\n'
+         '| scenario | fault injected | expected | got (bound: cause) | runner-up | confidence (min) '
+         '| plateau msg/s | time | |\n'
+         '| --- | --- | --- | --- | --- | ---: | ---: | ---: | --- |\n'
+         f'{rows}{end}')
+head, rest = text.split(begin, 1)
+open(readme, 'w').write(head + table + rest.split(end, 1)[1])
+PY
+fi
 exit $failed

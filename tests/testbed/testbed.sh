@@ -210,8 +210,10 @@ testbed_kafka() {
     # so; measured here, the three brokers took 1.0 core for 200 msg/s of 8 KB events after
     # 15 s of load and 0.4 after 60 s. A cluster in service is warm: the testbed warms it
     # before anything is measured.
-    "$plateau" produce --bootstrap "$bootstrap" --topic telemetry --rate 500 --time 20 --size 16000 --json \
-        >"$tb_dir/warm-up.json" 2>&1 || echo "testbed: warming the brokers failed; see $tb_dir/warm-up.json" >&2
+    # TESTBED_WARM_SECS (default 20) says for how long.
+    "$plateau" produce --bootstrap "$bootstrap" --topic telemetry --rate 500 --time "${TESTBED_WARM_SECS:-20}" \
+        --size 16000 --json >"$tb_dir/warm-up.json" 2>&1 ||
+        echo "testbed: warming the brokers failed; see $tb_dir/warm-up.json" >&2
 }
 
 # Prometheus on the bridge, scraping the brokers' JMX exporters and every agent each second.
@@ -251,9 +253,14 @@ testbed_wait_agents() {
     done
 }
 
-# Caps the link towards host .$1 at rate $2 (e.g. 100mbit), as seed 000's VM links were.
+# Caps the link towards host .$1 at rate $2 (e.g. 100mbit), as seed 000's VM links were;
+# rate `none` removes the cap.
 testbed_limit_link() {
-    tc qdisc add dev "${tb_tag}$1" root tbf rate "$2" burst 64kb latency 50ms
+    if [[ $2 == none ]]; then
+        tc qdisc del dev "${tb_tag}$1" root 2>/dev/null || true
+    else
+        tc qdisc replace dev "${tb_tag}$1" root tbf rate "$2" burst 64kb latency 50ms
+    fi
 }
 
 # Runs diagnose over the testbed with the given extra flags; the report goes to $1.
@@ -269,21 +276,31 @@ testbed_diagnose() {
     else
         args+=(--partitions 12 --replication-factor 1)
     fi
-    "$plateau" diagnose "${args[@]}" --bootstrap "$bootstrap" --topic telemetry --token-file "$tb_dir/token" \
+    "$plateau" diagnose "${args[@]}" --bootstrap "$bootstrap" --topic "$(testbed_topic)" --token-file "$tb_dir/token" \
         --out "$out" "$@"
+}
+
+# The topic testbed_diagnose produces to: telemetry, or $TESTBED_TOPIC.
+testbed_topic() {
+    echo "${TESTBED_TOPIC:-telemetry}"
 }
 
 # Gives host $1 (its agent, the producers it starts, tansu on a broker) $2 cores through
 # its cgroup's CFS quota; `testbed_limit_cpu broker1/broker 0.1` limits only the broker
-# process's container.
+# process's container, and `none` removes the quota.
 testbed_limit_cpu() {
     local cg="/sys/fs/cgroup/cpu/${tb_tag}-$1" period=100000
+    if [[ $2 == none ]]; then
+        echo -1 >"$cg/cpu.cfs_quota_us"
+        return
+    fi
     echo "$period" >"$cg/cpu.cfs_period_us"
     echo "$(awk "BEGIN { printf \"%d\", $2 * $period }")" >"$cg/cpu.cfs_quota_us"
 }
 
 # Limits what cgroup $1 (e.g. broker1/broker: the broker process's container) writes to the
-# disk that holds the testbed's directories to $2 bytes/s (blkio.throttle.write_bps_device).
+# disk that holds the testbed's directories to $2 bytes/s (blkio.throttle.write_bps_device;
+# 0 removes the limit).
 testbed_limit_disk() {
     local source parent device
     source=$(findmnt -n -o SOURCE -T "$tb_dir")
