@@ -14,8 +14,9 @@ else
 fi
 cargo test --all-targets "$@"
 # The agent's and the controller's APIs fuzzed from their OpenAPI descriptions, and the
-# labelled bottleneck scenarios on the namespaced testbed (root only; ~1 minute each).
+# labelled bottleneck scenarios on the namespaced testbed's three Apache Kafka brokers
+# (root only; one warm testbed, about a minute per scenario).
 if [ "${PLATEAU_ROOT_TESTS:-0}" = 1 ] && [ $# = 0 ]; then
     PLATEAU_BIN="$CARGO_TARGET_DIR/debug/plateau" bash tests/fuzz/schemathesis.sh
-    PLATEAU_BIN="$CARGO_TARGET_DIR/debug/plateau" bash tests/testbed/scenario.sh all
+    PLATEAU_BIN="$CARGO_TARGET_DIR/debug/plateau" TESTBED_BROKER=kafka bash tests/testbed/scenario.sh all
 fi

@@ -78,7 +78,7 @@ fn agent_evidence(
             Ok(samples) => {
                 for sample in samples {
                     let bucket = buckets.entry(sample.ts_ms / 1000 * 1000).or_insert(0.0);
-                    *bucket = bucket.max(super::agent::generator_busy(&sample));
+                    *bucket = bucket.max(super::agent::cpu_busy(&sample));
                 }
             }
             Err(err) => evidence.unavailable.push(format!("samples of generator agent {url}: {err}")),

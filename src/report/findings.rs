@@ -2,6 +2,7 @@
 //! terminal summary. Both are rendered from a [`Diagnosis`] alone, so `plateau report
 //! evidence.json` reproduces them exactly.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -227,8 +228,23 @@ pub fn markdown(d: &Diagnosis) -> String {
     if cpu.is_empty() && generators.is_empty() {
         let _ = writeln!(md, "No CPU data.");
     }
+    let machine: BTreeMap<&str, f64> = per_instance_avg(d, "machine_cpu_busy").into_iter().collect();
+    let quota: BTreeMap<&str, f64> = per_instance_avg(d, "host_cpu_quota_cores").into_iter().collect();
     for (instance, value) in cpu {
-        let _ = writeln!(md, "- {instance}: CPU busy {} on average in the judged window", ratio(value));
+        let busy = ratio(value);
+        let _ = match (quota.get(instance), machine.get(instance)) {
+            (Some(cores), Some(machine)) => writeln!(
+                md,
+                "- {instance}: a container — CPU busy {busy} of its {cores:.2}-core quota on average in the judged window (the whole machine, its neighbours included: {})",
+                ratio(*machine)
+            ),
+            (None, Some(machine)) => writeln!(
+                md,
+                "- {instance}: a container without a CPU quota — it used {busy} of the machine's cores on average in the judged window (the whole machine, its neighbours included: {})",
+                ratio(*machine)
+            ),
+            _ => writeln!(md, "- {instance}: CPU busy {busy} on average in the judged window"),
+        };
     }
     for (_, value) in generators {
         let _ = writeln!(md, "- generators: busiest at {} CPU on average", ratio(value));
@@ -373,8 +389,10 @@ pub fn terminal(d: &Diagnosis, out_dir: &std::path::Path) -> String {
     for line in v.evidence.iter().take(5) {
         table.add_row(vec![format!("evidence ({})", line.bound), line.text.clone()]);
     }
+    let containers: Vec<&str> = per_instance_avg(d, "machine_cpu_busy").into_iter().map(|(i, _)| i).collect();
     for (instance, value) in per_instance_avg(d, "host_cpu_busy") {
-        table.add_row(vec![format!("cpu {instance}"), ratio(value)]);
+        let of = if containers.contains(&instance) { " (its container's)" } else { "" };
+        table.add_row(vec![format!("cpu {instance}"), format!("{}{of}", ratio(value))]);
     }
     for (instance, value) in per_instance_avg(d, "disk_util") {
         table.add_row(vec![format!("disk {instance}"), ratio(value)]);

@@ -82,6 +82,7 @@ fn healthy() -> HashMap<&'static str, f64> {
         ("kafka_produce_purgatory_size", 10.0),
         ("kafka_produce_throttle_ms", 0.0),
         ("kafka_log_flush_p99_ms", 5.0),
+        ("kafka_log_flushes_per_sec", 0.1),
         ("topic_replication_factor", 3.0),
         ("producer_target_rate", 20000.0),
         ("producer_achieved_rate", 19900.0),
@@ -97,12 +98,7 @@ fn healthy() -> HashMap<&'static str, f64> {
     ])
 }
 
-/// Signals whose scenario series rise to their value instead of holding it: a broker's
-/// throttle-time average counts only when it moved (a constant one is an old throttle).
-const RISING: &[&str] = &["kafka_produce_throttle_ms"];
-
-/// Series for every signal (host signals on `broker-1`), 10 points 1 s apart: constant, or
-/// rising to the value for the [`RISING`] signals when it is not 0.
+/// Constant series for every signal (host signals on `broker-1`), 10 points 1 s apart.
 fn evidence_of(rules: &RuleSet, values: &HashMap<&str, f64>) -> Evidence {
     let mut evidence = Evidence::default();
     for (_, signal) in rules.catalog.signals() {
@@ -112,9 +108,8 @@ fn evidence_of(rules: &RuleSet, values: &HashMap<&str, f64>) -> Evidence {
             plateau::signals::Scope::Cluster => "cluster",
         };
         let mut series = Series::new(&signal.name, instance, &signal.unit);
-        let rising = RISING.contains(&signal.name.as_str());
         for i in 1..=10 {
-            series.push(i * 1000, if rising { *value * i as f64 / 10.0 } else { *value });
+            series.push(i * 1000, *value);
         }
         evidence.series.push(series);
     }
@@ -151,9 +146,12 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
         ("disk.queueing", vec![("disk_queue_depth", 8.0), ("disk_util", 0.8)]),
         ("disk.io_stalls", vec![("host_cpu_iowait", 0.3)]),
         ("disk.slow_fsync", vec![("disk_fsync_p99_ms", 80.0)]),
-        ("disk.slow_log_flush", vec![("kafka_log_flush_p99_ms", 300.0)]),
+        ("disk.slow_log_flush", vec![("kafka_log_flush_p99_ms", 300.0), ("kafka_log_flushes_per_sec", 400.0)]),
         ("disk.container_write_limit", vec![("cgroup_io_write_limit_used", 0.97)]),
         ("client.generator_cpu", vec![("generator_cpu_busy", 0.97)]),
+        ("client.generators_half_busy", vec![("generator_cpu_busy", 0.6)]),
+        ("network.link_half_full", vec![("nic_rx_bytes_per_sec", 7e6)]),
+        ("cpu.half_busy", vec![("host_cpu_busy", 0.7)]),
         ("client.producer_queue", vec![("producer_queue_p99_ms", 300.0)]),
         ("client.one_in_flight", vec![("producer_max_in_flight", 1.0), ("producer_queue_p99_ms", 30.0)]),
         ("client.publish_delay", vec![("producer_publish_delay_p99_ms", 500.0)]),
@@ -166,7 +164,11 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
         ("kafka.under_replicated", vec![("kafka_under_replicated_partitions", 3.0)]),
         ("kafka.isr_shrinks", vec![("kafka_isr_shrinks_per_sec", 0.5)]),
         ("kafka.throttled", vec![("producer_throttle_ms", 200.0)]),
-        ("kafka.broker_throttle", vec![("kafka_produce_throttle_ms", 100.0)]),
+        ("kafka.broker_throttle", vec![("kafka_produce_throttle_ms", 100.0), ("producer_throttle_ms", 80.0)]),
+        (
+            "kafka.hot_leader",
+            vec![("producer_used_partition_ratio", 0.1), ("host_cpu_busy", 0.95), ("producer_partition_skew", 10.0)],
+        ),
         ("kafka.key_skew", vec![("producer_partition_skew", 4.0)]),
         ("kafka.unused_partitions", vec![("producer_used_partition_ratio", 0.4)]),
         ("kafka.slow_broker", vec![("producer_rtt_p99_ms", 150.0)]),
@@ -199,12 +201,11 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
 }
 
 #[test]
-fn a_broker_throttle_average_that_never_moved_is_an_old_throttle() {
+fn a_broker_throttle_average_without_throttled_producers_is_an_old_throttle() {
     let rules = shipped();
-    let mut evidence = evidence_of(&rules, &healthy());
-    let stale = evidence.series.iter_mut().find(|s| s.signal == "kafka_produce_throttle_ms").unwrap();
-    stale.values.iter_mut().for_each(|v| *v = 434.0);
-    let verdict = evaluate(&rules, &evidence, (0, 20_000), true);
+    let mut values = healthy();
+    values.insert("kafka_produce_throttle_ms", 434.0);
+    let verdict = evaluate(&rules, &evidence_of(&rules, &values), (0, 20_000), true);
     let outcome = verdict.rules.iter().find(|o| o.id == "kafka.broker_throttle").unwrap();
     assert_eq!(outcome.state, RuleState::Quiet);
 }

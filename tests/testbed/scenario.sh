@@ -85,7 +85,7 @@ leftovers() {
 
 # --- Apache Kafka: seed 000's three brokers, RF 3 ------------------------------------------
 
-kafka_scenarios=(none network client disk kafka-quota kafka-skew cpu)
+kafka_scenarios=(none network client disk kafka-quota kafka-skew cpu network+client client+network)
 
 # Defines Kafka scenario $1: sets expected, min_confidence, fault (for the table), flags
 # (diagnose's, beyond the shared ones) and topic_config (its topic's extra configs).
@@ -124,8 +124,19 @@ kafka_define() {
             # one or two of the 12 partitions take everything, and their leaders — brokers
             # sized as small VMs — run out while the others idle.
             expected="kafka:key skew>cpu"
-            fault="one device key per generator for 12 partitions; each broker's container held to 0.3 core"
+            fault="one device key per generator for 12 partitions; each broker's container held to 0.15 core"
             flags=(--devices 1 --ramp 50:50:4:1500 --size 8000) ;;
+        network+client)
+            # Two limits at once: seed 000's links, and generators held so that they run
+            # out first. The generators are the verdict, the links the next limit.
+            expected="client:generator CPU>network"
+            fault="every broker's link capped at 100 Mbit/s, and each generator host held to 0.4 core"
+            flags=(--ramp 50:50:4:600 --size 32000) ;;
+        client+network)
+            # The reverse: the links capped tighter than the generators' CPU allows.
+            expected="network>client"
+            fault="every broker's link capped at 50 Mbit/s, and each generator host held to 0.4 core"
+            flags=(--ramp 25:25:4:600 --size 32000) ;;
         cpu)
             expected="cpu:container quota" fault="each broker's container held to 0.1 core (CFS quota)"
             flags=(--ramp 50:50:4:1500 --size 8000) ;;
@@ -155,7 +166,13 @@ kafka_fault() {
                     --entity-name plateau --delete-config producer_byte_rate >/dev/null
             fi ;;
         kafka-skew)
-            for id in 1 2 3; do testbed_limit_cpu "broker$id/broker" "$([[ $on == on ]] && echo 0.3 || echo none)"; done ;;
+            for id in 1 2 3; do testbed_limit_cpu "broker$id/broker" "$([[ $on == on ]] && echo 0.15 || echo none)"; done ;;
+        network+client | client+network)
+            local rate=100mbit
+            [[ $name == client+network ]] && rate=50mbit
+            for id in 21 22 23; do testbed_limit_link "$id" "$([[ $on == on ]] && echo $rate || echo none)"; done
+            testbed_limit_cpu gen1 "$([[ $on == on ]] && echo 0.4 || echo 1)"
+            testbed_limit_cpu gen2 "$([[ $on == on ]] && echo 0.4 || echo 1)" ;;
         cpu)
             for id in 1 2 3; do testbed_limit_cpu "broker$id/broker" "$([[ $on == on ]] && echo 0.1 || echo none)"; done ;;
     esac
