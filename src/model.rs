@@ -143,6 +143,59 @@ pub fn predict(workload: Workload, capacities: Capacities) -> Prediction {
     }
 }
 
+/// One change that would move the ceiling the model predicts, and the ceiling it would
+/// move it to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lift {
+    /// The change, in words: `links of 200 Mbit/s or more (measured 95)`, `replication factor 2`.
+    pub change: String,
+    /// The highest ingress the model predicts with the change, MB/s.
+    pub ceiling_mbps: f64,
+}
+
+/// What would lift the ceiling of `prediction` towards `target_mbps` of ingress: the
+/// capacity of the binding resource that the target takes (the model is linear in it), one
+/// replica fewer, one broker more — each with the ceiling the model then predicts. Empty
+/// when the model has no binding resource or the target is not above its ceiling.
+pub fn lifts(prediction: &Prediction, target_mbps: f64) -> Vec<Lift> {
+    let (Some(binding), Some(ceiling)) = (prediction.binding.as_deref(), prediction.predicted_max_ingress_mbps) else {
+        return Vec::new();
+    };
+    if ceiling <= 0.0 || target_mbps <= ceiling {
+        return Vec::new();
+    }
+    let (workload, capacities) = (prediction.workload, prediction.capacities);
+    let scale = target_mbps / ceiling;
+    let mut out = Vec::new();
+    match (binding, capacities.link_mbps, capacities.disk_mbps) {
+        ("nic_in" | "nic_out", Some(link), _) => out.push(Lift {
+            change: format!(
+                "links of {:.0} Mbit/s or more per broker (measured {:.0})",
+                link * 8.0 * scale,
+                link * 8.0
+            ),
+            ceiling_mbps: target_mbps,
+        }),
+        ("disk", _, Some(disk)) => out.push(Lift {
+            change: format!("disks of {:.0} MB/s or more per broker (measured {disk:.0})", disk * scale),
+            ceiling_mbps: target_mbps,
+        }),
+        _ => {}
+    }
+    let again = |workload: Workload| predict(workload, capacities).predicted_max_ingress_mbps;
+    if workload.replication_factor > 1 {
+        let rf = workload.replication_factor - 1;
+        if let Some(lifted) = again(Workload { replication_factor: rf, ..workload }) {
+            out.push(Lift { change: format!("replication factor {rf}"), ceiling_mbps: lifted });
+        }
+    }
+    let brokers = workload.brokers + 1;
+    if let Some(lifted) = again(Workload { brokers, ..workload }) {
+        out.push(Lift { change: format!("{brokers} brokers"), ceiling_mbps: lifted });
+    }
+    out
+}
+
 /// The model as SankeyMATIC text (paste it at sankeymatic.com/build), as seed 003 draws it.
 pub fn sankey(prediction: &Prediction) -> String {
     let w = &prediction.workload;
@@ -185,6 +238,33 @@ pub fn sankey(prediction: &Prediction) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seed_000_links_would_need_twice_the_capacity_for_twice_the_ingress() {
+        // Three brokers, RF 3, 100 Mbit/s links (12.5 MB/s): every broker receives the
+        // whole ingress, so the links cap it at 12.5 MB/s.
+        let workload = Workload {
+            ingress_mbps: 12.0,
+            replication_factor: 3,
+            brokers: 3,
+            realtime_mbps: 0.0,
+            delayed_mbps: 0.0,
+            remote_mbps: 0.0,
+            tiered: false,
+        };
+        let prediction = predict(workload, Capacities { link_mbps: Some(12.5), disk_mbps: Some(500.0) });
+        assert_eq!(prediction.binding.as_deref(), Some("nic_in"));
+        assert!((prediction.predicted_max_ingress_mbps.unwrap() - 12.5).abs() < 1e-9);
+        let lifts = lifts(&prediction, 25.0);
+        assert_eq!(lifts[0].change, "links of 200 Mbit/s or more per broker (measured 100)");
+        // RF 2: each broker receives 2/3 of the ingress; four brokers: 3/4 of it.
+        assert_eq!(lifts[1].change, "replication factor 2");
+        assert!((lifts[1].ceiling_mbps - 18.75).abs() < 1e-9);
+        assert_eq!(lifts[2].change, "4 brokers");
+        assert!((lifts[2].ceiling_mbps - 12.5 * 4.0 / 3.0).abs() < 1e-9);
+        // A target the links already allow needs nothing.
+        assert!(super::lifts(&prediction, 10.0).is_empty());
+    }
 
     fn workload(realtime: f64, delayed: f64, remote: f64, tiered: bool) -> Workload {
         Workload {

@@ -86,6 +86,19 @@ pub fn judge(
     Judgment { verdict, model_agrees }
 }
 
+/// Whether the capacity model speaks to `verdict`: the verdict's bound is the model's
+/// binding resource (network for the NICs, disk) and the plateau came at half the model's
+/// ceiling or more (a model far above the plateau explains nothing about it).
+pub fn model_explains(verdict: &Verdict, prediction: &Prediction, observed_ingress_mbps: f64) -> bool {
+    let bound = match prediction.binding.as_deref() {
+        Some("disk") => Bound::Disk,
+        Some(_) => Bound::Network,
+        None => return false,
+    };
+    verdict.bound == bound
+        && prediction.predicted_max_ingress_mbps.is_some_and(|ceiling| observed_ingress_mbps >= 0.5 * ceiling)
+}
+
 /// The capacity model's vote, as a rule that fired.
 fn model_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) -> RuleOutcome {
     let bound = if binding == "disk" { Bound::Disk } else { Bound::Network };

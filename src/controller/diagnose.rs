@@ -138,6 +138,7 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
         model: None,
         observed_ingress_mbps: None,
         model_agrees: None,
+        lifts: Vec::new(),
         interrupted: false,
     };
     let dir = config.reports.join(format!("diagnosis-{}", end_ms));

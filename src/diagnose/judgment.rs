@@ -4,7 +4,7 @@
 
 use super::{DiskCell, GeneratorRun};
 use crate::evidence::Evidence;
-use crate::model::{Capacities, Prediction, Workload};
+use crate::model::{Capacities, Lift, Prediction, Workload};
 use crate::net::matrix::MatrixCell;
 use crate::plateau::{self, Plateau, RampStep};
 use crate::rules::{RuleSet, Verdict};
@@ -27,6 +27,8 @@ pub struct Facts<'a> {
     pub brokers: usize,
     /// Failed preflight checks.
     pub failures: &'a [String],
+    /// The ramp's highest target, msg/s over all generators: what the user wanted to reach.
+    pub target_msgs_per_sec: f64,
 }
 
 /// What judgment decided.
@@ -45,6 +47,9 @@ pub struct Judged {
     pub observed_ingress_mbps: Option<f64>,
     /// Whether the model agreed with it.
     pub model_agrees: Option<bool>,
+    /// For a network or disk verdict the model explains: what would lift the ceiling to the
+    /// ramp's highest target.
+    pub lifts: Vec<Lift>,
 }
 
 /// Judges a diagnosis's evidence.
@@ -79,5 +84,13 @@ pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judged 
         .map(|(prediction, observed_ingress_mbps)| crate::verdict::ModelCheck { prediction, observed_ingress_mbps });
     let crate::verdict::Judgment { verdict, model_agrees } =
         crate::verdict::judge(rules, evidence, window_ms, &found, &ramp, check, facts.failures);
-    Judged { ramp, plateau: found, window_ms, verdict, model, observed_ingress_mbps, model_agrees }
+    let lifts = match (&model, bytes_per_record, observed_ingress_mbps) {
+        (Some(prediction), Some(bytes), Some(observed))
+            if crate::verdict::model_explains(&verdict, prediction, observed) =>
+        {
+            crate::model::lifts(prediction, facts.target_msgs_per_sec * bytes / 1e6)
+        }
+        _ => Vec::new(),
+    };
+    Judged { ramp, plateau: found, window_ms, verdict, model, observed_ingress_mbps, model_agrees, lifts }
 }

@@ -117,6 +117,10 @@ pub struct Diagnosis {
     pub observed_ingress_mbps: Option<f64>,
     /// Whether the model's ceiling matched the observed plateau within ±15 %.
     pub model_agrees: Option<bool>,
+    /// For a network or disk verdict the model explains: what would lift the ceiling to
+    /// the ramp's highest target (more capacity, one replica fewer, one broker more).
+    #[serde(default)]
+    pub lifts: Vec<crate::model::Lift>,
     /// Whether the run was interrupted.
     pub interrupted: bool,
 }
@@ -230,6 +234,7 @@ pub fn run(
         replication_factor: live.replication_factor.or(plan.replication_factor),
         brokers: live.brokers.len(),
         failures: &live.failures(),
+        target_msgs_per_sec: ramp.max as f64,
     };
     let judged = judgment::judge(rules, &evidence, &facts);
 
@@ -255,6 +260,7 @@ pub fn run(
         model: judged.model,
         observed_ingress_mbps: judged.observed_ingress_mbps,
         model_agrees: judged.model_agrees,
+        lifts: judged.lifts,
         interrupted: ramped.interrupted,
     })
 }

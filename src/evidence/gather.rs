@@ -46,7 +46,18 @@ pub fn gather(
     if let Some(poller) = sources.jmx {
         evidence.extend_missing(poller.into_evidence());
     }
+    drop_generator_hosts(&mut evidence, sources.hosts, sources.generators);
     evidence
+}
+
+/// A generator's host is the client's side: its CPU is `generator_cpu_busy`. A Prometheus
+/// that scrapes it too (its agent, a node exporter) must not make it a broker host, unless
+/// a broker or consumer agent shares the host.
+fn drop_generator_hosts(evidence: &mut Evidence, hosts: &[String], generators: &[String]) {
+    let host = |url: &String| Target::Agent(url.clone()).host();
+    let judged: Vec<String> = hosts.iter().map(host).collect();
+    let generators: Vec<String> = generators.iter().map(host).filter(|h| !judged.contains(h)).collect();
+    evidence.series.retain(|s| !generators.contains(&s.instance));
 }
 
 /// Evidence from agents: the samples of `hosts` since `hosts_since_ms`, per host, and the
@@ -106,5 +117,29 @@ pub fn prometheus_ready(url: &str) -> Result<String, String> {
         Ok(response) if response.status().is_success() => Ok("ready".into()),
         Ok(response) => Err(format!("answered {} to /-/ready", response.status())),
         Err(err) => Err(format!("not reachable: {err}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generator_host_scraped_by_prometheus_is_not_judged_as_a_broker_host() {
+        let series = |instance: &str| {
+            let mut s = Series::new("host_cpu_busy", instance, "ratio");
+            s.push(1_000, 0.7);
+            s
+        };
+        let mut evidence = Evidence {
+            series: vec![series("10.0.0.21"), series("10.0.0.11"), series("127.0.0.1"), series("cluster")],
+            unavailable: Vec::new(),
+        };
+        let hosts = ["http://10.0.0.21:7070".to_string(), "http://127.0.0.1:7070".to_string()];
+        let generators = ["http://10.0.0.11:7070".to_string(), "http://127.0.0.1:7071".to_string()];
+        drop_generator_hosts(&mut evidence, &hosts, &generators);
+        let kept: Vec<&str> = evidence.series.iter().map(|s| s.instance.as_str()).collect();
+        // The generator-only host goes; a host shared with a broker agent stays.
+        assert_eq!(kept, ["10.0.0.21", "127.0.0.1", "cluster"]);
     }
 }

@@ -122,6 +122,12 @@ pub fn markdown(d: &Diagnosis) -> String {
     for advice in &v.advice {
         let _ = writeln!(md, "\n- {advice}");
     }
+    if !d.lifts.is_empty() {
+        let _ = writeln!(md, "\nWhat would lift the ceiling towards the ramp's top, by the capacity model:\n");
+        for lift in &d.lifts {
+            let _ = writeln!(md, "- {}: about {:.1} MB/s of producer ingress", lift.change, lift.ceiling_mbps);
+        }
+    }
 
     let _ = writeln!(md, "\n## Evidence\n");
     let _ = writeln!(md, "| rule | bound | evidence |\n| --- | --- | --- |");
@@ -402,6 +408,9 @@ pub fn terminal(d: &Diagnosis, out_dir: &std::path::Path) -> String {
     }
     for advice in &v.advice {
         table.add_row(vec!["advice".to_string(), advice.clone()]);
+    }
+    for lift in &d.lifts {
+        table.add_row(vec!["would lift".to_string(), format!("{}: ~{:.1} MB/s", lift.change, lift.ceiling_mbps)]);
     }
     if !v.missing.is_empty() {
         table.add_row(vec!["missing".to_string(), format!("{} inputs (see findings.md)", v.missing.len())]);

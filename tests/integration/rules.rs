@@ -164,6 +164,10 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
         ("kafka.under_replicated", vec![("kafka_under_replicated_partitions", 3.0)]),
         ("kafka.isr_shrinks", vec![("kafka_isr_shrinks_per_sec", 0.5)]),
         ("kafka.throttled", vec![("producer_throttle_ms", 200.0)]),
+        (
+            "kafka.waiting_on_followers",
+            vec![("kafka_produce_remote_time_p99_ms", 400.0), ("kafka_produce_total_time_p99_ms", 480.0)],
+        ),
         ("kafka.broker_throttle", vec![("kafka_produce_throttle_ms", 100.0), ("producer_throttle_ms", 80.0)]),
         (
             "kafka.hot_leader",

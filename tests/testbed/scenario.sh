@@ -85,7 +85,7 @@ leftovers() {
 
 # --- Apache Kafka: seed 000's three brokers, RF 3 ------------------------------------------
 
-kafka_scenarios=(none network client disk kafka-quota kafka-skew cpu network+client client+network)
+kafka_scenarios=(none network client disk kafka-quota kafka-skew kafka-replication cpu network+client client+network)
 
 # Defines Kafka scenario $1: sets expected, min_confidence, fault (for the table), flags
 # (diagnose's, beyond the shared ones) and topic_config (its topic's extra configs).
@@ -124,8 +124,18 @@ kafka_define() {
             # one or two of the 12 partitions take everything, and their leaders — brokers
             # sized as small VMs — run out while the others idle.
             expected="kafka:key skew>cpu"
-            fault="one device key per generator for 12 partitions; each broker's container held to 0.15 core"
+            fault="one device key per generator for 12 partitions; each broker's container held to 0.1 core"
             flags=(--devices 1 --ramp 50:50:4:1500 --size 8000) ;;
+        kafka-replication)
+            # A follower that cannot keep up: one broker's link capped. It leads a third of
+            # the partitions and follows the rest, so every record crosses its link, and
+            # with acks=all the leaders wait for it while it is in sync. Its link is the
+            # limit (the verdict names the replication traffic on it); Kafka's own
+            # evidence — produce time waiting on followers, under-replicated partitions,
+            # ISR shrinks — is the runner-up.
+            expected="network:replication traffic>kafka:replication"
+            fault="one follower's link (broker 3) capped at 30 Mbit/s; the others have room"
+            flags=(--ramp 25:25:4:600 --size 32000) ;;
         network+client)
             # Two limits at once: seed 000's links, and generators held so that they run
             # out first. The generators are the verdict, the links the next limit.
@@ -166,7 +176,9 @@ kafka_fault() {
                     --entity-name plateau --delete-config producer_byte_rate >/dev/null
             fi ;;
         kafka-skew)
-            for id in 1 2 3; do testbed_limit_cpu "broker$id/broker" "$([[ $on == on ]] && echo 0.15 || echo none)"; done ;;
+            for id in 1 2 3; do testbed_limit_cpu "broker$id/broker" "$([[ $on == on ]] && echo 0.1 || echo none)"; done ;;
+        kafka-replication)
+            testbed_limit_link 23 "$([[ $on == on ]] && echo 30mbit || echo none)" ;;
         network+client | client+network)
             local rate=100mbit
             [[ $name == client+network ]] && rate=50mbit
@@ -190,8 +202,9 @@ kafka_suite() {
         kafka_define "$name"
         started=$SECONDS
         out=$(mktemp -d)
-        topic="scenario-$name"
-        kafka_topic_ready "$bootstrap" "$topic" 12 3 "${topic_config[@]}"
+        topic="scenario-${name//+/-and-}"
+        # (Inside `|| failed=1` errexit is off: a step that fails shows in its verdict.)
+        kafka_topic_ready "$bootstrap" "$topic" 12 3 "${topic_config[@]}" || true
         kafka_fault "$name" on
         TESTBED_TOPIC=$topic testbed_diagnose "$out/report" --net-time 2 --disk-size 32M -X compression.type=none \
             "${flags[@]}" --json >"$out/verdict.json" || true
