@@ -120,6 +120,7 @@ fn model_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) -> Rule
             if bound == Bound::Disk { "disks" } else { "links" }
         ),
         anchor: "seed 003's capacity model".into(),
+        explains: None,
     }
 }
 
@@ -137,7 +138,44 @@ mod tests {
             state: RuleState::Fired { instances: vec!["cluster".into()], evidence: vec![format!("{id} fired")] },
             advice: format!("{id} advice"),
             anchor: String::new(),
+            explains: None,
         }
+    }
+
+    fn on_hosts(mut outcome: RuleOutcome, hosts: &[&str]) -> RuleOutcome {
+        outcome.state = RuleState::Fired {
+            instances: hosts.iter().map(|h| h.to_string()).collect(),
+            evidence: vec![format!("{} fired", outcome.id)],
+        };
+        outcome
+    }
+
+    #[test]
+    fn a_cause_that_explains_the_leading_bound_on_its_hosts_is_the_verdict() {
+        let explaining = RuleOutcome { explains: Some(Bound::Cpu), ..fired("kafka.hot_leader", Bound::Kafka, 3.0) };
+        let outcomes = |hot_leader_hosts: &[&str]| {
+            vec![
+                on_hosts(fired("cpu.container_throttled", Bound::Cpu, 3.0), &["b1"]),
+                on_hosts(fired("cpu.saturated", Bound::Cpu, 3.0), &["b1"]),
+                on_hosts(explaining.clone(), hot_leader_hosts),
+                fired("network.retransmits", Bound::Network, 1.0),
+            ]
+        };
+        // The hot leader is the host whose CPU ran out: the keys are the cause.
+        let verdict = combine(outcomes(&["b1"]), true);
+        assert_eq!((verdict.bound, verdict.runner_up), (Bound::Kafka, Some(Bound::Cpu)));
+        assert_eq!(verdict.cause.as_deref(), Some("kafka.hot_leader"));
+        assert!((verdict.confidence - 9.0 / 10.0).abs() < 1e-9, "{}", verdict.confidence);
+        // A CPU that ran out elsewhere too is not explained by one hot leader.
+        let verdict = combine(
+            {
+                let mut o = outcomes(&["b1"]);
+                o[1] = on_hosts(fired("cpu.saturated", Bound::Cpu, 3.0), &["b1", "b2"]);
+                o
+            },
+            true,
+        );
+        assert_eq!((verdict.bound, verdict.runner_up), (Bound::Cpu, Some(Bound::Kafka)));
     }
 
     #[test]

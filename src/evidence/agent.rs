@@ -123,7 +123,11 @@ mod tests {
         sample.watch = Some(watch.clone());
         assert!((cpu_busy(&sample) - 0.95).abs() < 1e-9);
         // A container without a quota, using 0.6 of the machine's two cores.
-        sample.watch = Some(crate::sampler::sample::WatchSample { cpu_seconds_per_sec: Some(0.6), cpu_quota_cores: None, ..watch });
+        sample.watch = Some(crate::sampler::sample::WatchSample {
+            cpu_seconds_per_sec: Some(0.6),
+            cpu_quota_cores: None,
+            ..watch
+        });
         assert!((cpu_busy(&sample) - 0.3).abs() < 1e-9);
         let rules = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules");
         let catalog = crate::rules::RuleSet::load_dir(&rules).unwrap().catalog;

@@ -55,6 +55,9 @@ pub struct RuleOutcome {
     pub advice: String,
     /// Where its threshold comes from.
     pub anchor: String,
+    /// The bound whose symptoms its cause explains, if any (see [`super::Rule::explains`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explains: Option<Bound>,
 }
 
 /// One line of evidence in a verdict.
@@ -305,6 +308,7 @@ fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index) -> RuleOutcome {
         state,
         advice: rule.advice.clone(),
         anchor: rule.anchor.clone(),
+        explains: rule.explains,
     }
 }
 
@@ -327,6 +331,23 @@ pub fn evaluate(rules: &RuleSet, evidence: &Evidence, window: (u64, u64), platea
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     });
     combine(outcomes, plateau)
+}
+
+/// The bound of a fired rule that explains `top`: one whose `explains` is `top` and that
+/// fired on every host where `top`'s rules fired (a rule of `top` judged on the cluster
+/// as a whole is not explained by a host's cause).
+fn explainer(outcomes: &[RuleOutcome], top: Bound) -> Option<Bound> {
+    let fired = |o: &RuleOutcome| match &o.state {
+        RuleState::Fired { instances, .. } => Some(instances.clone()),
+        _ => None,
+    };
+    let symptoms: BTreeSet<String> = outcomes.iter().filter(|o| o.bound == top).filter_map(fired).flatten().collect();
+    outcomes
+        .iter()
+        .filter(|o| o.explains == Some(top))
+        .filter_map(|o| Some((o.bound, fired(o)?)))
+        .find(|(_, hosts)| !symptoms.is_empty() && symptoms.iter().all(|h| hosts.contains(h)))
+        .map(|(bound, _)| bound)
 }
 
 /// Combines rule outcomes into a verdict: the bound whose fired rules weigh most wins;
@@ -352,11 +373,20 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
     let (bound, confidence, runner_up) = match (plateau, ranked.first()) {
         (false, _) => (Bound::None, 1.0 - 0.5 * unknown_share, ranked.first().map(|(b, _)| *b)),
         (true, None) => (Bound::Unknown, 0.0, None),
-        (true, Some(&(top, top_score))) => {
-            let second = ranked.get(1).map(|(_, s)| *s).unwrap_or(0.0);
-            let confidence = top_score / (top_score + second) * (1.0 - 0.5 * unknown_share);
-            (top, confidence, ranked.get(1).map(|(b, _)| *b))
-        }
+        (true, Some(&(top, top_score))) => match explainer(&outcomes, top) {
+            // The leading bound's symptoms have a cause in another bound: that bound is
+            // the verdict, and the symptoms' weight counts for it against the rest.
+            Some(cause) => {
+                let together = top_score + scores.get(&cause).copied().unwrap_or(0.0);
+                let rest = ranked.iter().find(|(b, _)| *b != top && *b != cause).map(|(_, s)| *s).unwrap_or(0.0);
+                (cause, together / (together + rest) * (1.0 - 0.5 * unknown_share), Some(top))
+            }
+            None => {
+                let second = ranked.get(1).map(|(_, s)| *s).unwrap_or(0.0);
+                let confidence = top_score / (top_score + second) * (1.0 - 0.5 * unknown_share);
+                (top, confidence, ranked.get(1).map(|(b, _)| *b))
+            }
+        },
     };
     let mut evidence: Vec<EvidenceLine> = Vec::new();
     let mut advice = Vec::new();

@@ -65,6 +65,8 @@ struct RawRule {
     advice: String,
     #[serde(default)]
     anchor: String,
+    #[serde(default)]
+    explains: Option<toml::Spanned<String>>,
 }
 
 fn default_weight() -> f64 {
@@ -129,6 +131,10 @@ pub struct Rule {
     pub anchor: String,
     /// The file it came from.
     pub file: String,
+    /// The bound whose symptoms this rule's cause explains (`kafka.hot_leader` explains
+    /// `cpu`): when that bound leads only on hosts where this rule fired too, the verdict
+    /// is this rule's bound and cause, the explained bound its runner-up.
+    pub explains: Option<Bound>,
 }
 
 /// The catalog and every rule.
@@ -317,6 +323,22 @@ impl RuleSet {
                         continue;
                     }
                 };
+                let explains = match &raw.explains {
+                    None => None,
+                    Some(text) => match parse_bound(text.get_ref()) {
+                        Some(explained) if explained != bound => Some(explained),
+                        _ => {
+                            errors.push(at(
+                                text.span().start,
+                                format!(
+                                    "rule '{id}': explains '{}' must name another bound (network, disk, cpu, client or kafka)",
+                                    text.get_ref()
+                                ),
+                            ));
+                            continue;
+                        }
+                    },
+                };
                 let cause =
                     raw.cause.unwrap_or_else(|| id.split_once('.').map_or(&*id, |(_, name)| name).replace('_', " "));
                 set.rules.push(Rule {
@@ -331,6 +353,7 @@ impl RuleSet {
                     advice: raw.advice,
                     anchor: raw.anchor,
                     file: file.clone(),
+                    explains,
                 });
             }
         }
@@ -392,5 +415,15 @@ advice = "Add cores."
         assert!(errors[0].message.contains("unknown function 'median'"), "{}", errors[0]);
         let errors = load("[[rule]]\nid = \"x\"\nbound = \"gpu\"\nwhen = \"avg(host_cpu_busy) > 1\"\nevidence = \"e\"\nadvice = \"a\"\n").unwrap_err();
         assert!(errors[0].message.contains("unknown bound 'gpu'"));
+        let rule = |explains: &str| {
+            format!(
+                "[[rule]]\nid = \"x\"\nbound = \"kafka\"\nexplains = \"{explains}\"\nwhen = \"avg(host_cpu_busy) > 1\"\nevidence = \"e\"\nadvice = \"a\"\n"
+            )
+        };
+        assert_eq!(load(&rule("cpu")).unwrap().rules[0].explains, Some(Bound::Cpu));
+        for wrong in ["gpu", "kafka"] {
+            let errors = load(&rule(wrong)).unwrap_err();
+            assert!(errors[0].message.contains("must name another bound"), "{}", errors[0]);
+        }
     }
 }

@@ -88,9 +88,11 @@ leftovers() {
 kafka_scenarios=(none network client disk kafka-quota kafka-skew kafka-replication cpu network+client client+network)
 
 # Defines Kafka scenario $1: sets expected, min_confidence, fault (for the table), flags
-# (diagnose's, beyond the shared ones) and topic_config (its topic's extra configs).
+# (diagnose's, beyond the shared ones), topic_rf and topic_config (its topic's replication
+# factor and extra configs).
 kafka_define() {
     min_confidence=0.5
+    topic_rf=3
     topic_config=()
     case $1 in
         none)
@@ -121,11 +123,14 @@ kafka_define() {
             flags=(--ramp 40:40:3:400 --size 16000) ;;
         kafka-skew)
             # Seed 004's parking problem at its extreme: one device key per generator, so
-            # one or two of the 12 partitions take everything, and their leaders — brokers
-            # sized as small VMs — run out while the others idle.
+            # one or two of the 12 partitions take everything, and their leader — brokers
+            # sized as small VMs — runs out while the others idle. At RF 1: with RF 3 on
+            # three brokers every broker follows every partition, and the followers' copies
+            # load all three alike whatever the keys.
             expected="kafka:key skew>cpu"
-            fault="one device key per generator for 12 partitions; each broker's container held to 0.1 core"
-            flags=(--devices 1 --ramp 50:50:4:1500 --size 8000) ;;
+            fault="one device key per generator for 12 partitions at RF 1; each broker's container held to 0.1 core"
+            flags=(--devices 1 --ramp 50:50:4:1500 --size 8000)
+            topic_rf=1 ;;
         kafka-replication)
             # A follower that cannot keep up: one broker's link capped. It leads a third of
             # the partitions and follows the rest, so every record crosses its link, and
@@ -198,13 +203,13 @@ kafka_suite() {
     TESTBED_WARM_SECS=45 testbed_up
     echo "testbed up and warm in $((SECONDS - started)) s" >&2
     for name in "$@"; do
-        local expected min_confidence fault flags topic_config
+        local expected min_confidence fault flags topic_rf topic_config
         kafka_define "$name"
         started=$SECONDS
         out=$(mktemp -d)
         topic="scenario-${name//+/-and-}"
         # (Inside `|| failed=1` errexit is off: a step that fails shows in its verdict.)
-        kafka_topic_ready "$bootstrap" "$topic" 12 3 "${topic_config[@]}" || true
+        kafka_topic_ready "$bootstrap" "$topic" 12 "$topic_rf" "${topic_config[@]}" || true
         kafka_fault "$name" on
         TESTBED_TOPIC=$topic testbed_diagnose "$out/report" --net-time 2 --disk-size 32M -X compression.type=none \
             "${flags[@]}" --json >"$out/verdict.json" || true
