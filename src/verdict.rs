@@ -179,6 +179,24 @@ mod tests {
     }
 
     #[test]
+    fn symptoms_the_verdict_explains_are_not_the_runner_up() {
+        // Full links carrying the followers' copies; the leaders wait on those followers.
+        let links = RuleOutcome {
+            explains: Some(Bound::Kafka),
+            ..on_hosts(fired("network.replication_at_capacity", Bound::Network, 3.0), &["b1", "b2", "b3"])
+        };
+        let waiting = on_hosts(fired("kafka.waiting_on_followers", Bound::Kafka, 2.0), &["b1", "b2"]);
+        let generators = fired("client.generators_half_busy", Bound::Client, 1.0);
+        let verdict = combine(vec![links.clone(), waiting.clone(), generators], true);
+        assert_eq!((verdict.bound, verdict.runner_up), (Bound::Network, Some(Bound::Client)));
+        assert!((verdict.confidence - 3.0 / 4.0).abs() < 1e-9, "{}", verdict.confidence);
+        // One follower's link full, leaders elsewhere waiting: Kafka's evidence stands.
+        let one_link = on_hosts(links, &["b3"]);
+        let verdict = combine(vec![one_link, waiting], true);
+        assert_eq!((verdict.bound, verdict.runner_up), (Bound::Network, Some(Bound::Kafka)));
+    }
+
+    #[test]
     fn two_faults_give_the_heavier_as_verdict_and_the_other_as_runner_up() {
         let verdict = combine(
             vec![

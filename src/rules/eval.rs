@@ -333,21 +333,27 @@ pub fn evaluate(rules: &RuleSet, evidence: &Evidence, window: (u64, u64), platea
     combine(outcomes, plateau)
 }
 
-/// The bound of a fired rule that explains `top`: one whose `explains` is `top` and that
-/// fired on every host where `top`'s rules fired (a rule of `top` judged on the cluster
-/// as a whole is not explained by a host's cause).
-fn explainer(outcomes: &[RuleOutcome], top: Bound) -> Option<Bound> {
+/// Whether a fired rule of bound `cause` explains bound `symptom`: its `explains` is
+/// `symptom` and it fired on every host where `symptom`'s rules fired (a rule of `symptom`
+/// judged on the cluster as a whole is not explained by a host's cause).
+fn explains(outcomes: &[RuleOutcome], cause: Bound, symptom: Bound) -> bool {
     let fired = |o: &RuleOutcome| match &o.state {
         RuleState::Fired { instances, .. } => Some(instances.clone()),
         _ => None,
     };
-    let symptoms: BTreeSet<String> = outcomes.iter().filter(|o| o.bound == top).filter_map(fired).flatten().collect();
-    outcomes
-        .iter()
-        .filter(|o| o.explains == Some(top))
-        .filter_map(|o| Some((o.bound, fired(o)?)))
-        .find(|(_, hosts)| !symptoms.is_empty() && symptoms.iter().all(|h| hosts.contains(h)))
-        .map(|(bound, _)| bound)
+    let symptoms: BTreeSet<String> =
+        outcomes.iter().filter(|o| o.bound == symptom).filter_map(fired).flatten().collect();
+    !symptoms.is_empty()
+        && outcomes
+            .iter()
+            .filter(|o| o.bound == cause && o.explains == Some(symptom))
+            .filter_map(fired)
+            .any(|hosts| symptoms.iter().all(|h| hosts.contains(h)))
+}
+
+/// The bound of a fired rule that explains `top`, if any.
+fn explainer(outcomes: &[RuleOutcome], top: Bound) -> Option<Bound> {
+    outcomes.iter().map(|o| o.bound).find(|&cause| cause != top && explains(outcomes, cause, top))
 }
 
 /// Combines rule outcomes into a verdict: the bound whose fired rules weigh most wins;
@@ -381,10 +387,13 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
                 let rest = ranked.iter().find(|(b, _)| *b != top && *b != cause).map(|(_, s)| *s).unwrap_or(0.0);
                 (cause, together / (together + rest) * (1.0 - 0.5 * unknown_share), Some(top))
             }
+            // The runner-up is the next limit: a bound whose symptoms the verdict's own
+            // cause explains (followers waiting on full links) is not one.
             None => {
-                let second = ranked.get(1).map(|(_, s)| *s).unwrap_or(0.0);
+                let next = ranked.iter().skip(1).find(|(b, _)| !explains(&outcomes, top, *b));
+                let second = next.map(|(_, s)| *s).unwrap_or(0.0);
                 let confidence = top_score / (top_score + second) * (1.0 - 0.5 * unknown_share);
-                (top, confidence, ranked.get(1).map(|(b, _)| *b))
+                (top, confidence, next.map(|(b, _)| *b))
             }
         },
     };
