@@ -145,7 +145,7 @@ kafka_define() {
             # Two limits at once: seed 000's links, and generators held so that they run
             # out first. The generators are the verdict, the links the next limit.
             expected="client:generator CPU>network"
-            fault="every broker's link capped at 100 Mbit/s, and each generator host held to 0.08 core"
+            fault="every broker's link capped at 100 Mbit/s, and each generator host held to 0.05 core"
             flags=(--ramp 50:50:4:600 --size 32000) ;;
         client+network)
             # The reverse: the links capped tighter than the generators' CPU allows.
@@ -185,11 +185,11 @@ kafka_fault() {
         kafka-replication)
             testbed_limit_link 23 "$([[ $on == on ]] && echo 30mbit || echo none)" ;;
         network+client | client+network)
-            # Measured here (debug build): a generator spends about 0.0008 core per 32 KB
+            # Measured here (debug build): a generator spends 0.0005-0.0008 core per 32 KB
             # event, and the links' ceilings are about 340 (100 Mbit/s) and 170 (50 Mbit/s)
-            # events a second. 0.08 core: the generators run out near 200; 0.1 core: they
-            # are about 60 % busy at 170.
-            local rate=100mbit cores=0.08
+            # events a second. 0.05 core: the generators run out near 150-200 (at 0.08 they
+            # reached the links' 340 with them); 0.1 core: about 60 % busy at 170.
+            local rate=100mbit cores=0.05
             [[ $name == client+network ]] && rate=50mbit cores=0.1
             for id in 21 22 23; do testbed_limit_link "$id" "$([[ $on == on ]] && echo $rate || echo none)"; done
             testbed_limit_cpu gen1 "$([[ $on == on ]] && echo $cores || echo 1)"
