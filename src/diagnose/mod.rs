@@ -218,6 +218,9 @@ pub fn run(
     if let Some(rf) = live.replication_factor.or(plan.replication_factor) {
         evidence.series.extend(measured::constant(catalog, "topic_replication_factor", rf as f64, ramped.ended_ms));
     }
+    if let Some(brokers) = live.cluster_brokers {
+        evidence.series.extend(measured::constant(catalog, "cluster_brokers", brokers as f64, ramped.ended_ms));
+    }
     for run in &ramped.produce {
         if let Some(err) = &run.error {
             evidence.unavailable.push(format!("produce run on {}: {err}", run.agent));

@@ -22,6 +22,8 @@ pub struct Preflight {
     /// The topic's replication factor: the cluster's for an existing topic (never the
     /// plan's to say), else the one it was created with.
     pub replication_factor: Option<u32>,
+    /// The brokers in the cluster's metadata, when the topic was found.
+    pub cluster_brokers: Option<usize>,
 }
 
 impl Preflight {
@@ -69,6 +71,7 @@ fn topic(plan: &DiagnosePlan, found: &mut Preflight, progress: &dyn Progress) {
     match crate::kafka::admin::topic_layout(&plan.bootstrap, &plan.producer.extra, &plan.topic) {
         Ok(Some(layout)) => {
             found.replication_factor = Some(layout.replication_factor);
+            found.cluster_brokers = Some(layout.brokers);
             found.partitions = Some(layout.partitions);
             let under = match layout.under_replicated {
                 0 => String::new(),

@@ -84,6 +84,7 @@ fn healthy() -> HashMap<&'static str, f64> {
         ("kafka_log_flush_p99_ms", 5.0),
         ("kafka_log_flushes_per_sec", 0.1),
         ("topic_replication_factor", 3.0),
+        ("cluster_brokers", 3.0),
         ("producer_target_rate", 20000.0),
         ("producer_achieved_rate", 19900.0),
         ("producer_achieved_ratio", 0.995),
@@ -166,12 +167,26 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
         ("kafka.throttled", vec![("producer_throttle_ms", 200.0)]),
         (
             "kafka.waiting_on_followers",
-            vec![("kafka_produce_remote_time_p99_ms", 400.0), ("kafka_produce_total_time_p99_ms", 480.0)],
+            vec![("kafka_produce_remote_time_p99_ms", 800.0), ("kafka_produce_total_time_p99_ms", 900.0)],
         ),
         ("kafka.broker_throttle", vec![("kafka_produce_throttle_ms", 100.0), ("producer_throttle_ms", 80.0)]),
         (
             "kafka.hot_leader",
-            vec![("producer_used_partition_ratio", 0.1), ("host_cpu_busy", 0.95), ("producer_partition_skew", 10.0)],
+            vec![
+                ("producer_used_partition_ratio", 0.1),
+                ("topic_replication_factor", 1.0),
+                ("host_cpu_busy", 0.95),
+                ("producer_partition_skew", 10.0),
+            ],
+        ),
+        (
+            "kafka.hot_leader_link",
+            vec![
+                ("producer_used_partition_ratio", 0.1),
+                ("topic_replication_factor", 1.0),
+                ("nic_rx_bytes_per_sec", 11e6),
+                ("producer_partition_skew", 10.0),
+            ],
         ),
         ("kafka.key_skew", vec![("producer_partition_skew", 4.0)]),
         ("kafka.unused_partitions", vec![("producer_used_partition_ratio", 0.4)]),
