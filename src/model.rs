@@ -239,33 +239,6 @@ pub fn sankey(prediction: &Prediction) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn seed_000_links_would_need_twice_the_capacity_for_twice_the_ingress() {
-        // Three brokers, RF 3, 100 Mbit/s links (12.5 MB/s): every broker receives the
-        // whole ingress, so the links cap it at 12.5 MB/s.
-        let workload = Workload {
-            ingress_mbps: 12.0,
-            replication_factor: 3,
-            brokers: 3,
-            realtime_mbps: 0.0,
-            delayed_mbps: 0.0,
-            remote_mbps: 0.0,
-            tiered: false,
-        };
-        let prediction = predict(workload, Capacities { link_mbps: Some(12.5), disk_mbps: Some(500.0) });
-        assert_eq!(prediction.binding.as_deref(), Some("nic_in"));
-        assert!((prediction.predicted_max_ingress_mbps.unwrap() - 12.5).abs() < 1e-9);
-        let lifts = lifts(&prediction, 25.0);
-        assert_eq!(lifts[0].change, "links of 200 Mbit/s or more per broker (measured 100)");
-        // RF 2: each broker receives 2/3 of the ingress; four brokers: 3/4 of it.
-        assert_eq!(lifts[1].change, "replication factor 2");
-        assert!((lifts[1].ceiling_mbps - 18.75).abs() < 1e-9);
-        assert_eq!(lifts[2].change, "4 brokers");
-        assert!((lifts[2].ceiling_mbps - 12.5 * 4.0 / 3.0).abs() < 1e-9);
-        // A target the links already allow needs nothing.
-        assert!(super::lifts(&prediction, 10.0).is_empty());
-    }
-
     fn workload(realtime: f64, delayed: f64, remote: f64, tiered: bool) -> Workload {
         Workload {
             ingress_mbps: 1000.0,
@@ -326,5 +299,16 @@ mod tests {
         assert!((p.predicted_max_ingress_mbps.unwrap() - 15.0).abs() < 1e-9);
         assert!((p.max_ingress_mbps.nic_out_mbps.unwrap() - 22.5).abs() < 1e-9);
         assert!((p.max_ingress_mbps.disk_mbps.unwrap() - 200.0).abs() < 1e-9);
+        // Twice the ingress takes twice the links; RF 2 puts 2/3 of the ingress on each
+        // broker's link, a fourth broker 3/4 of it.
+        let lifts = lifts(&p, 30.0);
+        assert_eq!(lifts[0].change, "links of 240 Mbit/s or more per broker (measured 120)");
+        assert!((lifts[0].ceiling_mbps - 30.0).abs() < 1e-9);
+        assert_eq!(lifts[1].change, "replication factor 2");
+        assert!((lifts[1].ceiling_mbps - 22.5).abs() < 1e-9);
+        assert_eq!(lifts[2].change, "4 brokers");
+        assert!((lifts[2].ceiling_mbps - 20.0).abs() < 1e-9);
+        // A target the links already allow needs nothing.
+        assert!(super::lifts(&p, 10.0).is_empty());
     }
 }

@@ -60,14 +60,27 @@ pub fn judge(
             .predicted_max_ingress_mbps
             .map(|p| (check.observed_ingress_mbps / p - 1.0).abs() <= MODEL_TOLERANCE)
     });
-    // A model that predicted the plateau joins the vote as one more fired rule.
-    if let (Some(true), Some(check)) = (model_agrees, model)
+    // A model that predicted the plateau joins the vote as one more fired rule; one whose
+    // ceiling lies above the plateau but within NEXT_LIMIT of it names the next limit.
+    if let (Some(agrees), Some(check)) = (model_agrees, model)
         && let (Some(binding), Some(predicted)) =
             (check.prediction.binding.as_deref(), check.prediction.predicted_max_ingress_mbps)
     {
-        let mut outcomes = std::mem::take(&mut verdict.rules);
-        outcomes.push(model_outcome(binding, predicted, check.observed_ingress_mbps));
-        verdict = combine(outcomes, plateau.found);
+        let observed = check.observed_ingress_mbps;
+        let model_bound = if binding == "disk" { Bound::Disk } else { Bound::Network };
+        let another_leads = ![Bound::None, Bound::Unknown, model_bound].contains(&verdict.bound);
+        let outcome = if agrees {
+            Some(model_outcome(binding, predicted, observed))
+        } else if another_leads && predicted > observed && predicted <= NEXT_LIMIT * observed {
+            Some(next_limit_outcome(binding, predicted, observed))
+        } else {
+            None
+        };
+        if let Some(outcome) = outcome {
+            let mut outcomes = std::mem::take(&mut verdict.rules);
+            outcomes.push(outcome);
+            verdict = combine(outcomes, plateau.found);
+        }
     }
     // "No plateau" is a finding only when load was delivered: a ramp that delivered
     // nothing (an unreachable cluster, a missing topic, generators that all failed) shows
@@ -97,6 +110,38 @@ pub fn model_explains(verdict: &Verdict, prediction: &Prediction, observed_ingre
     };
     verdict.bound == bound
         && prediction.predicted_max_ingress_mbps.is_some_and(|ceiling| observed_ingress_mbps >= 0.5 * ceiling)
+}
+
+/// A capacity-model ceiling this close above the plateau (a multiple of it) is the next
+/// limit: what binds once the verdict's limit is lifted.
+pub const NEXT_LIMIT: f64 = 2.0;
+
+/// The capacity model's ceiling above the plateau, as a rule that fired with half the
+/// smallest rule weight: the next limit — the runner-up when nothing else points anywhere
+/// but the verdict, never enough to overturn a rule.
+fn next_limit_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) -> RuleOutcome {
+    let bound = if binding == "disk" { Bound::Disk } else { Bound::Network };
+    RuleOutcome {
+        id: "model.next_limit".into(),
+        bound,
+        cause: if bound == Bound::Disk { "capacity (disk)".into() } else { "capacity (links)".into() },
+        weight: 0.5,
+        when: format!("the capacity model's ceiling above the plateau, within {NEXT_LIMIT}× of it"),
+        state: RuleState::Fired {
+            instances: vec!["cluster".into()],
+            evidence: vec![format!(
+                "the capacity model puts the {} ceiling at {predicted_mbps:.2} MB/s of ingress, {:.1}× the plateau's {observed_mbps:.2} MB/s: the next limit",
+                if bound == Bound::Disk { "disks'" } else { "links'" },
+                predicted_mbps / observed_mbps
+            )],
+        },
+        advice: format!(
+            "Past this limit, the measured {} capacity is the next one, at {predicted_mbps:.1} MB/s of producer ingress.",
+            if bound == Bound::Disk { "disk" } else { "link" }
+        ),
+        anchor: "seed 003's capacity model".into(),
+        explains: None,
+    }
 }
 
 /// The capacity model's vote, as a rule that fired.
@@ -161,10 +206,12 @@ mod tests {
                 fired("network.retransmits", Bound::Network, 1.0),
             ]
         };
-        // The hot leader is the host whose CPU ran out: the keys are the cause.
+        // The hot leader is the host whose CPU ran out: the keys are the cause, the CPU
+        // their symptom, and the runner-up the next independent limit.
         let verdict = combine(outcomes(&["b1"]), true);
-        assert_eq!((verdict.bound, verdict.runner_up), (Bound::Kafka, Some(Bound::Cpu)));
+        assert_eq!((verdict.bound, verdict.runner_up), (Bound::Kafka, Some(Bound::Network)));
         assert_eq!(verdict.cause.as_deref(), Some("kafka.hot_leader"));
+        assert_eq!(verdict.explained, [(Bound::Cpu, "cpu.container_throttled".to_string())]);
         assert!((verdict.confidence - 9.0 / 10.0).abs() < 1e-9, "{}", verdict.confidence);
         // A CPU that ran out elsewhere too is not explained by one hot leader.
         let verdict = combine(
@@ -176,6 +223,7 @@ mod tests {
             true,
         );
         assert_eq!((verdict.bound, verdict.runner_up), (Bound::Cpu, Some(Bound::Kafka)));
+        assert!(verdict.explained.is_empty());
     }
 
     #[test]
@@ -189,6 +237,7 @@ mod tests {
         let generators = fired("client.generators_half_busy", Bound::Client, 1.0);
         let verdict = combine(vec![links.clone(), waiting.clone(), generators], true);
         assert_eq!((verdict.bound, verdict.runner_up), (Bound::Network, Some(Bound::Client)));
+        assert_eq!(verdict.explained, [(Bound::Kafka, "kafka.waiting_on_followers".to_string())]);
         assert!((verdict.confidence - 3.0 / 4.0).abs() < 1e-9, "{}", verdict.confidence);
         // One follower's link full, leaders elsewhere waiting: Kafka's evidence stands.
         let one_link = on_hosts(links, &["b3"]);
@@ -213,6 +262,41 @@ mod tests {
         // The runner-up's evidence is kept, after the verdict's; only the verdict's advice is.
         assert_eq!(verdict.evidence.last().map(|e| e.bound), Some(Bound::Cpu));
         assert_eq!(verdict.advice, vec!["network.a advice", "network.b advice"]);
+    }
+
+    #[test]
+    fn the_capacity_model_above_the_plateau_names_the_next_limit() {
+        let rules =
+            crate::rules::RuleSet::load_dir(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules"))
+                .unwrap();
+        // Generators flat out: the client binds.
+        let mut busy = crate::evidence::Series::new("generator_cpu_busy", "cluster", "ratio");
+        (1..=10).for_each(|i| busy.push(i * 1000, 0.97));
+        let evidence = Evidence { series: vec![busy], unavailable: Vec::new() };
+        let plateau = Plateau { found: true, plateau_msgs_per_sec: 200.0, knee_step: Some(2), steps: 3 };
+        let ramp = [RampStep { target_rate: 200.0, achieved_rate: 200.0, ..Default::default() }];
+        let judge_at = |link_mbps: f64| {
+            let workload = crate::model::Workload {
+                ingress_mbps: 6.0,
+                replication_factor: 3,
+                brokers: 3,
+                realtime_mbps: 0.0,
+                delayed_mbps: 0.0,
+                remote_mbps: 0.0,
+                tiered: false,
+            };
+            let capacities = crate::model::Capacities { link_mbps: Some(link_mbps), disk_mbps: None };
+            let prediction = crate::model::predict(workload, capacities);
+            let check = ModelCheck { prediction: &prediction, observed_ingress_mbps: 6.0 };
+            judge(&rules, &evidence, (0, 20_000), &plateau, &ramp, Some(check), &[]).verdict
+        };
+        // Links that would cap ingress at 9 MB/s, 1.5 times the plateau: the next limit.
+        let verdict = judge_at(9.0);
+        assert_eq!((verdict.bound, verdict.runner_up), (Bound::Client, Some(Bound::Network)));
+        assert_eq!(verdict.runner_up_cause.as_deref(), Some("capacity (links)"));
+        // Links far above it are not.
+        let verdict = judge_at(30.0);
+        assert_eq!((verdict.bound, verdict.runner_up), (Bound::Client, None));
     }
 
     #[test]

@@ -86,9 +86,13 @@ pub fn markdown(d: &Diagnosis) -> String {
     let _ = writeln!(md, "## Verdict\n");
     let _ = writeln!(
         md,
-        "**{}**-bound{}, confidence {:.2}{}.\n",
+        "**{}**-bound{}{}, confidence {:.2}{}.\n",
         v.bound,
         v.cause.as_deref().map(|c| format!(" — cause: **{c}**")).unwrap_or_default(),
+        v.explained
+            .iter()
+            .map(|(bound, cause)| format!(", which explains the {bound} evidence ({cause})"))
+            .collect::<String>(),
         v.confidence,
         v.runner_up
             .map(|r| format!(

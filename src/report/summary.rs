@@ -20,6 +20,8 @@ pub struct VerdictSummary {
     pub runner_up: Option<String>,
     /// The runner-up's cause.
     pub runner_up_cause: Option<String>,
+    /// Bounds whose evidence the verdict's cause explains (its symptoms), as `bound: cause`.
+    pub explained: Vec<String>,
     /// Each bound's score.
     pub scores: BTreeMap<String, f64>,
     /// Whether throughput stopped following the target.
@@ -46,6 +48,7 @@ impl VerdictSummary {
             confidence: v.confidence,
             runner_up: v.runner_up.map(|b| b.to_string()),
             runner_up_cause: v.runner_up_cause.clone(),
+            explained: v.explained.iter().map(|(bound, cause)| format!("{bound}: {cause}")).collect(),
             scores: v.scores.iter().map(|(bound, score)| (bound.to_string(), *score)).collect(),
             plateau_found: diagnosis.plateau.found,
             plateau_msgs_per_sec: diagnosis.plateau.plateau_msgs_per_sec,

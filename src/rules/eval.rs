@@ -87,6 +87,11 @@ pub struct Verdict {
     /// The runner-up's cause, named the same way.
     #[serde(default)]
     pub runner_up_cause: Option<String>,
+    /// Bounds whose fired rules the verdict's cause explains — its symptoms on the same
+    /// hosts (a broker's link filled by keys parked on its partitions), with their causes;
+    /// never the runner-up, which is the next independent limit.
+    #[serde(default)]
+    pub explained: Vec<(Bound, String)>,
     /// Score of each bound: the weights of its rules that fired.
     pub scores: BTreeMap<Bound, f64>,
     /// Evidence lines, the chosen bound's first.
@@ -379,23 +384,17 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
     let (bound, confidence, runner_up) = match (plateau, ranked.first()) {
         (false, _) => (Bound::None, 1.0 - 0.5 * unknown_share, ranked.first().map(|(b, _)| *b)),
         (true, None) => (Bound::Unknown, 0.0, None),
-        (true, Some(&(top, top_score))) => match explainer(&outcomes, top) {
-            // The leading bound's symptoms have a cause in another bound: that bound is
-            // the verdict, and the symptoms' weight counts for it against the rest.
-            Some(cause) => {
-                let together = top_score + scores.get(&cause).copied().unwrap_or(0.0);
-                let rest = ranked.iter().find(|(b, _)| *b != top && *b != cause).map(|(_, s)| *s).unwrap_or(0.0);
-                (cause, together / (together + rest) * (1.0 - 0.5 * unknown_share), Some(top))
-            }
-            // The runner-up is the next limit: a bound whose symptoms the verdict's own
-            // cause explains (followers waiting on full links) is not one.
-            None => {
-                let next = ranked.iter().skip(1).find(|(b, _)| !explains(&outcomes, top, *b));
-                let second = next.map(|(_, s)| *s).unwrap_or(0.0);
-                let confidence = top_score / (top_score + second) * (1.0 - 0.5 * unknown_share);
-                (top, confidence, next.map(|(b, _)| *b))
-            }
-        },
+        (true, Some(&(top, top_score))) => {
+            // The leading bound's symptoms may have a cause in another bound: that bound
+            // is the verdict, and the symptoms' weight counts for it against the rest.
+            let verdict = explainer(&outcomes, top).unwrap_or(top);
+            let together = top_score + if verdict == top { 0.0 } else { scores.get(&verdict).copied().unwrap_or(0.0) };
+            // The runner-up is the next independent limit: not a bound whose symptoms the
+            // verdict's cause explains (followers waiting on full links).
+            let next = ranked.iter().find(|(b, _)| *b != top && *b != verdict && !explains(&outcomes, verdict, *b));
+            let second = next.map(|(_, s)| *s).unwrap_or(0.0);
+            (verdict, together / (together + second) * (1.0 - 0.5 * unknown_share), next.map(|(b, _)| *b))
+        }
     };
     let mut evidence: Vec<EvidenceLine> = Vec::new();
     let mut advice = Vec::new();
@@ -423,12 +422,22 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
     };
     let cause = if plateau { cause_of(bound) } else { None };
     let runner_up_cause = runner_up.and_then(cause_of);
+    let explained = if plateau && bound != Bound::Unknown {
+        scores
+            .keys()
+            .filter(|&&b| b != bound && explains(&outcomes, bound, b))
+            .filter_map(|&b| Some((b, cause_of(b)?)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Verdict {
         bound,
         cause,
         confidence: confidence.clamp(0.0, 1.0),
         runner_up,
         runner_up_cause,
+        explained,
         scores,
         evidence,
         advice,
