@@ -239,6 +239,15 @@ mod tests {
         assert_eq!((verdict.bound, verdict.runner_up), (Bound::Network, Some(Bound::Client)));
         assert_eq!(verdict.explained, [(Bound::Kafka, "kafka.waiting_on_followers".to_string())]);
         assert!((verdict.confidence - 3.0 / 4.0).abs() < 1e-9, "{}", verdict.confidence);
+        // The generators bind; links past half full on the brokers whose followers are
+        // waited on: the links, not Kafka, are the next limit.
+        let half_full = RuleOutcome {
+            explains: Some(Bound::Kafka),
+            ..on_hosts(fired("network.link_half_full", Bound::Network, 1.0), &["b1", "b2", "b3"])
+        };
+        let verdict =
+            combine(vec![fired("client.generator_cpu", Bound::Client, 5.0), waiting.clone(), half_full], true);
+        assert_eq!((verdict.bound, verdict.runner_up), (Bound::Client, Some(Bound::Network)));
         // One follower's link full, leaders elsewhere waiting: Kafka's evidence stands.
         let one_link = on_hosts(links, &["b3"]);
         let verdict = combine(vec![one_link, waiting], true);

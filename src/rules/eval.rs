@@ -389,9 +389,10 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
             // is the verdict, and the symptoms' weight counts for it against the rest.
             let verdict = explainer(&outcomes, top).unwrap_or(top);
             let together = top_score + if verdict == top { 0.0 } else { scores.get(&verdict).copied().unwrap_or(0.0) };
-            // The runner-up is the next independent limit: not a bound whose symptoms the
-            // verdict's cause explains (followers waiting on full links).
-            let next = ranked.iter().find(|(b, _)| *b != top && *b != verdict && !explains(&outcomes, verdict, *b));
+            // The runner-up is the next independent limit: not a bound whose symptoms
+            // another fired bound explains (followers waiting on full links).
+            let explained = |b: Bound| ranked.iter().any(|(c, _)| *c != b && explains(&outcomes, *c, b));
+            let next = ranked.iter().find(|(b, _)| *b != top && *b != verdict && !explained(*b));
             let second = next.map(|(_, s)| *s).unwrap_or(0.0);
             (verdict, together / (together + second) * (1.0 - 0.5 * unknown_share), next.map(|(b, _)| *b))
         }
