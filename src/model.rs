@@ -32,6 +32,21 @@ pub struct Workload {
     pub tiered: bool,
 }
 
+impl Workload {
+    /// Producers only (no consumers, local storage): what a diagnosis measures.
+    pub fn producers(ingress_mbps: f64, replication_factor: u32, brokers: u32) -> Workload {
+        Workload {
+            ingress_mbps,
+            replication_factor,
+            brokers,
+            realtime_mbps: 0.0,
+            delayed_mbps: 0.0,
+            remote_mbps: 0.0,
+            tiered: false,
+        }
+    }
+}
+
 /// Measured capacities per broker.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Capacities {
@@ -285,15 +300,7 @@ mod tests {
         // 3 brokers, RF 3, no consumers, 120 Mbit/s links (15 MB/s): each broker receives
         // its share of ingress plus two replicas of the others', so the cluster takes
         // 3 × 15 / 3 = 15 MB/s of producer ingress; the team saw 12–15 MB/s.
-        let workload = Workload {
-            ingress_mbps: 12.0,
-            replication_factor: 3,
-            brokers: 3,
-            realtime_mbps: 0.0,
-            delayed_mbps: 0.0,
-            remote_mbps: 0.0,
-            tiered: false,
-        };
+        let workload = Workload::producers(12.0, 3, 3);
         let p = predict(workload, Capacities { link_mbps: Some(15.0), disk_mbps: Some(200.0) });
         assert_eq!(p.binding.as_deref(), Some("nic_in"));
         assert!((p.predicted_max_ingress_mbps.unwrap() - 15.0).abs() < 1e-9);

@@ -120,25 +120,35 @@ pub const NEXT_LIMIT: f64 = 2.0;
 /// smallest rule weight: the next limit — the runner-up when nothing else points anywhere
 /// but the verdict, never enough to overturn a rule.
 fn next_limit_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) -> RuleOutcome {
+    let disk = binding == "disk";
+    model_rule(
+        "model.next_limit",
+        binding,
+        0.5,
+        format!("the capacity model's ceiling above the plateau, within {NEXT_LIMIT}× of it"),
+        format!(
+            "the capacity model puts the {} ceiling at {predicted_mbps:.2} MB/s of ingress, {:.1}× the plateau's {observed_mbps:.2} MB/s: the next limit",
+            if disk { "disks'" } else { "links'" },
+            predicted_mbps / observed_mbps
+        ),
+        format!(
+            "Past this limit, the measured {} capacity is the next one, at {predicted_mbps:.1} MB/s of producer ingress.",
+            if disk { "disk" } else { "link" }
+        ),
+    )
+}
+
+/// A fired rule of the capacity model's, for the resource `binding` names.
+fn model_rule(id: &str, binding: &str, weight: f64, when: String, evidence: String, advice: String) -> RuleOutcome {
     let bound = if binding == "disk" { Bound::Disk } else { Bound::Network };
     RuleOutcome {
-        id: "model.next_limit".into(),
+        id: id.into(),
         bound,
         cause: if bound == Bound::Disk { "capacity (disk)".into() } else { "capacity (links)".into() },
-        weight: 0.5,
-        when: format!("the capacity model's ceiling above the plateau, within {NEXT_LIMIT}× of it"),
-        state: RuleState::Fired {
-            instances: vec!["cluster".into()],
-            evidence: vec![format!(
-                "the capacity model puts the {} ceiling at {predicted_mbps:.2} MB/s of ingress, {:.1}× the plateau's {observed_mbps:.2} MB/s: the next limit",
-                if bound == Bound::Disk { "disks'" } else { "links'" },
-                predicted_mbps / observed_mbps
-            )],
-        },
-        advice: format!(
-            "Past this limit, the measured {} capacity is the next one, at {predicted_mbps:.1} MB/s of producer ingress.",
-            if bound == Bound::Disk { "disk" } else { "link" }
-        ),
+        weight,
+        when,
+        state: RuleState::Fired { instances: vec!["cluster".into()], evidence: vec![evidence] },
+        advice,
         anchor: "seed 003's capacity model".into(),
         explains: None,
     }
@@ -146,27 +156,20 @@ fn next_limit_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) ->
 
 /// The capacity model's vote, as a rule that fired.
 fn model_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) -> RuleOutcome {
-    let bound = if binding == "disk" { Bound::Disk } else { Bound::Network };
-    RuleOutcome {
-        id: "model.capacity".into(),
-        bound,
-        cause: if bound == Bound::Disk { "capacity (disk)".into() } else { "capacity (links)".into() },
-        weight: 2.0,
-        when: format!("observed plateau within ±{:.0} % of the capacity model's ceiling", MODEL_TOLERANCE * 100.0),
-        state: RuleState::Fired {
-            instances: vec!["cluster".into()],
-            evidence: vec![format!(
-                "the capacity model puts the ceiling at {predicted_mbps:.2} MB/s of ingress ({binding} binds); the plateau came at {observed_mbps:.2} MB/s ({:+.0} %)",
-                (observed_mbps / predicted_mbps - 1.0) * 100.0
-            )],
-        },
-        advice: format!(
-            "Producer ingress times the replication factor meets the measured {binding} capacity: add brokers, faster {}, or fewer bytes per event.",
-            if bound == Bound::Disk { "disks" } else { "links" }
+    model_rule(
+        "model.capacity",
+        binding,
+        2.0,
+        format!("observed plateau within ±{:.0} % of the capacity model's ceiling", MODEL_TOLERANCE * 100.0),
+        format!(
+            "the capacity model puts the ceiling at {predicted_mbps:.2} MB/s of ingress ({binding} binds); the plateau came at {observed_mbps:.2} MB/s ({:+.0} %)",
+            (observed_mbps / predicted_mbps - 1.0) * 100.0
         ),
-        anchor: "seed 003's capacity model".into(),
-        explains: None,
-    }
+        format!(
+            "Producer ingress times the replication factor meets the measured {binding} capacity: add brokers, faster {}, or fewer bytes per event.",
+            if binding == "disk" { "disks" } else { "links" }
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -285,15 +288,7 @@ mod tests {
         let plateau = Plateau { found: true, plateau_msgs_per_sec: 200.0, knee_step: Some(2), steps: 3 };
         let ramp = [RampStep { target_rate: 200.0, achieved_rate: 200.0, ..Default::default() }];
         let judge_at = |link_mbps: f64| {
-            let workload = crate::model::Workload {
-                ingress_mbps: 6.0,
-                replication_factor: 3,
-                brokers: 3,
-                realtime_mbps: 0.0,
-                delayed_mbps: 0.0,
-                remote_mbps: 0.0,
-                tiered: false,
-            };
+            let workload = crate::model::Workload::producers(6.0, 3, 3);
             let capacities = crate::model::Capacities { link_mbps: Some(link_mbps), disk_mbps: None };
             let prediction = crate::model::predict(workload, capacities);
             let check = ModelCheck { prediction: &prediction, observed_ingress_mbps: 6.0 };

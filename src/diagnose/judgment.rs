@@ -67,15 +67,8 @@ pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judged 
         cells.iter().filter(|c| c.to >= generators).filter_map(|c| c.bits_per_second).map(|b| b / 8e6).reduce(f64::min);
     let disk_mbps = facts.disks.iter().filter_map(|d| d.write_mb_per_sec).reduce(f64::min);
     let model = observed_ingress_mbps.filter(|_| link_mbps.is_some() || disk_mbps.is_some()).map(|ingress| {
-        let workload = Workload {
-            ingress_mbps: ingress.max(0.001),
-            replication_factor: facts.replication_factor.unwrap_or(1),
-            brokers: facts.brokers.max(1) as u32,
-            realtime_mbps: 0.0,
-            delayed_mbps: 0.0,
-            remote_mbps: 0.0,
-            tiered: false,
-        };
+        let workload =
+            Workload::producers(ingress.max(0.001), facts.replication_factor.unwrap_or(1), facts.brokers.max(1) as u32);
         crate::model::predict(workload, Capacities { link_mbps, disk_mbps })
     });
     let check = model
