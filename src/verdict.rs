@@ -67,8 +67,7 @@ pub fn judge(
             (check.prediction.binding.as_deref(), check.prediction.predicted_max_ingress_mbps)
     {
         let observed = check.observed_ingress_mbps;
-        let model_bound = if binding == "disk" { Bound::Disk } else { Bound::Network };
-        let another_leads = ![Bound::None, Bound::Unknown, model_bound].contains(&verdict.bound);
+        let another_leads = ![Bound::None, Bound::Unknown, model_bound(binding)].contains(&verdict.bound);
         let outcome = if agrees {
             Some(model_outcome(binding, predicted, observed))
         } else if another_leads && predicted > observed && predicted <= NEXT_LIMIT * observed {
@@ -103,13 +102,13 @@ pub fn judge(
 /// binding resource (network for the NICs, disk) and the plateau came at half the model's
 /// ceiling or more (a model far above the plateau explains nothing about it).
 pub fn model_explains(verdict: &Verdict, prediction: &Prediction, observed_ingress_mbps: f64) -> bool {
-    let bound = match prediction.binding.as_deref() {
-        Some("disk") => Bound::Disk,
-        Some(_) => Bound::Network,
-        None => return false,
-    };
-    verdict.bound == bound
+    prediction.binding.as_deref().is_some_and(|binding| verdict.bound == model_bound(binding))
         && prediction.predicted_max_ingress_mbps.is_some_and(|ceiling| observed_ingress_mbps >= 0.5 * ceiling)
+}
+
+/// The bound of the capacity model's binding resource: `disk`, or the NICs' network.
+fn model_bound(binding: &str) -> Bound {
+    if binding == "disk" { Bound::Disk } else { Bound::Network }
 }
 
 /// A capacity-model ceiling this close above the plateau (a multiple of it) is the next
@@ -140,7 +139,7 @@ fn next_limit_outcome(binding: &str, predicted_mbps: f64, observed_mbps: f64) ->
 
 /// A fired rule of the capacity model's, for the resource `binding` names.
 fn model_rule(id: &str, binding: &str, weight: f64, when: String, evidence: String, advice: String) -> RuleOutcome {
-    let bound = if binding == "disk" { Bound::Disk } else { Bound::Network };
+    let bound = model_bound(binding);
     RuleOutcome {
         id: id.into(),
         bound,
@@ -301,6 +300,18 @@ mod tests {
         // Links far above it are not.
         let verdict = judge_at(30.0);
         assert_eq!((verdict.bound, verdict.runner_up), (Bound::Client, None));
+    }
+
+    #[test]
+    fn the_model_speaks_to_a_verdict_on_its_own_resource_near_its_ceiling() {
+        let prediction = crate::model::predict(
+            crate::model::Workload::producers(12.0, 3, 3),
+            crate::model::Capacities { link_mbps: Some(12.5), disk_mbps: Some(500.0) },
+        );
+        let verdict = |bound: Bound| Verdict { bound, ..combine(Vec::new(), true) };
+        assert!(model_explains(&verdict(Bound::Network), &prediction, 12.0));
+        assert!(!model_explains(&verdict(Bound::Disk), &prediction, 12.0));
+        assert!(!model_explains(&verdict(Bound::Network), &prediction, 5.0));
     }
 
     #[test]
