@@ -11,6 +11,8 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::agent::{AgentConfig, read_token_file};
+use crate::kafka::consume::ConsumeConfig;
+use crate::kafka::consume::sink::SinkConfig;
 use crate::kafka::{EventSpec, KeyMode, ProduceConfig, ProducerSettings, Ramp, RateSpec};
 use crate::net::{NetCaps, NetTestConfig, Protocol, Target};
 use crate::probe::disk::{DiskConfig, FsyncMode};
@@ -43,6 +45,9 @@ pub enum Command {
     Disk(DiskArgs),
     /// Rate-controlled Kafka produce run of telemetry events, fixed or ramped to the plateau.
     Produce(Box<ProduceArgs>),
+    /// Consumer group past Kafka: consumed rate, end-to-end latency, lag, validation, and
+    /// optionally seed 000's PostgreSQL sink.
+    Consume(Box<ConsumeArgs>),
     /// Sample CPU, disks, NICs, memory and PSI, like iostat/vmstat.
     Sample(SampleArgs),
     /// Re-render findings.md and timeline.svg from a diagnosis's evidence.json.
@@ -66,6 +71,7 @@ impl Command {
             Command::Net(_) => "net",
             Command::Disk(_) => "disk",
             Command::Produce(_) => "produce",
+            Command::Consume(_) => "consume",
             Command::Sample(_) => "sample",
             Command::Report(_) => "report",
             Command::Rules(_) => "rules",
@@ -640,6 +646,71 @@ impl ProduceArgs {
             sla_p99_ms: self.sla_p99_ms,
             interval: self.interval.0,
             stop_after_missed_steps: 2,
+        }
+    }
+}
+
+/// `plateau consume`.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Bootstrap servers, HOST:PORT[,HOST:PORT...].
+    #[arg(long)]
+    pub bootstrap: String,
+    /// Topic to consume (it must exist).
+    #[arg(long)]
+    pub topic: String,
+    /// Consumer group; a fresh one, starting at the topic's end, when absent. An existing
+    /// group continues from its committed offsets.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Members of the group (threads, each with its own connection).
+    #[arg(long, default_value_t = 1)]
+    pub members: usize,
+    /// How long to consume (until Ctrl-C when absent).
+    #[arg(long)]
+    pub time: Option<Span>,
+    /// Device id prefix of the events, for per-device validation.
+    #[arg(long, default_value = "sensor-")]
+    pub device_prefix: String,
+    /// Write every event to PostgreSQL: a libpq connection string
+    /// (postgres://USER:PASSWORD@HOST:PORT/DB).
+    #[arg(long)]
+    pub sink: Option<String>,
+    /// The sink's table (created when missing, seed 000's columns).
+    #[arg(long, default_value = "events")]
+    pub sink_table: String,
+    /// Most records handled as one batch (max.poll.records).
+    #[arg(long, default_value_t = 500)]
+    pub max_batch: usize,
+    /// Synchronous work per event on the polling thread, microseconds.
+    #[arg(long, default_value_t = 0)]
+    pub process_us: u64,
+    /// Any librdkafka property, NAME=VALUE (security.protocol, sasl.*, ssl.*, ...).
+    #[arg(short = 'X', value_parser = crate::kafka::parse_property)]
+    pub property: Vec<(String, String)>,
+    /// Seconds between progress lines.
+    #[arg(long, default_value = "5")]
+    pub interval: Span,
+    /// Print one JSON object instead of progress lines and a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ConsumeArgs {
+    /// The run configuration.
+    pub fn config(&self) -> ConsumeConfig {
+        ConsumeConfig {
+            bootstrap: self.bootstrap.clone(),
+            topic: self.topic.clone(),
+            group: self.group.clone(),
+            members: self.members,
+            time_secs: self.time.map(|span| span.0),
+            device_prefix: self.device_prefix.clone(),
+            sink: self.sink.as_ref().map(|url| SinkConfig { url: url.clone(), table: self.sink_table.clone() }),
+            max_batch: self.max_batch,
+            process_us: self.process_us,
+            interval: self.interval.0,
+            extra: self.property.clone(),
         }
     }
 }

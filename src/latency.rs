@@ -17,6 +17,9 @@ pub struct LatencyMs {
     pub p999: f64,
     /// Largest.
     pub max: f64,
+    /// Mean (seed 004's latency SLA is on the average).
+    #[serde(default)]
+    pub avg: f64,
 }
 
 impl LatencyMs {
@@ -33,6 +36,7 @@ impl LatencyMs {
             p99: ms(histogram.value_at_quantile(0.99)),
             p999: ms(histogram.value_at_quantile(0.999)),
             max: ms(histogram.max()),
+            avg: histogram.mean() / 1000.0,
         }
     }
 }

@@ -10,8 +10,8 @@ use clap::Parser;
 
 use plateau::cancel::Cancel;
 use plateau::cli::{
-    AgentArgs, Cli, Command, DiagnoseArgs, DiskArgs, ModelArgs, NetArgs, NetCommand, NetCommonArgs, NetMatrixArgs,
-    ProduceArgs, ReportArgs, RulesArgs, RulesCommand, SampleArgs,
+    AgentArgs, Cli, Command, ConsumeArgs, DiagnoseArgs, DiskArgs, ModelArgs, NetArgs, NetCommand, NetCommonArgs,
+    NetMatrixArgs, ProduceArgs, ReportArgs, RulesArgs, RulesCommand, SampleArgs,
 };
 use plateau::net::{self, Protocol};
 use plateau::probe::disk::DiskProbe;
@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Command::Disk(args) => run_disk(args),
         Command::Net(args) => run_net(args),
         Command::Produce(args) => run_produce(*args),
+        Command::Consume(args) => run_consume(*args),
         Command::Rules(args) => return run_rules(args),
         Command::Model(args) => run_model(args),
         Command::Sample(args) => run_sample(args),
@@ -52,7 +53,10 @@ fn main() -> ExitCode {
             let usage_error =
                 err.downcast_ref::<ProbeError>().is_some_and(|e| matches!(e, ProbeError::InvalidInput(_)))
                     || err.downcast_ref::<net::NetError>().is_some_and(|e| matches!(e, net::NetError::InvalidInput(_)))
-                    || err.downcast_ref::<plateau::diagnose::PlanError>().is_some();
+                    || err.downcast_ref::<plateau::diagnose::PlanError>().is_some()
+                    || err
+                        .downcast_ref::<plateau::kafka::consume::ConsumeError>()
+                        .is_some_and(|e| matches!(e, plateau::kafka::consume::ConsumeError::InvalidInput(_)));
             ExitCode::from(if usage_error { 2 } else { 1 })
         }
     }
@@ -213,6 +217,25 @@ fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
         }
     })?;
     print_produce(&report, json)
+}
+
+fn run_consume(args: ConsumeArgs) -> anyhow::Result<()> {
+    let config = args.config();
+    let control = std::sync::Arc::new(plateau::kafka::consume::ConsumeControl::default());
+    let interrupted = std::sync::Arc::clone(&control);
+    // Ctrl-C ends the run; the report still covers what was measured.
+    let _ = ctrlc::set_handler(move || interrupted.cancel.cancel());
+    let report = plateau::kafka::consume::run_consume(&config, &control, |interval| {
+        if !args.json {
+            println!("{}", terminal::consume_interval(interval));
+        }
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", terminal::consume_summary(&report));
+    }
+    Ok(())
 }
 
 fn print_produce(report: &plateau::kafka::ProduceReport, json: bool) -> anyhow::Result<()> {

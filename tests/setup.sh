@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what plateau's build, tests and benchmarks need on a fresh Debian machine,
 # and skips what is already there so that a second run costs nothing:
-#   - Debian packages (as root): Prometheus, node exporter, iperf3, iproute2, Chromium and
+#   - Debian packages (as root): Prometheus, node exporter, iperf3, iproute2, PostgreSQL
+#     (seed 000's sink, started by the tests themselves: tests/postgres/postgres.sh), Chromium and
 #     ChromeDriver (the controller's browser test), and the headers rdkafka's vendored
 #     librdkafka builds against (SSL, zstd, zlib);
 #   - tansu, the Kafka-protocol broker the tests run against, built once with cargo
@@ -15,7 +16,8 @@ set -euo pipefail
 only=${1:-all}
 
 packages=(prometheus prometheus-node-exporter iperf3 iproute2 curl procps python3 python3-venv
-    pkg-config libssl-dev zlib1g-dev libzstd-dev make g++ chromium chromium-driver maven openjdk-17-jre-headless)
+    pkg-config libssl-dev zlib1g-dev libzstd-dev make g++ chromium chromium-driver maven openjdk-17-jre-headless
+    postgresql)
 if [ "$(id -u)" = 0 ]; then
     missing=()
     for package in "${packages[@]}"; do

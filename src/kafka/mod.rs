@@ -3,9 +3,11 @@
 //! own statistics, and optional validation of what arrived.
 //!
 //! `event` writes the events, `pace` schedules them, `run` drives librdkafka, `report`
-//! is the result, and `validate` reads the topic back.
+//! is the result, and `validate` reads the topic back. `consume` is the stage past Kafka:
+//! a consumer group, its sink and its lag.
 
 pub mod admin;
+pub mod consume;
 pub mod event;
 pub mod pace;
 pub mod properties;

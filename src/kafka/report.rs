@@ -26,6 +26,19 @@ pub struct Errors {
     pub last_error: Option<String>,
 }
 
+impl Errors {
+    /// Counts one error under librdkafka's name for it.
+    pub fn record(&mut self, error: &rdkafka::error::KafkaError) {
+        let kind = match error.rdkafka_error_code() {
+            Some(code) => format!("{code:?}"),
+            None => format!("{error:?}").split(['(', ' ']).next().unwrap_or("Unknown").to_string(),
+        };
+        self.total += 1;
+        *self.by_kind.entry(kind).or_default() += 1;
+        self.last_error = Some(error.to_string());
+    }
+}
+
 /// One reporting interval, like kafka-producer-perf-test's periodic line.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ProduceInterval {

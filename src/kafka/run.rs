@@ -195,22 +195,9 @@ impl ProducerContext for Context {
                     *count += 1;
                 }
             }
-            Err((error, _)) => record_error(&mut deliveries.errors, error),
+            Err((error, _)) => deliveries.errors.record(error),
         }
     }
-}
-
-fn error_kind(error: &KafkaError) -> String {
-    match error.rdkafka_error_code() {
-        Some(code) => format!("{code:?}"),
-        None => format!("{error:?}").split(['(', ' ']).next().unwrap_or("Unknown").to_string(),
-    }
-}
-
-fn record_error(errors: &mut Errors, error: &KafkaError) {
-    errors.total += 1;
-    *errors.by_kind.entry(error_kind(error)).or_default() += 1;
-    errors.last_error = Some(error.to_string());
 }
 
 /// Creates a producer (or, with `group_id`, the properties for a consumer) for `config`;
@@ -462,7 +449,7 @@ fn produce_worker(
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Err((error, _)) => {
-                    record_error(&mut producer.context().deliveries().errors, &error);
+                    producer.context().deliveries().errors.record(&error);
                     break;
                 }
             }

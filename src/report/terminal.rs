@@ -481,6 +481,121 @@ pub fn produce_summary(report: &crate::kafka::ProduceReport) -> String {
     out
 }
 
+/// One progress line of a consume run.
+pub fn consume_interval(interval: &crate::kafka::consume::ConsumeInterval) -> String {
+    format!(
+        "{:7.1} s: {} records, {:.1} records/sec ({:.2} MB/sec), e2e {:.1} ms avg, {:.1} ms p99, lag {}{}",
+        interval.end_secs,
+        interval.records,
+        interval.records_per_sec,
+        interval.mb_per_sec,
+        interval.e2e_avg_ms,
+        interval.e2e_p99_ms,
+        interval.lag.map_or_else(|| "unreadable".to_string(), |lag| lag.to_string()),
+        interval.insert_p99_ms.map(|ms| format!(", insert p99 {ms:.1} ms")).unwrap_or_default()
+    )
+}
+
+fn latency_line(latency: &crate::latency::LatencyMs) -> String {
+    format!(
+        "avg {:.1}, p50 {:.1}, p95 {:.1}, p99 {:.1}, p99.9 {:.1}, max {:.1}",
+        latency.avg, latency.p50, latency.p95, latency.p99, latency.p999, latency.max
+    )
+}
+
+/// The summary of a consume run.
+pub fn consume_summary(report: &crate::kafka::consume::ConsumeReport) -> String {
+    let mut summary = Table::new();
+    summary.load_style(UTF8_FULL_CONDENSED).set_header(vec!["consume run", "result"]);
+    let v = &report.validation;
+    let m = &report.membership;
+    let mut rows: Vec<(String, String)> = vec![
+        ("group".into(), format!("{} ({} members on {} partitions)", report.group, report.members, report.partitions)),
+        (
+            "throughput".into(),
+            format!(
+                "{} records, {:.1} records/s, {:.2} MB/s over {:.1} s",
+                report.consumed, report.records_per_sec, report.mb_per_sec, report.duration_secs
+            ),
+        ),
+        ("end-to-end ms (event time)".into(), latency_line(&report.e2e_ms)),
+        ("end-to-end ms (produce time)".into(), latency_line(&report.e2e_record_ms)),
+        (
+            "validation".into(),
+            format!(
+                "{} events of {} devices, {} lost, {} duplicated, {} out of order{}{}",
+                v.unique,
+                v.devices,
+                v.lost,
+                v.duplicated,
+                v.out_of_order,
+                if v.foreign > 0 { format!(", {} not plateau's", v.foreign) } else { String::new() },
+                if v.from_first_event {
+                    ""
+                } else {
+                    " (joined mid-stream: gaps counted from each device's first event read)"
+                }
+            ),
+        ),
+        (
+            "lag".into(),
+            format!(
+                "{:?}: last {}, max {}{}",
+                report.lag.status,
+                report.lag.last.map_or_else(|| "-".to_string(), |lag| lag.to_string()),
+                report.lag.max,
+                report
+                    .lag
+                    .last_error
+                    .as_ref()
+                    .map(|e| format!(" ({} unreadable: {e})", report.lag.unreadable))
+                    .unwrap_or_default()
+            ),
+        ),
+        (
+            "group membership".into(),
+            format!(
+                "joined in {:.0} ms, {} rebalances (longest {:.0} ms), partitions per member {:?}{}",
+                m.join_ms,
+                m.rebalances,
+                m.rebalance_max_ms,
+                m.assigned,
+                if m.idle_members > 0 { format!(", {} idle", m.idle_members) } else { String::new() }
+            ),
+        ),
+    ];
+    if let Some(rtt) = report.fetch_rtt_us {
+        rows.push(("fetch round trip µs".into(), format!("avg {}, p99 {}, max {}", rtt.avg, rtt.p99, rtt.max)));
+    }
+    if let Some(sink) = &report.sink {
+        rows.push((
+            format!("sink {}", sink.table),
+            format!(
+                "{} rows inserted, {} already stored, {} batches ({} failed), transaction ms {}{}",
+                sink.rows_inserted,
+                sink.rows_already_stored,
+                sink.batches,
+                sink.failed_batches,
+                latency_line(&sink.insert_ms),
+                sink.last_error.as_ref().map(|e| format!("; last failure: {e}")).unwrap_or_default()
+            ),
+        ));
+    }
+    if report.errors.total > 0 {
+        rows.push((
+            "errors".into(),
+            format!("{}; last: {}", report.errors.total, report.errors.last_error.as_deref().unwrap_or("-")),
+        ));
+    }
+    if let Some(reason) = &report.stopped_early {
+        rows.push(("stopped early".into(), reason.clone()));
+    }
+    for (name, value) in rows {
+        summary.add_row(vec![name, value]);
+    }
+    format!("{summary}\n")
+}
+
 /// `plateau produce --dry-run`: how fast events are written, without Kafka.
 pub fn generation_rate(rate: &crate::kafka::event::GenerationRate, seconds: f64) -> String {
     format!(

@@ -4,6 +4,7 @@
 
 mod agent;
 mod architecture;
+mod consume;
 mod controller;
 mod diagnose;
 mod fixtures;

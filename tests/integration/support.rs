@@ -401,3 +401,44 @@ impl Drop for TestHttpServer {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// A real PostgreSQL (Debian's package, `tests/postgres/postgres.sh`) on a free loopback
+/// port, stopped when dropped.
+pub struct PostgresProcess {
+    dir: tempfile::TempDir,
+    /// The connection string plateau's sink takes.
+    pub url: String,
+}
+
+impl PostgresProcess {
+    /// Initializes a database cluster in a temporary directory and starts it.
+    pub fn start() -> PostgresProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/postgres/postgres.sh");
+        let port = free_port();
+        let output = Command::new("bash")
+            .arg(&script)
+            .args(["up", dir.path().to_str().unwrap(), &port.to_string()])
+            .output()
+            .expect("running tests/postgres/postgres.sh");
+        let postgres = PostgresProcess { url: format!("postgres://plateau:plateau@127.0.0.1:{port}/plateau"), dir };
+        assert!(
+            output.status.success(),
+            "PostgreSQL did not start (tests/setup.sh installs it): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        postgres
+    }
+
+    /// A client connection.
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connecting to the test's PostgreSQL")
+    }
+}
+
+impl Drop for PostgresProcess {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/postgres/postgres.sh");
+        let _ = Command::new("bash").arg(script).args(["down", self.dir.path().to_str().unwrap()]).status();
+    }
+}
