@@ -706,7 +706,7 @@ impl ConsumeArgs {
             members: self.members,
             time_secs: self.time.map(|span| span.0),
             device_prefix: self.device_prefix.clone(),
-            sink: self.sink.as_ref().map(|url| SinkConfig { url: url.clone(), table: self.sink_table.clone() }),
+            sink: self.sink.as_ref().map(|url| SinkConfig { url: url.clone(), table: self.sink_table.clone(), addresses: Vec::new() }),
             max_batch: self.max_batch,
             process_us: self.process_us,
             interval: self.interval.0,

@@ -1,10 +1,17 @@
 //! Finding the plateau: where achieved throughput, summed over the generators, stops
 //! following the target. The window from the last step that kept up to the end of the
-//! ramp is what the rules judge.
+//! ramp is what the rules judge. With consumers, a step's throughput is the pipeline's:
+//! what the producers delivered and the consumers took, whichever is less, so a plateau
+//! where the producers keep up but the consumers fall behind is a plateau.
 
 use serde::{Deserialize, Serialize};
 
+use crate::kafka::consume::ConsumeInterval;
 use crate::kafka::report::{Step, kept_up};
+
+/// The part of each step a consumer's rate is measured over: after the first
+/// `SETTLE_SHARE` of it, when records of the step before are no longer in flight.
+const SETTLE_SHARE: f64 = 0.2;
 
 /// One ramp step over all generators.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -13,8 +20,101 @@ pub struct RampStep {
     pub target_rate: f64,
     /// Acknowledged over all generators, msg/s.
     pub achieved_rate: f64,
-    /// Whether the sum kept up (≥ 95 % of the target).
+    /// Whether the pipeline kept up (its rate ≥ 95 % of the target).
     pub sustained: bool,
+    /// With consumers: the rate they handled records at over the step, msg/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumed_rate: Option<f64>,
+    /// With consumers: mean end-to-end latency over the step (seed 004's SLA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_avg_ms: Option<f64>,
+    /// With consumers: the step's worst per-interval 99th percentile end-to-end latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_p99_ms: Option<f64>,
+}
+
+impl RampStep {
+    /// The pipeline's rate: what the producers delivered, or what the consumers took when
+    /// that was less.
+    pub fn pipeline_rate(&self) -> f64 {
+        self.consumed_rate.map_or(self.achieved_rate, |consumed| consumed.min(self.achieved_rate))
+    }
+}
+
+/// What the consumers did over one step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ConsumedStep {
+    /// Records handled per second, summed over the consumers.
+    pub rate: f64,
+    /// Mean end-to-end latency (weighted by records).
+    pub e2e_avg_ms: f64,
+    /// The worst interval's 99th percentile end-to-end latency.
+    pub e2e_p99_ms: f64,
+}
+
+/// The consumers' steps: each consumer's intervals (oldest first) cut into the ramp's
+/// steps of `step_ms` from `first_step_ms`, each measured after its settling share.
+pub fn consumed_steps(
+    per_consumer: &[Vec<ConsumeInterval>],
+    first_step_ms: u64,
+    step_ms: u64,
+    steps: usize,
+) -> Vec<ConsumedStep> {
+    let settle = (step_ms as f64 * SETTLE_SHARE) as u64;
+    (0..steps as u64)
+        .map_while(|k| {
+            let from = first_step_ms + k * step_ms + settle;
+            let to = first_step_ms + (k + 1) * step_ms;
+            let (mut records, mut seconds, mut latency_sum, mut p99) = (0u64, 0.0, 0.0, 0.0f64);
+            let mut covered = false;
+            for intervals in per_consumer {
+                let mut previous_end = 0.0;
+                for interval in intervals {
+                    let secs = interval.end_secs - previous_end;
+                    previous_end = interval.end_secs;
+                    if interval.at_ms <= from || interval.at_ms > to {
+                        continue;
+                    }
+                    covered |= interval.at_ms + 1000 > to;
+                    records += interval.records;
+                    seconds += secs;
+                    latency_sum += interval.e2e_avg_ms * interval.records as f64;
+                    if interval.records > 0 {
+                        p99 = p99.max(interval.e2e_p99_ms);
+                    }
+                }
+            }
+            // A step the consumers' readings do not reach the end of is not judged yet.
+            let consumers = per_consumer.len().max(1) as f64;
+            (covered && seconds > 0.0).then(|| ConsumedStep {
+                rate: records as f64 / (seconds / consumers),
+                e2e_avg_ms: if records > 0 { latency_sum / records as f64 } else { 0.0 },
+                e2e_p99_ms: p99,
+            })
+        })
+        .collect()
+}
+
+/// The ramp's steps with what the consumers took of each (steps past the consumers'
+/// readings keep the producers' figures).
+pub fn with_consumers(steps: &[RampStep], consumed: &[ConsumedStep]) -> Vec<RampStep> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(k, step)| match consumed.get(k) {
+            Some(c) => {
+                let mut step = RampStep {
+                    consumed_rate: Some(c.rate),
+                    e2e_avg_ms: Some(c.e2e_avg_ms),
+                    e2e_p99_ms: Some(c.e2e_p99_ms),
+                    ..*step
+                };
+                step.sustained = kept_up(step.pipeline_rate(), step.target_rate);
+                step
+            }
+            None => *step,
+        })
+        .collect()
 }
 
 /// Where the plateau is.
@@ -37,14 +137,19 @@ pub fn combine_steps(per_generator: &[Vec<Step>]) -> Vec<RampStep> {
         .map(|i| {
             let target: f64 = per_generator.iter().map(|steps| steps[i].target_rate as f64).sum();
             let achieved: f64 = per_generator.iter().map(|steps| steps[i].achieved_rate).sum();
-            RampStep { target_rate: target, achieved_rate: achieved, sustained: kept_up(achieved, target) }
+            RampStep {
+                target_rate: target,
+                achieved_rate: achieved,
+                sustained: kept_up(achieved, target),
+                ..RampStep::default()
+            }
         })
         .collect()
 }
 
 /// The knee: the first of two consecutive steps that did not keep up.
 pub fn find_plateau(steps: &[RampStep]) -> Plateau {
-    let best = steps.iter().map(|s| s.achieved_rate).fold(0.0, f64::max);
+    let best = steps.iter().map(RampStep::pipeline_rate).fold(0.0, f64::max);
     let knee = steps.windows(2).position(|pair| !pair[0].sustained && !pair[1].sustained);
     Plateau { found: knee.is_some(), plateau_msgs_per_sec: best, knee_step: knee, steps: steps.len() }
 }
@@ -54,7 +159,47 @@ mod tests {
     use super::*;
 
     fn step(target: f64, achieved: f64) -> RampStep {
-        RampStep { target_rate: target, achieved_rate: achieved, sustained: kept_up(achieved, target) }
+        RampStep {
+            target_rate: target,
+            achieved_rate: achieved,
+            sustained: kept_up(achieved, target),
+            ..RampStep::default()
+        }
+    }
+
+    fn interval(at_ms: u64, end_secs: f64, records: u64, e2e_avg_ms: f64) -> ConsumeInterval {
+        ConsumeInterval { at_ms, end_secs, records, e2e_avg_ms, e2e_p99_ms: 2.0 * e2e_avg_ms, ..Default::default() }
+    }
+
+    #[test]
+    fn consumers_that_fall_behind_make_the_pipeline_plateau_where_producers_kept_up() {
+        // Producers keep up on three 10 s steps of 1000, 2000 and 3000 msg/s; the
+        // consumers, reading every second from t = 0, take at most 2000 msg/s.
+        let produced = [step(1000.0, 1000.0), step(2000.0, 1990.0), step(3000.0, 2985.0)];
+        let readings: Vec<ConsumeInterval> = (1..=30u64)
+            .map(|s| {
+                let rate = [1000, 2000, 2000][((s - 1) / 10) as usize];
+                interval(100_000 + s * 1000, s as f64, rate, 40.0)
+            })
+            .collect();
+        let consumed = consumed_steps(&[readings], 100_000, 10_000, 3);
+        assert_eq!(consumed.len(), 3);
+        assert!((consumed[0].rate - 1000.0).abs() < 1e-9 && (consumed[2].rate - 2000.0).abs() < 1e-9);
+        let pipeline = with_consumers(&produced, &consumed);
+        assert!(pipeline[0].sustained && pipeline[1].sustained && !pipeline[2].sustained);
+        assert_eq!(pipeline[2].pipeline_rate(), 2000.0);
+        assert_eq!(pipeline[2].e2e_avg_ms, Some(40.0));
+        assert_eq!(find_plateau(&pipeline).plateau_msgs_per_sec, 2000.0);
+    }
+
+    #[test]
+    fn a_step_the_consumers_readings_do_not_reach_is_not_judged_and_rates_add_up() {
+        let a: Vec<ConsumeInterval> = (1..=15u64).map(|s| interval(s * 1000, s as f64, 500, 10.0)).collect();
+        let b: Vec<ConsumeInterval> = (1..=15u64).map(|s| interval(s * 1000 + 300, s as f64, 700, 30.0)).collect();
+        let consumed = consumed_steps(&[a, b], 0, 10_000, 2);
+        assert_eq!(consumed.len(), 1, "the second step's readings stop at 15 s");
+        assert!((consumed[0].rate - 1200.0).abs() < 1e-9, "{consumed:?}");
+        assert!((consumed[0].e2e_avg_ms - (500.0 * 10.0 + 700.0 * 30.0) / 1200.0).abs() < 1e-9);
     }
 
     #[test]

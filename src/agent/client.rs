@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::api::{NetRequest, ProduceReportResponse, ProduceRequest, RateRequest, StatusResponse};
+use super::api::{ConsumeReportResponse, ConsumeRequest, NetRequest, ProduceReportResponse, ProduceRequest, RateRequest, StatusResponse};
+use crate::kafka::consume::{ConsumeConfig, ConsumeReport};
 use crate::kafka::{ProduceConfig, ProduceReport};
 use crate::net::server::Session;
 use crate::net::{NetReport, NetTestConfig};
@@ -181,6 +182,47 @@ impl AgentClient {
                 status: 502,
                 message: error.unwrap_or_else(|| "the run ended without a report".into()),
             }),
+        }
+    }
+
+    /// `POST /kafka/consume`: starts a consume run on the agent.
+    pub fn start_consume(&self, config: &ConsumeConfig) -> Result<super::ProbeStatus, AgentError> {
+        self.post("/kafka/consume", &ConsumeRequest::for_config(config))
+    }
+
+    /// `POST /kafka/consume/stop`.
+    pub fn stop_consume(&self) -> Result<super::ProbeStatus, AgentError> {
+        self.post("/kafka/consume/stop", &serde_json::json!({}))
+    }
+
+    /// `GET /kafka/consume/report`.
+    pub fn consume_report(&self) -> Result<ConsumeReportResponse, AgentError> {
+        self.send(self.http.get(format!("{}/kafka/consume/report", self.url)))
+    }
+
+    /// The report of the consume run that ended (or was stopped), waiting up to `limit`
+    /// for it to finish.
+    pub fn wait_consume_report(&self, limit: Duration) -> Result<ConsumeReport, AgentError> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let response = self.consume_report()?;
+            match (response.running, response.report, response.error) {
+                (false, Some(report), _) => return Ok(report),
+                (false, None, error) => {
+                    return Err(AgentError::Refused {
+                        url: self.url.clone(),
+                        status: 502,
+                        message: error.unwrap_or_else(|| "the consume run ended without a report".into()),
+                    });
+                }
+                (true, ..) if std::time::Instant::now() >= deadline => {
+                    return Err(AgentError::Unreachable {
+                        url: self.url.clone(),
+                        reason: format!("its consume run did not end within {} s", limit.as_secs()),
+                    });
+                }
+                (true, ..) => std::thread::sleep(Duration::from_millis(250)),
+            }
         }
     }
 

@@ -104,6 +104,7 @@ pub struct AgentShared {
     probes: Arc<Mutex<slots::ProbeBook>>,
     net: DataServer,
     produce: Mutex<api::ProduceRunState>,
+    consume: Mutex<api::ConsumeRunState>,
     /// Set on shutdown; running probes watch it.
     shutting_down: Cancel,
 }
@@ -132,6 +133,7 @@ pub async fn serve(config: AgentConfig, listener: tokio::net::TcpListener) -> an
         probes: Arc::default(),
         net,
         produce: Mutex::default(),
+        consume: Mutex::default(),
         shutting_down: Cancel::new(),
     });
     let app = api::router(Arc::clone(&shared));

@@ -63,6 +63,7 @@ pub fn steps(window: &Window) -> Vec<RampStep> {
                 target_rate: target,
                 achieved_rate: achieved,
                 sustained: crate::kafka::report::kept_up(achieved, target),
+                ..RampStep::default()
             }
         })
         .collect()

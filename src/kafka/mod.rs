@@ -7,6 +7,7 @@
 //! a consumer group, its sink and its lag.
 
 pub mod admin;
+pub mod brokers;
 pub mod consume;
 pub mod event;
 pub mod pace;

@@ -162,6 +162,9 @@ pub struct ProduceReport {
     pub bootstrap: String,
     /// The topic.
     pub topic: String,
+    /// Unix ms the run started (its first step's start).
+    #[serde(default)]
+    pub started_at_ms: u64,
     /// Records handed to the producer.
     pub records_sent: u64,
     /// Records acknowledged by the broker.

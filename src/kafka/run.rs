@@ -26,6 +26,7 @@ use super::report::{
 use super::validate::Validator;
 use super::{KeyMode, ProduceConfig, ProduceError, RateSpec};
 use crate::allow::AllowList;
+use super::brokers::BrokerCheck;
 use crate::cancel::Cancel;
 use crate::latency::LatencyMs;
 
@@ -100,41 +101,6 @@ struct Context {
     statistics: Mutex<Option<Statistics>>,
     last_client_error: Mutex<Option<String>>,
     brokers: BrokerCheck,
-}
-
-/// Checks the brokers a cluster advertises against an agent's allow-list, each
-/// `host:port` once; the first refusal stops the run.
-#[derive(Debug, Default)]
-struct BrokerCheck {
-    allow: Option<AllowList>,
-    checked: Mutex<std::collections::HashSet<String>>,
-    refused: Mutex<Option<String>>,
-}
-
-impl BrokerCheck {
-    /// Checks `host:port`; remembers and returns a refusal.
-    fn check(&self, host: &str, port: u16) -> Result<(), String> {
-        let Some(allow) = &self.allow else { return Ok(()) };
-        let key = format!("{host}:{port}");
-        if self.checked.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
-            return Ok(());
-        }
-        match allow.resolve("advertised broker", host, port) {
-            Ok(_) => {
-                self.checked.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
-                Ok(())
-            }
-            Err(err) => {
-                let message = format!("the cluster advertises a broker this agent may not reach: {err}");
-                self.refused.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(message.clone());
-                Err(message)
-            }
-        }
-    }
-
-    fn refusal(&self) -> Option<String> {
-        self.refused.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
 }
 
 impl Context {
@@ -256,7 +222,7 @@ pub fn run_produce(
         }),
         statistics: Mutex::new(None),
         last_client_error: Mutex::new(None),
-        brokers: BrokerCheck { allow: control.allow.clone(), ..BrokerCheck::default() },
+        brokers: BrokerCheck::new(control.allow.clone()),
     };
     let producer: ThreadedProducer<Context> =
         client_config(config).create_with_context(context).map_err(|err| ProduceError::Config(err.to_string()))?;
@@ -268,9 +234,10 @@ pub fn run_produce(
         RateSpec::Ramp(ramp) => (ramp.targets(), ramp.every),
     };
     control.rate.set(targets[0]);
+    let started_at_ms = crate::sampler::raw::unix_ms_now();
     {
         let mut live = control.live.lock().unwrap_or_else(|p| p.into_inner());
-        *live = LiveStats { started_at: Some(crate::sampler::raw::unix_ms_now()), ..LiveStats::default() };
+        *live = LiveStats { started_at: Some(started_at_ms), ..LiveStats::default() };
     }
     let stop = Arc::new(AtomicBool::new(false));
     let sent_total = Arc::new(AtomicU64::new(0));
@@ -280,7 +247,7 @@ pub fn run_produce(
         .collect();
 
     let mut report =
-        ProduceReport { bootstrap: config.bootstrap.clone(), topic: config.topic.clone(), ..ProduceReport::default() };
+        ProduceReport { bootstrap: config.bootstrap.clone(), topic: config.topic.clone(), started_at_ms, ..ProduceReport::default() };
     let mut steps: Vec<Step> = Vec::new();
     let outcome = std::thread::scope(|scope| {
         for (worker, delays) in delays.iter().enumerate() {

@@ -48,7 +48,7 @@ fn every_event_produced_is_in_postgresql_exactly_once_and_a_dropped_or_doubled_o
     let mut config = ConsumeConfig::new(&cluster.bootstrap, "pipeline", 2);
     config.time_secs = None;
     config.interval = Duration::from_millis(500);
-    config.sink = Some(SinkConfig { url: postgres.url.clone(), table: "events".into() });
+    config.sink = Some(SinkConfig { url: postgres.url.clone(), table: "events".into(), addresses: vec![] });
     let (control, run) = start_consuming(config);
 
     // The generators: plateau's produce run, 500 devices keyed by device id.

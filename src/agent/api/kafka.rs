@@ -262,7 +262,7 @@ pub async fn start(
 ) -> Result<(StatusCode, Json<ProbeStatus>), ApiError> {
     let Json(request) = body?;
     let mut config = request.config().map_err(|msg| ApiError::new(StatusCode::BAD_REQUEST, msg))?;
-    config.bootstrap = checked_bootstrap(&shared, &config).await?;
+    config.bootstrap = checked_bootstrap(&shared, &config.bootstrap, &config.producer.extra).await?;
     let slot = acquire(&shared, "produce")?;
     // The slot's flag is the run's: POST /kafka/stop, POST /probes/cancel and the agent's
     // shutdown all stop the run through it.
@@ -301,12 +301,16 @@ pub async fn start(
 /// Checks every bootstrap server against the allow-list and returns the list to connect
 /// to: the addresses that passed, so that librdkafka does not resolve the names again —
 /// except where TLS verifies the broker's name, which needs the name itself.
-async fn checked_bootstrap(shared: &AgentShared, config: &ProduceConfig) -> Result<String, ApiError> {
-    let property = |name: &str| config.producer.extra.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+pub(super) async fn checked_bootstrap(
+    shared: &AgentShared,
+    bootstrap: &str,
+    properties: &[(String, String)],
+) -> Result<String, ApiError> {
+    let property = |name: &str| properties.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     let tls = property("security.protocol").is_some_and(|p| p.to_ascii_uppercase().contains("SSL"));
     let verifies_name = tls && property("ssl.endpoint.identification.algorithm") != Some("none");
     let mut servers = Vec::new();
-    for server in config.bootstrap.split(',').filter(|s| !s.trim().is_empty()) {
+    for server in bootstrap.split(',').filter(|s| !s.trim().is_empty()) {
         let (host, port) = split_host_port(server)
             .map_err(|msg| ApiError::new(StatusCode::BAD_REQUEST, format!("bootstrap server {msg}")))?;
         let addresses = check_allowed(shared, "bootstrap server", host, port).await?;

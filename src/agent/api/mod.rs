@@ -18,9 +18,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+mod consume;
 mod kafka;
 pub mod openapi;
 
+pub use consume::{ConsumeReportResponse, ConsumeRequest, ConsumeRunState};
 pub use kafka::{ProduceReportResponse, ProduceRequest, ProduceRunState, RateRequest};
 
 use super::AgentShared;
@@ -45,12 +47,15 @@ pub fn router(shared: Arc<AgentShared>) -> Router {
         .route("/kafka/produce", post(kafka::start))
         .route("/kafka/rate", post(kafka::set_rate))
         .route("/kafka/stop", post(kafka::stop))
+        .route("/kafka/consume", post(consume::start))
+        .route("/kafka/consume/stop", post(consume::stop))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), require_token));
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/samples", get(samples))
         .route("/kafka/report", get(kafka::report))
+        .route("/kafka/consume/report", get(consume::report))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(mutating)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see GET /status") })
@@ -192,6 +197,9 @@ pub struct ProbeStatus {
     /// Produce runs: producing threads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<usize>,
+    /// Consume runs: members of the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<usize>,
     /// Counters since the agent started.
     pub stats: ProbeStats,
     /// Produce ramps: the steps finished so far.
@@ -219,7 +227,20 @@ pub struct ProbeStats {
     /// Produce runs: bytes acknowledged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_sent: Option<u64>,
-    /// Produce runs: acknowledged records per second, last interval.
+    /// Consume runs: records handled in the current or last run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumed: Option<u64>,
+    /// Consume runs: the group's lag at the last sample, records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
+    /// Consume runs: mean end-to-end latency over the last interval, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_avg_ms: Option<f64>,
+    /// Consume runs: 99th percentile end-to-end latency over the last interval, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_p99_ms: Option<f64>,
+    /// Produce runs: acknowledged records per second, last interval (consume runs:
+    /// records handled per second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_rate_mps: Option<f64>,
     /// Produce runs: delivery latency p99 over the last reporting interval, ms.
@@ -256,6 +277,7 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
         })
         .collect();
     kafka::overlay_status(&shared, &mut probes);
+    consume::overlay_status(&shared, &mut probes);
     Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION").to_string(),
         hostname: shared.hostname.clone(),

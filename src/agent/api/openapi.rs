@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 #[openapi(
     info(
         title = "plateau agent",
-        description = "The probe daemon on each host: samples, probes and a Kafka generator. Every POST needs the agent's bearer token."
+        description = "The probe daemon on each host: samples, probes, a Kafka generator and a Kafka consumer. Every POST needs the agent's bearer token."
     ),
     paths(
         super::status,
@@ -25,6 +25,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::kafka::set_rate,
         super::kafka::stop,
         super::kafka::report,
+        super::consume::start,
+        super::consume::stop,
+        super::consume::report,
         openapi_json,
     ),
     modifiers(&BearerAuth)

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use self::lag::{LagReader, LagStatus, PartitionOffsets};
 use self::ledger::{Ledger, device_index};
 use self::sink::{Row, Sink, SinkConfig};
+use super::brokers::BrokerCheck;
 use super::report::{Errors, WindowUs};
 use crate::cancel::Cancel;
 use crate::latency::{LatencyMs, latency_histogram};
@@ -187,6 +188,9 @@ pub enum ConsumeError {
     /// The sink could not be written.
     #[error("{0}")]
     Sink(String),
+    /// The cluster led the run to an address it may not reach.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// What a running consume run shows to its caller while it runs.
@@ -215,6 +219,10 @@ pub struct ConsumeControl {
     pub cancel: Cancel,
     /// Live counters.
     pub live: Mutex<ConsumeLive>,
+    /// Where the run may connect (an agent's `--allow`): every broker the cluster
+    /// advertises is checked before a member joins and whenever librdkafka's statistics
+    /// name a new one; `None` for a run on the user's own machine.
+    pub allow: Option<crate::allow::AllowList>,
 }
 
 /// One reporting interval.
@@ -238,6 +246,17 @@ pub struct ConsumeInterval {
     pub lag: Option<u64>,
     /// The sink's 99th percentile transaction time in the interval.
     pub insert_p99_ms: Option<f64>,
+    /// Members that handled records: the mean share of their time handling them or
+    /// writing them to the sink (1.0: they never waited for records, so more records
+    /// were there than they could take).
+    #[serde(default)]
+    pub members_busy_ratio: Option<f64>,
+    /// Of that, the share handling them (parsing, the synchronous work per event).
+    #[serde(default)]
+    pub handling_busy_ratio: Option<f64>,
+    /// Of that, the share in the sink's transactions.
+    #[serde(default)]
+    pub sink_busy_ratio: Option<f64>,
 }
 
 /// What the per-device validation found.
@@ -380,6 +399,7 @@ struct Totals {
     insert_interval: hdrhistogram::Histogram<u64>,
     sink: Option<SinkReport>,
     errors: Errors,
+    members: Vec<MemberTime>,
 }
 
 /// A member's view of its group membership, kept by the rebalance callbacks.
@@ -396,10 +416,17 @@ struct MemberContext {
     state: Mutex<MemberState>,
     statistics: Mutex<Option<Statistics>>,
     stopping: Arc<AtomicBool>,
+    brokers: Arc<BrokerCheck>,
 }
 
 impl ClientContext for MemberContext {
     fn stats(&self, statistics: Statistics) {
+        // A broker the cluster starts advertising mid-run appears here first.
+        for broker in statistics.brokers.values() {
+            if let Ok((host, port)) = crate::allow::split_host_port(&broker.nodename) {
+                let _ = self.brokers.check(host, port);
+            }
+        }
         *self.statistics.lock().unwrap_or_else(|p| p.into_inner()) = Some(statistics);
     }
 
@@ -485,6 +512,12 @@ pub fn run_consume(
     };
     let metadata =
         setup.fetch_metadata(Some(&config.topic), METADATA_TIMEOUT).map_err(|err| unreachable(err.to_string()))?;
+    // No member joins before every broker the cluster advertises passed the check, so
+    // librdkafka never opens a connection to a refused one.
+    let brokers = Arc::new(BrokerCheck::new(control.allow.clone()));
+    for broker in metadata.brokers() {
+        brokers.check(broker.host(), broker.port().clamp(0, u16::MAX as i32) as u16).map_err(ConsumeError::Refused)?;
+    }
     let partitions = match metadata.topics().first() {
         Some(topic) if topic.error().is_none() && !topic.partitions().is_empty() => topic.partitions().len(),
         _ => return Err(ConsumeError::NoTopic { topic: config.topic.clone(), bootstrap: config.bootstrap.clone() }),
@@ -508,6 +541,7 @@ pub fn run_consume(
         insert_interval: latency_histogram(),
         sink: config.sink.as_ref().map(|sink| SinkReport { table: sink.table.clone(), ..SinkReport::default() }),
         errors: Errors::default(),
+        members: vec![MemberTime::default(); config.members],
     }));
     let stopping = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -531,13 +565,14 @@ pub fn run_consume(
             state: Mutex::new(MemberState::default()),
             statistics: Mutex::new(None),
             stopping: Arc::clone(&stopping),
+            brokers: Arc::clone(&brokers),
         };
         let consumer: BaseConsumer<MemberContext> =
             client.create_with_context(context).map_err(|err| ConsumeError::Config(err.to_string()))?;
         let (totals, stopping, config) = (Arc::clone(&totals), Arc::clone(&stopping), config.clone());
         let thread = std::thread::Builder::new()
             .name(format!("consume-{index}"))
-            .spawn(move || member(consumer, sink, &config, &totals, &stopping))
+            .spawn(move || member(index, consumer, sink, &config, &totals, &stopping))
             .expect("spawning a consumer member");
         members.push(thread);
     }
@@ -548,11 +583,16 @@ pub fn run_consume(
     let mut lag_report = LagReport::default();
     let mut last_consumed = 0;
     let mut last_bytes = 0;
+    let mut last_members = vec![MemberTime::default(); config.members];
     let mut tick = started;
     let deadline = config.time_secs.map(|time| started + time);
     let mut stopped_early = None;
+    let mut readings = 0u32;
     loop {
-        let next = deadline.map_or(tick + config.interval, |end| (tick + config.interval).min(end));
+        // Paced against absolute deadlines: a slow lag reading does not push the next one back.
+        readings += 1;
+        let due = started + config.interval * readings;
+        let next = deadline.map_or(due, |end| due.min(end));
         while Instant::now() < next && !control.cancel.is_cancelled() {
             std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
         }
@@ -582,6 +622,8 @@ pub fn run_consume(
             let insert = totals.sink.as_ref().map(|_| LatencyMs::from_micros(&totals.insert_interval).p99);
             totals.e2e_interval.reset();
             totals.insert_interval.reset();
+            let busy = busy_shares(&last_members, &totals.members, now - tick);
+            last_members.clone_from(&totals.members);
             let mut live = control.live.lock().unwrap_or_else(|p| p.into_inner());
             live.consumed = totals.ledger.consumed;
             live.current_rate_mps = records as f64 / seconds;
@@ -599,11 +641,18 @@ pub fn run_consume(
                 e2e_p99_ms: e2e.p99,
                 lag,
                 insert_p99_ms: insert,
+                members_busy_ratio: busy.map(|b| b.0),
+                handling_busy_ratio: busy.map(|b| b.1),
+                sink_busy_ratio: busy.map(|b| b.2),
             }
         };
         on_interval(&interval);
         intervals.push(interval);
         tick = now;
+        if let Some(refusal) = brokers.refusal() {
+            stopped_early = Some(refusal);
+            break;
+        }
         if control.cancel.is_cancelled() {
             if deadline.is_some_and(|end| now + Duration::from_millis(100) < end) {
                 stopped_early = Some("stopped on request".to_string());
@@ -774,6 +823,43 @@ fn while_coordinator_loads<T>(
     }
 }
 
+/// Adds to member `index`'s time.
+fn member_time(totals: &Mutex<Totals>, index: usize, add: impl FnOnce(&mut MemberTime)) {
+    add(&mut totals.lock().unwrap_or_else(|p| p.into_inner()).members[index]);
+}
+
+/// Where one member's time went (cumulative): waiting for records, handling them (parsing,
+/// the synchronous work per event), and writing them to the sink.
+#[derive(Debug, Clone, Copy, Default)]
+struct MemberTime {
+    records: u64,
+    waiting: Duration,
+    handling: Duration,
+    sink: Duration,
+}
+
+/// The busy shares of the members that handled records between two readings: the mean
+/// over those members of their time handling and in the sink, as shares of `elapsed`.
+fn busy_shares(before: &[MemberTime], after: &[MemberTime], elapsed: Duration) -> Option<(f64, f64, f64)> {
+    let seconds = elapsed.as_secs_f64().max(1e-3);
+    let active: Vec<(f64, f64)> = before
+        .iter()
+        .zip(after)
+        .filter(|(b, a)| a.records > b.records)
+        .map(|(b, a)| {
+            let share = |d: Duration| (d.as_secs_f64() / seconds).min(1.0);
+            (share(a.handling - b.handling), share(a.sink - b.sink))
+        })
+        .collect();
+    if active.is_empty() {
+        return None;
+    }
+    let n = active.len() as f64;
+    let handling = active.iter().map(|(h, _)| h).sum::<f64>() / n;
+    let sink = active.iter().map(|(_, s)| s).sum::<f64>() / n;
+    Some(((handling + sink).min(1.0), handling, sink))
+}
+
 /// One handled record, measured.
 struct Handled {
     device: Option<u64>,
@@ -784,6 +870,7 @@ struct Handled {
 
 /// One member: poll a batch, handle it, write it, store its offsets; until stopped.
 fn member(
+    index: usize,
     consumer: BaseConsumer<MemberContext>,
     mut sink: Option<Sink>,
     config: &ConsumeConfig,
@@ -805,9 +892,12 @@ fn member(
         offsets.clear();
         let mut bytes = 0u64;
         let mut wait = POLL_WAIT;
+        let polled = Instant::now();
+        let mut first_record = None;
         while handled.len() < config.max_batch {
             let Some(result) = consumer.poll(wait) else { break };
             wait = Duration::ZERO;
+            first_record.get_or_insert_with(Instant::now);
             let message = match result {
                 Ok(message) => message,
                 Err(err) => {
@@ -841,7 +931,9 @@ fn member(
                 Err(_) => handled.push(Handled { device: None, seq: 0, event_ms: None, record_ms }),
             }
         }
+        let handling_from = first_record.unwrap_or_else(Instant::now);
         if handled.is_empty() && errors.is_empty() {
+            member_time(totals, index, |time| time.waiting += handling_from - polled);
             continue;
         }
         if config.process_us > 0 && !handled.is_empty() {
@@ -849,10 +941,12 @@ fn member(
             // did: the member polls again only after it.
             std::thread::sleep(Duration::from_micros(config.process_us * handled.len() as u64));
         }
+        let sink_from = Instant::now();
         let written = match (&mut sink, rows.is_empty()) {
             (Some(sink), false) => Some(sink.write(&rows)),
             _ => None,
         };
+        let sink_to = Instant::now();
         if !matches!(written, Some(Err(_))) {
             for (&partition, &offset) in &offsets {
                 // A partition revoked mid-batch refuses the store; its new owner reads
@@ -863,6 +957,11 @@ fn member(
         let now_ms = unix_ms(SystemTime::now());
         let mut totals = totals.lock().unwrap_or_else(|p| p.into_inner());
         totals.bytes += bytes;
+        let time = &mut totals.members[index];
+        time.records += handled.len() as u64;
+        time.waiting += handling_from - polled;
+        time.handling += sink_from - handling_from;
+        time.sink += sink_to - sink_from;
         for record in &handled {
             totals.ledger.record(record.device, record.seq);
             if let Some(sent) = record.event_ms {
@@ -906,5 +1005,45 @@ fn member(
         state: std::mem::take(&mut *context.state.lock().unwrap_or_else(|p| p.into_inner())),
         assigned,
         statistics: context.statistics.lock().unwrap_or_else(|p| p.into_inner()).take(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn time(records: u64, handling_ms: u64, sink_ms: u64) -> MemberTime {
+        MemberTime {
+            records,
+            waiting: Duration::ZERO,
+            handling: Duration::from_millis(handling_ms),
+            sink: Duration::from_millis(sink_ms),
+        }
+    }
+
+    #[test]
+    fn busy_shares_are_of_the_members_that_had_records() {
+        let before = [time(0, 0, 0), time(0, 0, 0), time(0, 0, 0)];
+        // Two members handled records over a second (one busy 90 %, one 70 %, mostly in
+        // the sink); the third had no partition and only waited.
+        let after = [time(500, 100, 800), time(400, 100, 600), time(0, 0, 0)];
+        let (busy, handling, sink) = busy_shares(&before, &after, Duration::from_secs(1)).unwrap();
+        assert!((busy - 0.8).abs() < 1e-9, "{busy}");
+        assert!((handling - 0.1).abs() < 1e-9 && (sink - 0.7).abs() < 1e-9);
+        assert_eq!(busy_shares(&before, &before, Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn bad_input_says_what_to_fix() {
+        let mut config = ConsumeConfig::new("h:9092", "t", 65);
+        assert!(config.validate_input().unwrap_err().contains("use 1 to 64"));
+        config.members = 2;
+        config.process_us = MAX_PROCESS_US + 1;
+        assert!(config.validate_input().unwrap_err().contains("--process-us"));
+        config.process_us = 0;
+        config.time_secs = Some(Duration::ZERO);
+        assert!(config.validate_input().unwrap_err().contains("--time"));
+        config.time_secs = None;
+        assert!(config.validate_input().is_ok());
     }
 }

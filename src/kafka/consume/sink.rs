@@ -25,9 +25,36 @@ pub struct SinkConfig {
     pub url: String,
     /// The events table (created when missing).
     pub table: String,
+    /// The addresses an agent's allow-list resolved the hosts to, one per host: the
+    /// connection goes to them and no name is looked up again. Empty on the user's own
+    /// machine.
+    #[serde(skip)]
+    pub addresses: Vec<std::net::IpAddr>,
 }
 
 impl SinkConfig {
+    /// The TCP hosts and ports the connection string names (`Err` for a Unix socket).
+    pub fn tcp_hosts(&self) -> Result<Vec<(String, u16)>, String> {
+        let config = postgres::Config::from_str(&self.url)
+            .map_err(|err| format!("--sink '{}' is not a PostgreSQL connection string: {err}", redact(&self.url)))?;
+        let ports = config.get_ports();
+        config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(index, host)| match host {
+                postgres::config::Host::Tcp(name) => {
+                    let port = ports.get(index).or(ports.first()).copied().unwrap_or(5432);
+                    Ok((name.clone(), port))
+                }
+                #[cfg(unix)]
+                postgres::config::Host::Unix(path) => {
+                    Err(format!("the sink names a Unix socket ({}); give a TCP host", path.display()))
+                }
+            })
+            .collect()
+    }
+
     /// Checks the configuration without connecting.
     pub fn validate(&self) -> Result<(), String> {
         postgres::Config::from_str(&self.url)
@@ -105,6 +132,9 @@ impl Sink {
         let mut pg = postgres::Config::from_str(&config.url).map_err(|err| err.to_string())?;
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
+        }
+        for address in &config.addresses {
+            pg.hostaddr(*address);
         }
         pg.application_name("plateau-consume");
         if pg.get_options().is_none() {
@@ -205,7 +235,8 @@ mod tests {
 
     #[test]
     fn bad_sinks_say_what_to_fix_and_hide_passwords() {
-        let sink = |url: &str, table: &str| SinkConfig { url: url.into(), table: table.into() }.validate();
+        let sink =
+            |url: &str, table: &str| SinkConfig { url: url.into(), table: table.into(), addresses: vec![] }.validate();
         assert!(sink("postgres://u:secret@h:5432/db", "events").is_ok());
         assert!(
             sink("postgres://u:secret@h:5432/db", "events; drop table x").unwrap_err().contains("plain table name")
