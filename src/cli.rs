@@ -118,10 +118,39 @@ pub struct PlanFlags {
     #[arg(long = "broker")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub brokers: Vec<String>,
-    /// Agent on a consumer host, sampled over the run (repeatable).
+    /// Agent on a consumer host: runs the consumer group's members through the ramp and
+    /// is sampled (repeatable).
     #[arg(long = "consumer")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub consumers: Vec<String>,
+    /// Agent on a database host of the consumers' sink, sampled over the run (repeatable).
+    #[arg(long = "database")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<String>,
+    /// Consumer group members on each consumer agent [default: 1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer_members: Option<usize>,
+    /// The consumers write every event to PostgreSQL: a libpq connection string.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sink: Option<String>,
+    /// The sink's table [default: events].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sink_table: Option<String>,
+    /// Synchronous work per event on each consumer member, microseconds.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_us: Option<u64>,
+    /// Seed 004's SLA: report the highest rate whose mean end-to-end latency stays under this.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_e2e_ms: Option<f64>,
+    /// The same with the 99th percentile end-to-end latency.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_p99_ms: Option<f64>,
     /// Bootstrap servers.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -706,7 +735,11 @@ impl ConsumeArgs {
             members: self.members,
             time_secs: self.time.map(|span| span.0),
             device_prefix: self.device_prefix.clone(),
-            sink: self.sink.as_ref().map(|url| SinkConfig { url: url.clone(), table: self.sink_table.clone(), addresses: Vec::new() }),
+            sink: self.sink.as_ref().map(|url| SinkConfig {
+                url: url.clone(),
+                table: self.sink_table.clone(),
+                addresses: Vec::new(),
+            }),
             max_batch: self.max_batch,
             process_us: self.process_us,
             interval: self.interval.0,

@@ -6,7 +6,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::api::{ConsumeReportResponse, ConsumeRequest, NetRequest, ProduceReportResponse, ProduceRequest, RateRequest, StatusResponse};
+use super::api::{
+    ConsumeReportResponse, ConsumeRequest, NetRequest, ProduceReportResponse, ProduceRequest, RateRequest,
+    StatusResponse,
+};
 use crate::kafka::consume::{ConsumeConfig, ConsumeReport};
 use crate::kafka::{ProduceConfig, ProduceReport};
 use crate::net::server::Session;

@@ -100,6 +100,8 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
         token: config.agent_token.as_deref(),
         hosts: &config.brokers,
         generators: &config.generators,
+        consumers: &[],
+        databases: &[],
         prometheus: config.prometheus.as_deref(),
         jmx: None,
     };
@@ -131,6 +133,7 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
         network_secs: None,
         disks: Vec::new(),
         produce: Vec::new(),
+        consume: Vec::new(),
         ramp: steps,
         plateau: found,
         window_ms: judged,

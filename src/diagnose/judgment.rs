@@ -2,7 +2,7 @@
 //! capacity model from the measured capacities, and the verdict through `verdict::judge`
 //! (the one function the controller's "Diagnose now" calls too).
 
-use super::{DiskCell, GeneratorRun};
+use super::{ConsumerRun, DiskCell, GeneratorRun};
 use crate::evidence::Evidence;
 use crate::model::{Capacities, Lift, Prediction, Workload};
 use crate::net::matrix::MatrixCell;
@@ -13,6 +13,8 @@ use crate::rules::{RuleSet, Verdict};
 pub struct Facts<'a> {
     /// Every generator's run.
     pub produce: &'a [GeneratorRun],
+    /// Every consumer agent's run.
+    pub consume: &'a [ConsumerRun],
     /// Unix ms the ramp started and ended.
     pub ramp_ms: (u64, u64),
     /// Seconds per ramp step.
@@ -55,7 +57,15 @@ pub struct Judged {
 /// Judges a diagnosis's evidence.
 pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judged {
     let reports: Vec<_> = facts.produce.iter().filter_map(|p| p.report.as_ref()).collect();
-    let ramp = plateau::combine_steps(&reports.iter().filter_map(|r| r.steps.clone()).collect::<Vec<_>>());
+    let mut ramp = plateau::combine_steps(&reports.iter().filter_map(|r| r.steps.clone()).collect::<Vec<_>>());
+    let consumed: Vec<Vec<crate::kafka::consume::ConsumeInterval>> =
+        facts.consume.iter().filter_map(|c| c.report.as_ref()).map(|r| r.intervals.clone()).collect();
+    if !consumed.is_empty() {
+        let first_step_ms =
+            reports.iter().map(|r| r.started_at_ms).filter(|&ms| ms > 0).min().unwrap_or(facts.ramp_ms.0);
+        let per_step = plateau::consumed_steps(&consumed, first_step_ms, facts.step_secs * 1000, ramp.len());
+        ramp = plateau::with_consumers(&ramp, &per_step);
+    }
     let found = plateau::find_plateau(&ramp);
     let window_ms = crate::verdict::judged_window(facts.ramp_ms.0, facts.step_secs * 1000, &found, facts.ramp_ms.1);
     let bytes_per_record =

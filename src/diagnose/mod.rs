@@ -70,6 +70,17 @@ pub struct GeneratorRun {
     pub error: Option<String>,
 }
 
+/// One consumer agent's consume run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsumerRun {
+    /// The consumer's agent.
+    pub agent: String,
+    /// Its report.
+    pub report: Option<crate::kafka::consume::ConsumeReport>,
+    /// Why it has none.
+    pub error: Option<String>,
+}
+
 /// Everything a diagnosis found: the content of `evidence.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diagnosis {
@@ -101,6 +112,9 @@ pub struct Diagnosis {
     pub disks: Vec<DiskCell>,
     /// Produce runs.
     pub produce: Vec<GeneratorRun>,
+    /// Consume runs (with consumer agents).
+    #[serde(default)]
+    pub consume: Vec<ConsumerRun>,
     /// The ramp over all generators.
     pub ramp: Vec<RampStep>,
     /// The plateau.
@@ -191,15 +205,25 @@ pub fn run(
     }
 
     progress.phase("ramp");
-    let ramped =
-        ramp::run(plan, &ramp, &live.generators, live.partitions.is_some(), &agents, catalog, cancel, progress);
+    let ramped = ramp::run(
+        plan,
+        &ramp,
+        &live.generators,
+        &live.consumers,
+        live.partitions.is_some(),
+        &agents,
+        catalog,
+        cancel,
+        progress,
+    );
 
     progress.phase("evidence");
-    let hosts: Vec<String> = live.brokers.iter().chain(&live.consumers).cloned().collect();
     let sources = Sources {
         token,
-        hosts: &hosts,
+        hosts: &live.brokers,
         generators: &live.generators,
+        consumers: &live.consumers,
+        databases: &live.databases,
         prometheus: plan.prometheus.as_deref(),
         jmx: ramped.jmx,
     };
@@ -221,15 +245,24 @@ pub fn run(
     if let Some(brokers) = live.cluster_brokers {
         evidence.series.extend(measured::constant(catalog, "cluster_brokers", brokers as f64, ramped.ended_ms));
     }
+    let consumed: Vec<&crate::kafka::consume::ConsumeReport> =
+        ramped.consume.iter().filter_map(|c| c.report.as_ref()).collect();
+    evidence.series.extend(measured::from_consume_runs(catalog, &consumed, ramped.ended_ms));
     for run in &ramped.produce {
         if let Some(err) = &run.error {
             evidence.unavailable.push(format!("produce run on {}: {err}", run.agent));
+        }
+    }
+    for run in &ramped.consume {
+        if let Some(err) = &run.error {
+            evidence.unavailable.push(format!("consume run on {}: {err}", run.agent));
         }
     }
 
     progress.phase("verdict");
     let facts = judgment::Facts {
         produce: &ramped.produce,
+        consume: &ramped.consume,
         ramp_ms: (ramped.started_ms, ramped.ended_ms),
         step_secs: ramp.every.as_secs(),
         network: (&network.tcp, live.generators.len()),
@@ -255,6 +288,7 @@ pub fn run(
         network_secs: (network.rounds > 0).then_some(network.elapsed_secs),
         disks,
         produce: ramped.produce,
+        consume: ramped.consume,
         ramp: judged.ramp,
         plateau: judged.plateau,
         window_ms: judged.window_ms,

@@ -16,9 +16,31 @@ pub struct DiagnosePlan {
     /// Agents on the broker hosts.
     #[serde(default)]
     pub brokers: Vec<String>,
-    /// Agents on consumer hosts (sampled over the run, not probed).
+    /// Agents on consumer hosts: each runs `consumer_members` members of one consumer
+    /// group through the ramp (seed 000's consumer stage), and is sampled.
     #[serde(default)]
     pub consumers: Vec<String>,
+    /// Agents on the sink's database hosts (sampled over the run, not probed).
+    #[serde(default)]
+    pub databases: Vec<String>,
+    /// Members of the consumer group on each consumer agent.
+    #[serde(default = "default_consumer_members")]
+    pub consumer_members: usize,
+    /// The consumers' PostgreSQL sink (seed 000's table), a libpq connection string.
+    #[serde(default)]
+    pub sink: Option<String>,
+    /// The sink's table.
+    #[serde(default = "default_sink_table")]
+    pub sink_table: String,
+    /// Synchronous work per event on each consumer member, microseconds (seed 004's event bus).
+    #[serde(default)]
+    pub process_us: u64,
+    /// Seed 004's SLA: the highest rate whose mean end-to-end latency stays under this.
+    #[serde(default)]
+    pub sla_e2e_ms: Option<f64>,
+    /// The same with the 99th percentile end-to-end latency.
+    #[serde(default)]
+    pub sla_p99_ms: Option<f64>,
     /// Bootstrap servers.
     pub bootstrap: String,
     /// Topic to produce to.
@@ -76,6 +98,12 @@ pub const DEFAULT_RAMP: &str = "20000:20000:10:200000";
 fn default_ramp() -> String {
     DEFAULT_RAMP.into()
 }
+fn default_consumer_members() -> usize {
+    1
+}
+fn default_sink_table() -> String {
+    "events".into()
+}
 fn default_devices() -> u64 {
     10_000
 }
@@ -104,6 +132,13 @@ impl DiagnosePlan {
             generators: Vec::new(),
             brokers: Vec::new(),
             consumers: Vec::new(),
+            databases: Vec::new(),
+            consumer_members: default_consumer_members(),
+            sink: None,
+            sink_table: default_sink_table(),
+            process_us: 0,
+            sla_e2e_ms: None,
+            sla_p99_ms: None,
             bootstrap,
             topic,
             partitions: None,
@@ -166,17 +201,56 @@ impl DiagnosePlan {
         if self.generators.is_empty() {
             return Err(PlanError("a diagnosis needs at least one generator agent (--generator URL)".into()));
         }
-        for url in self.generators.iter().chain(&self.brokers).chain(&self.consumers) {
+        for url in self.generators.iter().chain(&self.brokers).chain(&self.consumers).chain(&self.databases) {
             if !matches!(url.parse::<Target>(), Ok(Target::Agent(_))) {
                 return Err(PlanError(format!("'{url}' is not an agent URL; use http://HOST:PORT")));
             }
         }
         let ramp: Ramp = self.ramp.parse().map_err(PlanError)?;
+        if !self.consumers.is_empty() || self.sink.is_some() || self.process_us > 0 {
+            self.consume_config(0).validate_input().map_err(|err| PlanError(format!("consumers: {err}")))?;
+        }
+        for (flag, sla) in [("--sla-e2e-ms", self.sla_e2e_ms), ("--sla-p99-ms", self.sla_p99_ms)] {
+            match sla {
+                Some(ms) if !(ms.is_finite() && ms > 0.0) => {
+                    return Err(PlanError(format!("{flag} {ms} must be a positive number of milliseconds")));
+                }
+                Some(_) if self.consumers.is_empty() => {
+                    return Err(PlanError(format!(
+                        "{flag} needs --consumer agents: end-to-end latency is measured where events are consumed"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        if self.consumers.is_empty() && (self.sink.is_some() || self.process_us > 0) {
+            return Err(PlanError("--sink and --process-us need --consumer agents to run the consumers".into()));
+        }
         self.producer.validate().map_err(PlanError)?;
         // The generators are agents: their produce runs take only what an agent allows.
         crate::kafka::properties::check_remote_properties(self.producer.extra.iter().map(|(name, _)| name.as_str()))
             .map_err(|err| PlanError(format!("-X: {err}")))?;
         Ok(ramp)
+    }
+}
+
+impl DiagnosePlan {
+    /// The consume run each consumer agent is asked for: `consumer_members` members of the
+    /// diagnosis's group, until diagnose stops them, with the producers' security settings.
+    pub fn consume_config(&self, started_ms: u64) -> crate::kafka::consume::ConsumeConfig {
+        let security = |name: &str| ["security.", "sasl.", "ssl."].iter().any(|prefix| name.starts_with(prefix));
+        crate::kafka::consume::ConsumeConfig {
+            group: Some(format!("plateau-diagnose-{started_ms}")),
+            time_secs: None,
+            sink: self.sink.as_ref().map(|url| crate::kafka::consume::sink::SinkConfig {
+                url: url.clone(),
+                table: self.sink_table.clone(),
+                addresses: Vec::new(),
+            }),
+            process_us: self.process_us,
+            extra: self.producer.extra.iter().filter(|(name, _)| security(name)).cloned().collect(),
+            ..crate::kafka::consume::ConsumeConfig::new(&self.bootstrap, &self.topic, self.consumer_members)
+        }
     }
 }
 

@@ -17,6 +17,8 @@ pub struct Preflight {
     pub brokers: Vec<String>,
     /// Consumer agents that answered.
     pub consumers: Vec<String>,
+    /// Database agents that answered.
+    pub databases: Vec<String>,
     /// The topic's partitions, when it exists (or was created): no ramp without it.
     pub partitions: Option<usize>,
     /// The topic's replication factor: the cluster's for an existing topic (never the
@@ -44,7 +46,12 @@ impl Preflight {
 /// Runs the preflight of `plan`.
 pub fn run(plan: &DiagnosePlan, agents: &Agents<'_>, progress: &dyn Progress) -> Preflight {
     let mut found = Preflight::default();
-    for (role, urls) in [("generator", &plan.generators), ("broker", &plan.brokers), ("consumer", &plan.consumers)] {
+    for (role, urls) in [
+        ("generator", &plan.generators),
+        ("broker", &plan.brokers),
+        ("consumer", &plan.consumers),
+        ("database", &plan.databases),
+    ] {
         for url in urls {
             let status = agents.client(url, Duration::from_secs(5)).status();
             let outcome =
@@ -53,7 +60,8 @@ pub fn run(plan: &DiagnosePlan, agents: &Agents<'_>, progress: &dyn Progress) ->
                 match role {
                     "generator" => found.generators.push(url.clone()),
                     "broker" => found.brokers.push(url.clone()),
-                    _ => found.consumers.push(url.clone()),
+                    "consumer" => found.consumers.push(url.clone()),
+                    _ => found.databases.push(url.clone()),
                 }
             }
         }

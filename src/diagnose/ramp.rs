@@ -3,13 +3,17 @@
 //! second with the same `plateau::find_plateau` the report uses and stops them all at the
 //! knee (one generator's own missed steps say nothing about the cluster), on Ctrl-C, or
 //! when the last one ends. A dead agent drops out; what it did is reported as missing.
+//! With consumer agents, one consumer group runs on them from before the first record to
+//! after the last, and a step's throughput is the pipeline's (`plateau::with_consumers`):
+//! a knee where the producers keep up but the consumers fall behind stops the ramp too.
 
 use std::time::{Duration, Instant};
 
-use super::{Agents, DiagnosePlan, GeneratorRun, Progress, now_ms};
+use super::{Agents, ConsumerRun, DiagnosePlan, GeneratorRun, Progress, now_ms};
 use crate::agent::client::AgentClient;
 use crate::cancel::Cancel;
 use crate::evidence::jmx::{JmxEndpoint, JmxPoller};
+use crate::kafka::consume::ConsumeInterval;
 use crate::kafka::{ProduceConfig, Ramp, RateSpec};
 use crate::plateau;
 use crate::signals::SignalCatalog;
@@ -18,6 +22,8 @@ use crate::signals::SignalCatalog;
 pub struct Ramped {
     /// Each generator's run.
     pub produce: Vec<GeneratorRun>,
+    /// Each consumer agent's run.
+    pub consume: Vec<ConsumerRun>,
     /// Unix ms the ramp started and ended.
     pub started_ms: u64,
     /// Unix ms the last generator was seen ending.
@@ -52,6 +58,7 @@ pub fn run(
     plan: &DiagnosePlan,
     ramp: &Ramp,
     generators: &[String],
+    consumers: &[String],
     topic_ready: bool,
     agents: &Agents<'_>,
     catalog: &SignalCatalog,
@@ -62,6 +69,11 @@ pub fn run(
     // One client per generator, reused every second; a silent agent costs 5 s at most.
     let clients: Vec<AgentClient> = generators.iter().map(|url| agents.client(url, Duration::from_secs(5))).collect();
     let started_ms = now_ms();
+    let consumer_clients: Vec<AgentClient> =
+        consumers.iter().map(|url| agents.client(url, Duration::from_secs(5))).collect();
+    let consuming =
+        if topic_ready { start_consumers(plan, &consumer_clients, started_ms, agents, progress) } else { Vec::new() };
+    let mut live_consumed: Vec<LiveConsumer> = consuming.iter().map(|_| LiveConsumer::default()).collect();
     let mut running: Vec<&AgentClient> = Vec::new();
     if topic_ready {
         for client in &clients {
@@ -94,21 +106,66 @@ pub fn run(
         }
         let mut total = 0.0;
         let mut steps = Vec::new();
+        let mut first_step_ms = u64::MAX;
         running.retain(|client| match client.status() {
             Ok(status) => status.probes.get("produce").is_some_and(|p| {
                 total += p.stats.current_rate_mps.unwrap_or(0.0);
                 steps.push(p.ramp_steps.clone());
+                first_step_ms = first_step_ms.min(p.stats.started_at.unwrap_or(started_ms));
                 p.running
             }),
             Err(_) => false,
         });
-        plateaued = plateau::find_plateau(&plateau::combine_steps(&steps)).found;
+        let mut pipeline = plateau::combine_steps(&steps);
+        let mut consumed = String::new();
+        if !consuming.is_empty() {
+            for (client, live) in consuming.iter().zip(&mut live_consumed) {
+                live.read(client, clock);
+            }
+            let readings: Vec<Vec<ConsumeInterval>> = live_consumed.iter().map(|l| l.intervals.clone()).collect();
+            let per_step =
+                plateau::consumed_steps(&readings, first_step_ms, ramp.every.as_millis() as u64, pipeline.len());
+            pipeline = plateau::with_consumers(&pipeline, &per_step);
+            let rate: f64 = live_consumed.iter().filter_map(|l| l.intervals.last()).map(|i| i.records_per_sec).sum();
+            consumed = format!(", consumers {rate:.0} msg/s");
+        }
+        plateaued = plateau::find_plateau(&pipeline).found;
         progress.ramp(
             clock.elapsed().as_secs().min(planned),
             planned,
-            &format!("{total:.0} msg/s over {} generators", running.len()),
+            &format!("{total:.0} msg/s over {} generators{consumed}", running.len()),
         );
     }
+    // The consumers stop after the last record was produced; their reports cover the ramp.
+    for client in &consuming {
+        let _ = client.stop_consume();
+    }
+    let consume = consumer_clients
+        .iter()
+        .map(|client| {
+            let started = consuming.iter().any(|c| c.url() == client.url());
+            let outcome = if started {
+                agents.client(client.url(), Duration::from_secs(10)).wait_consume_report(Duration::from_secs(30))
+            } else {
+                client.consume_report().and_then(|r| match r.error {
+                    Some(error) => Err(crate::agent::client::AgentError::Refused {
+                        url: client.url().to_string(),
+                        status: 502,
+                        message: error,
+                    }),
+                    None => Err(crate::agent::client::AgentError::Refused {
+                        url: client.url().to_string(),
+                        status: 409,
+                        message: "its consumers did not start (the topic is not ready)".into(),
+                    }),
+                })
+            };
+            match outcome {
+                Ok(report) => ConsumerRun { agent: client.url().to_string(), report: Some(report), error: None },
+                Err(err) => ConsumerRun { agent: client.url().to_string(), report: None, error: Some(err.to_string()) },
+            }
+        })
+        .collect();
     let produce = generators
         .iter()
         .map(|url| agents.client(url, Duration::from_secs(10)))
@@ -119,5 +176,81 @@ pub fn run(
             Err(err) => GeneratorRun { agent: client.url().to_string(), report: None, error: Some(err.to_string()) },
         })
         .collect();
-    Ramped { produce, started_ms, ended_ms: now_ms(), interrupted, jmx }
+    Ramped { produce, consume, started_ms, ended_ms: now_ms(), interrupted, jmx }
+}
+
+/// Starts the consumer group on every consumer agent and waits until each has joined
+/// (its start offsets committed: it reads everything produced from then on). Returns the
+/// agents whose consumers run.
+fn start_consumers<'c>(
+    plan: &DiagnosePlan,
+    clients: &'c [AgentClient],
+    started_ms: u64,
+    agents: &Agents<'_>,
+    progress: &dyn Progress,
+) -> Vec<&'c AgentClient> {
+    let config = plan.consume_config(started_ms);
+    let mut consuming = Vec::new();
+    for client in clients {
+        match agents.client(client.url(), Duration::from_secs(30)).start_consume(&config) {
+            Ok(_) => consuming.push(client),
+            Err(err) => progress.note(&format!("{}: consumers could not start: {err}", client.url())),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(40);
+    consuming.retain(|client| {
+        loop {
+            let consume = client.status().ok().and_then(|status| status.probes.get("consume").cloned());
+            match consume {
+                Some(run) if run.stats.started_at.is_some() && run.running => break true,
+                Some(run) if !run.running => {
+                    let why = run.stats.last_error.unwrap_or_else(|| "it ended".into());
+                    progress.note(&format!("{}: consumers could not start: {why}", client.url()));
+                    break false;
+                }
+                _ if Instant::now() >= deadline => {
+                    progress.note(&format!("{}: consumers did not join within 40 s", client.url()));
+                    let _ = client.stop_consume();
+                    break false;
+                }
+                _ => std::thread::sleep(Duration::from_millis(250)),
+            }
+        }
+    });
+    consuming
+}
+
+/// One consumer agent's progress as the ramp loop reads it: a reading per second, in
+/// the consume run's own interval shape, so that live and final judgments cut steps alike.
+#[derive(Default)]
+struct LiveConsumer {
+    last_consumed: Option<u64>,
+    intervals: Vec<ConsumeInterval>,
+}
+
+impl LiveConsumer {
+    fn read(&mut self, client: &AgentClient, clock: Instant) {
+        let Some(run) = client.status().ok().and_then(|status| status.probes.get("consume").cloned()) else { return };
+        let consumed = run.stats.consumed.unwrap_or(0);
+        let end_secs = clock.elapsed().as_secs_f64();
+        if let Some(last) = self.last_consumed {
+            let secs = end_secs - self.intervals.last().map_or(0.0, |i| i.end_secs);
+            let records = consumed.saturating_sub(last);
+            self.intervals.push(ConsumeInterval {
+                at_ms: now_ms(),
+                end_secs,
+                records,
+                records_per_sec: records as f64 / secs.max(1e-3),
+                e2e_avg_ms: run.stats.e2e_avg_ms.unwrap_or(0.0),
+                e2e_p99_ms: run.stats.e2e_p99_ms.unwrap_or(0.0),
+                lag: run.stats.lag,
+                ..ConsumeInterval::default()
+            });
+        } else {
+            // The first reading is the origin the next one's records count from.
+            self.intervals.clear();
+            self.intervals.push(ConsumeInterval { at_ms: now_ms(), end_secs, ..ConsumeInterval::default() });
+        }
+        self.last_consumed = Some(consumed);
+    }
 }

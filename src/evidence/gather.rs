@@ -1,5 +1,5 @@
-//! Gathering the evidence of a run: the agents' samples (per broker and consumer host, the
-//! generators' CPU as one cluster signal), the catalog's PromQL over the window, and what
+//! Gathering the evidence of a run: the agents' samples (per broker host; the generators',
+//! the consumers' and the sink's database hosts' CPU each as one cluster signal), the catalog's PromQL over the window, and what
 //! a JMX poller read during it. `plateau diagnose` and the controller's "Diagnose now"
 //! both gather through [`gather`], so their evidence has the same shape.
 
@@ -16,10 +16,14 @@ use crate::signals::SignalCatalog;
 pub struct Sources<'a> {
     /// The agents' bearer token.
     pub token: Option<&'a str>,
-    /// Agents whose samples are evidence per host (brokers, consumers).
+    /// Agents whose samples are evidence per host (the brokers).
     pub hosts: &'a [String],
     /// Generator agents: their CPU becomes `generator_cpu_busy` of the cluster.
     pub generators: &'a [String],
+    /// Consumer agents: their CPU becomes `consumer_cpu_busy`.
+    pub consumers: &'a [String],
+    /// Agents on the sink's database hosts: their CPU becomes `sink_cpu_busy`.
+    pub databases: &'a [String],
     /// Prometheus, when the cluster has one.
     pub prometheus: Option<&'a str>,
     /// What a JMX poller read over the run.
@@ -38,43 +42,47 @@ pub fn gather(
     generators_since_ms: u64,
     until_ms: u64,
 ) -> Evidence {
-    let mut evidence =
-        agent_evidence(catalog, sources.token, sources.hosts, since_ms, sources.generators, generators_since_ms);
+    let mut evidence = agent_evidence(catalog, sources.token, sources.hosts, since_ms);
+    for (agents, signal) in [
+        (sources.generators, "generator_cpu_busy"),
+        (sources.consumers, "consumer_cpu_busy"),
+        (sources.databases, "sink_cpu_busy"),
+    ] {
+        let (series, unavailable) = busiest_cpu(catalog, sources.token, agents, generators_since_ms, signal);
+        evidence.series.extend(series);
+        evidence.unavailable.extend(unavailable);
+    }
     if let Some(url) = sources.prometheus {
         evidence.extend_missing(super::prometheus::collect(url, catalog, since_ms, until_ms, Duration::from_secs(1)));
     }
     if let Some(poller) = sources.jmx {
         evidence.extend_missing(poller.into_evidence());
     }
-    drop_generator_hosts(&mut evidence, sources.hosts, sources.generators);
+    let others: Vec<String> =
+        sources.generators.iter().chain(sources.consumers).chain(sources.databases).cloned().collect();
+    drop_client_hosts(&mut evidence, sources.hosts, &others);
     evidence
 }
 
-/// A generator's host is the client's side: its CPU is `generator_cpu_busy`. A Prometheus
-/// that scrapes it too (its agent, a node exporter) must not make it a broker host, unless
-/// a broker or consumer agent shares the host.
-fn drop_generator_hosts(evidence: &mut Evidence, hosts: &[String], generators: &[String]) {
+/// A generator's, consumer's or database's host is not a broker's: its CPU is a cluster
+/// signal of its own. A Prometheus that scrapes it too (its agent, a node exporter) must
+/// not make it a broker host, unless a broker agent shares the host.
+fn drop_client_hosts(evidence: &mut Evidence, hosts: &[String], others: &[String]) {
     let host = |url: &String| Target::Agent(url.clone()).host();
     let judged: Vec<String> = hosts.iter().map(host).collect();
-    let generators: Vec<String> = generators.iter().map(host).filter(|h| !judged.contains(h)).collect();
-    evidence.series.retain(|s| !generators.contains(&s.instance));
+    let others: Vec<String> = others.iter().map(host).filter(|h| !judged.contains(h)).collect();
+    evidence.series.retain(|s| !others.contains(&s.instance));
 }
 
-/// Evidence from agents: the samples of `hosts` since `hosts_since_ms`, per host, and the
-/// generators' CPU since `generators_since_ms` as one cluster signal (the busiest
-/// generator each second).
-fn agent_evidence(
-    catalog: &SignalCatalog,
-    token: Option<&str>,
-    hosts: &[String],
-    hosts_since_ms: u64,
-    generators: &[String],
-    generators_since_ms: u64,
-) -> Evidence {
-    let client = |url: &str| AgentClient::new(url, token.map(str::to_string), Duration::from_secs(10));
+fn client(url: &str, token: Option<&str>) -> AgentClient {
+    AgentClient::new(url, token.map(str::to_string), Duration::from_secs(10))
+}
+
+/// Evidence from the agents of `hosts`: their samples since `since_ms`, per host.
+fn agent_evidence(catalog: &SignalCatalog, token: Option<&str>, hosts: &[String], since_ms: u64) -> Evidence {
     let mut evidence = Evidence::default();
     for url in hosts {
-        match client(url).samples(hosts_since_ms) {
+        match client(url, token).samples(since_ms) {
             Ok(samples) => evidence.series.extend(super::agent::from_samples(
                 catalog,
                 &Target::Agent(url.clone()).host(),
@@ -83,28 +91,40 @@ fn agent_evidence(
             Err(err) => evidence.unavailable.push(format!("samples of agent {url}: {err}")),
         }
     }
+    evidence
+}
+
+/// The CPU of `agents` since `since_ms` as one cluster signal named `signal`: the busiest
+/// agent each second (`evidence::agent::cpu_busy`, the one formula); with what could not
+/// be read.
+fn busiest_cpu(
+    catalog: &SignalCatalog,
+    token: Option<&str>,
+    agents: &[String],
+    since_ms: u64,
+    signal: &str,
+) -> (Option<Series>, Vec<String>) {
+    let mut unavailable = Vec::new();
     let mut buckets: BTreeMap<u64, f64> = BTreeMap::new();
-    for url in generators {
-        match client(url).samples(generators_since_ms) {
+    for url in agents {
+        match client(url, token).samples(since_ms) {
             Ok(samples) => {
                 for sample in samples {
                     let bucket = buckets.entry(sample.ts_ms / 1000 * 1000).or_insert(0.0);
                     *bucket = bucket.max(super::agent::cpu_busy(&sample));
                 }
             }
-            Err(err) => evidence.unavailable.push(format!("samples of generator agent {url}: {err}")),
+            Err(err) => unavailable.push(format!("samples of agent {url}: {err}")),
         }
     }
-    if let Some(signal) = catalog.id("generator_cpu_busy").map(|id| catalog.get(id)) {
-        let mut generator_cpu = Series::new(&signal.name, "cluster", &signal.unit);
+    let series = catalog.id(signal).map(|id| catalog.get(id)).and_then(|signal| {
+        let mut series = Series::new(&signal.name, "cluster", &signal.unit);
         for (ts, busy) in buckets {
-            generator_cpu.push(ts, busy);
+            series.push(ts, busy);
         }
-        if !generator_cpu.values.is_empty() {
-            evidence.series.push(generator_cpu);
-        }
-    }
-    evidence
+        (!series.values.is_empty()).then_some(series)
+    });
+    (series, unavailable)
 }
 
 /// Whether Prometheus at `url` answers its readiness check, for the preflight.
@@ -137,7 +157,7 @@ mod tests {
         };
         let hosts = ["http://10.0.0.21:7070".to_string(), "http://127.0.0.1:7070".to_string()];
         let generators = ["http://10.0.0.11:7070".to_string(), "http://127.0.0.1:7071".to_string()];
-        drop_generator_hosts(&mut evidence, &hosts, &generators);
+        drop_client_hosts(&mut evidence, &hosts, &generators);
         let kept: Vec<&str> = evidence.series.iter().map(|s| s.instance.as_str()).collect();
         // The generator-only host goes; a host shared with a broker agent stays.
         assert_eq!(kept, ["10.0.0.21", "127.0.0.1", "cluster"]);

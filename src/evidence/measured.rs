@@ -4,6 +4,7 @@
 
 use super::Series;
 use crate::kafka::ProduceReport;
+use crate::kafka::consume::ConsumeReport;
 use crate::net::NetReport;
 use crate::probe::disk::DiskResult;
 use crate::signals::SignalCatalog;
@@ -119,6 +120,69 @@ pub fn from_produce_runs(
             merged.push(ts, v);
         }
         out.push(merged);
+    }
+    out
+}
+
+/// The consumer group's signals from every consumer agent's consume run, as one cluster:
+/// per second, records summed over the agents, everything else the worst agent's; the
+/// group's figures (members, idle members, rebalances) at `ended_ms`. Nothing is stamped
+/// after `ended_ms`, the end of the ramp the rules judge.
+pub fn from_consume_runs(catalog: &SignalCatalog, reports: &[&ConsumeReport], ended_ms: u64) -> Vec<Series> {
+    use std::collections::BTreeMap;
+    type Reading = fn(&crate::kafka::consume::ConsumeInterval) -> Option<f64>;
+    let per_second: [(&str, Reading, fn(f64, f64) -> f64); 8] = [
+        ("consumer_records_per_sec", |i| Some(i.records_per_sec), |a, b| a + b),
+        ("consumer_lag", |i| i.lag.map(|lag| lag as f64), f64::max),
+        ("consumer_e2e_avg_ms", |i| (i.records > 0).then_some(i.e2e_avg_ms), f64::max),
+        ("consumer_e2e_p99_ms", |i| (i.records > 0).then_some(i.e2e_p99_ms), f64::max),
+        ("consumer_members_busy_ratio", |i| i.members_busy_ratio, f64::max),
+        ("consumer_handling_busy_ratio", |i| i.handling_busy_ratio, f64::max),
+        ("consumer_sink_busy_ratio", |i| i.sink_busy_ratio, f64::max),
+        ("sink_insert_p99_ms", |i| i.insert_p99_ms.filter(|_| i.records > 0), f64::max),
+    ];
+    let mut out = Vec::new();
+    let mut lag_points = BTreeMap::new();
+    for (name, read, combine) in per_second {
+        let Some(mut series) = series(catalog, name, "cluster") else { continue };
+        let mut points: BTreeMap<u64, f64> = BTreeMap::new();
+        for interval in reports.iter().flat_map(|r| &r.intervals).filter(|i| i.at_ms <= ended_ms) {
+            if let Some(value) = read(interval) {
+                let second = (interval.at_ms + 500) / 1000 * 1000;
+                points.entry(second.min(ended_ms)).and_modify(|kept| *kept = combine(*kept, value)).or_insert(value);
+            }
+        }
+        for (&ts, &value) in &points {
+            series.push(ts, value);
+        }
+        if name == "consumer_lag" {
+            lag_points = points;
+        }
+        if !series.values.is_empty() {
+            out.push(series);
+        }
+    }
+    if let Some(mut growth) = series(catalog, "consumer_lag_growth_per_sec", "cluster") {
+        let points: Vec<(u64, f64)> = lag_points.into_iter().collect();
+        for pair in points.windows(2) {
+            let ((t0, lag0), (t1, lag1)) = (pair[0], pair[1]);
+            if t1 > t0 {
+                growth.push(t1, (lag1 - lag0) / ((t1 - t0) as f64 / 1000.0));
+            }
+        }
+        if !growth.values.is_empty() {
+            out.push(growth);
+        }
+    }
+    if !reports.is_empty() {
+        let members = reports.iter().map(|r| r.members as f64).sum();
+        let idle = reports.iter().map(|r| r.membership.idle_members as f64).sum();
+        let rebalances = reports.iter().map(|r| r.membership.rebalances as f64).fold(0.0, f64::max);
+        for (name, value) in
+            [("consumer_members", members), ("consumer_idle_members", idle), ("consumer_rebalances", rebalances)]
+        {
+            out.extend(constant(catalog, name, value, ended_ms));
+        }
     }
     out
 }

@@ -47,4 +47,3 @@ impl BrokerCheck {
         self.refused.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
-

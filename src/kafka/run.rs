@@ -18,6 +18,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::statistics::Statistics;
 use serde::{Deserialize, Serialize};
 
+use super::brokers::BrokerCheck;
 use super::event::EventGenerator;
 use super::pace::{Pacer, SharedRate};
 use super::report::{
@@ -26,7 +27,6 @@ use super::report::{
 use super::validate::Validator;
 use super::{KeyMode, ProduceConfig, ProduceError, RateSpec};
 use crate::allow::AllowList;
-use super::brokers::BrokerCheck;
 use crate::cancel::Cancel;
 use crate::latency::LatencyMs;
 
@@ -246,8 +246,12 @@ pub fn run_produce(
         .map(|_| Arc::new(Mutex::new(WorkerDelays { run: latency_histogram(), step: latency_histogram(), sent: 0 })))
         .collect();
 
-    let mut report =
-        ProduceReport { bootstrap: config.bootstrap.clone(), topic: config.topic.clone(), started_at_ms, ..ProduceReport::default() };
+    let mut report = ProduceReport {
+        bootstrap: config.bootstrap.clone(),
+        topic: config.topic.clone(),
+        started_at_ms,
+        ..ProduceReport::default()
+    };
     let mut steps: Vec<Step> = Vec::new();
     let outcome = std::thread::scope(|scope| {
         for (worker, delays) in delays.iter().enumerate() {

@@ -32,6 +32,13 @@ pub enum RuleState {
         /// What was missing (`signal@instance`) or why it failed.
         missing: Vec<String>,
     },
+    /// The run did not measure the stage the rule is about (its `applies_if` signal has
+    /// no data at all): it counts neither for nor against the verdict.
+    #[serde(rename = "not_applicable")]
+    NotApplicable {
+        /// The signal that had no data.
+        absent: String,
+    },
 }
 
 /// One rule's outcome, with what a report needs.
@@ -252,7 +259,23 @@ fn render(template: &[TemplatePart], instance: &str, bindings: &Bindings) -> Str
     out
 }
 
-fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index) -> RuleOutcome {
+fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index, evidence: &Evidence) -> RuleOutcome {
+    let outcome = |state| RuleOutcome {
+        id: rule.id.clone(),
+        bound: rule.bound,
+        cause: rule.cause.clone(),
+        weight: rule.weight,
+        when: rule.when_text.clone(),
+        state,
+        advice: rule.advice.clone(),
+        anchor: rule.anchor.clone(),
+        explains: rule.explains,
+    };
+    if let Some((name, _)) = &rule.applies_if
+        && !evidence.series.iter().any(|s| &s.signal == name && !s.values.is_empty())
+    {
+        return outcome(RuleState::NotApplicable { absent: name.clone() });
+    }
     let scope = |id: SignalId| rules.catalog.get(id).scope;
     let host_signals: Vec<SignalId> =
         rule.signals.iter().map(|(_, id)| *id).filter(|id| scope(*id) == Scope::Host).collect();
@@ -304,17 +327,7 @@ fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index) -> RuleOutcome {
     } else {
         RuleState::Unknown { missing }
     };
-    RuleOutcome {
-        id: rule.id.clone(),
-        bound: rule.bound,
-        cause: rule.cause.clone(),
-        weight: rule.weight,
-        when: rule.when_text.clone(),
-        state,
-        advice: rule.advice.clone(),
-        anchor: rule.anchor.clone(),
-        explains: rule.explains,
-    }
+    outcome(state)
 }
 
 /// Judges the evidence in `[window.0, window.1]` (Unix ms). `plateau` says whether
@@ -330,7 +343,9 @@ pub fn evaluate(rules: &RuleSet, evidence: &Evidence, window: (u64, u64), platea
             .rules
             .chunks(chunk)
             .map(|part| {
-                scope.spawn(move || part.iter().map(|rule| evaluate_rule(rule, rules, index)).collect::<Vec<_>>())
+                scope.spawn(move || {
+                    part.iter().map(|rule| evaluate_rule(rule, rules, index, evidence)).collect::<Vec<_>>()
+                })
             })
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
@@ -368,6 +383,9 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
     let (mut unknown_weight, mut total_weight) = (0.0, 0.0);
     let mut missing = BTreeSet::new();
     for outcome in &outcomes {
+        if matches!(outcome.state, RuleState::NotApplicable { .. }) {
+            continue;
+        }
         total_weight += outcome.weight;
         match &outcome.state {
             RuleState::Fired { .. } => *scores.entry(outcome.bound).or_default() += outcome.weight,
@@ -375,7 +393,7 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
                 unknown_weight += outcome.weight;
                 missing.extend(m.iter().cloned());
             }
-            RuleState::Quiet => {}
+            RuleState::Quiet | RuleState::NotApplicable { .. } => {}
         }
     }
     let mut ranked: Vec<(Bound, f64)> = scores.iter().map(|(b, s)| (*b, *s)).collect();

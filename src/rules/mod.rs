@@ -35,6 +35,9 @@ pub enum Bound {
     Client,
     /// The broker software or the topic layout.
     Kafka,
+    /// The pipeline past Kafka: the consumers' CPU, their sink, too few partitions for the
+    /// group, rebalancing.
+    Consumer,
     /// No plateau up to the highest rate tried.
     None,
     /// The evidence cannot decide.
@@ -67,6 +70,8 @@ struct RawRule {
     anchor: String,
     #[serde(default)]
     explains: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    applies_if: Option<toml::Spanned<String>>,
 }
 
 fn default_weight() -> f64 {
@@ -135,6 +140,10 @@ pub struct Rule {
     /// `cpu`): when that bound leads only on hosts where this rule fired too, the verdict
     /// is this rule's bound and cause, the explained bound its runner-up.
     pub explains: Option<Bound>,
+    /// A signal of a stage a run may leave out (the consumers): when the evidence has none
+    /// of it at all, the rule does not apply — the stage was not measured, which is not
+    /// missing evidence — and it counts neither for nor against the verdict.
+    pub applies_if: Option<(String, SignalId)>,
 }
 
 /// The catalog and every rule.
@@ -153,6 +162,7 @@ fn parse_bound(text: &str) -> Option<Bound> {
         "cpu" => Bound::Cpu,
         "client" => Bound::Client,
         "kafka" => Bound::Kafka,
+        "consumer" => Bound::Consumer,
         _ => return None,
     })
 }
@@ -293,7 +303,10 @@ impl RuleSet {
                 let Some(bound) = parse_bound(raw.bound.get_ref()) else {
                     errors.push(at(
                         raw.bound.span().start,
-                        format!("unknown bound '{}'; use network, disk, cpu, client or kafka", raw.bound.get_ref()),
+                        format!(
+                            "unknown bound '{}'; use network, disk, cpu, client, kafka or consumer",
+                            raw.bound.get_ref()
+                        ),
                     ));
                     continue;
                 };
@@ -331,8 +344,24 @@ impl RuleSet {
                             errors.push(at(
                                 text.span().start,
                                 format!(
-                                    "rule '{id}': explains '{}' must name another bound (network, disk, cpu, client or kafka)",
+                                    "rule '{id}': explains '{}' must name another bound (network, disk, cpu, client, kafka or consumer)",
                                     text.get_ref()
+                                ),
+                            ));
+                            continue;
+                        }
+                    },
+                };
+                let applies_if = match &raw.applies_if {
+                    None => None,
+                    Some(name) => match set.catalog.id(name.get_ref()) {
+                        Some(signal) => Some((name.get_ref().clone(), signal)),
+                        None => {
+                            errors.push(at(
+                                name.span().start,
+                                format!(
+                                    "rule '{id}': applies_if names '{}', which is not a catalog signal",
+                                    name.get_ref()
                                 ),
                             ));
                             continue;
@@ -354,6 +383,7 @@ impl RuleSet {
                     anchor: raw.anchor,
                     file: file.clone(),
                     explains,
+                    applies_if,
                 });
             }
         }

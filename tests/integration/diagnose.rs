@@ -287,6 +287,20 @@ fn a_saved_diagnosis_gives_the_same_terminal_summary() {
     insta::assert_snapshot!(plateau::report::findings::terminal(&diagnosis, Path::new("report")));
 }
 
+/// Latency summaries saved before they carried a mean read back with a mean of 0.
+fn add_latency_means(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if ["p50", "p95", "p99", "p999", "max", "count"].iter().all(|k| map.contains_key(*k)) {
+                map.entry("avg").or_insert(0.0.into());
+            }
+            map.values_mut().for_each(add_latency_means);
+        }
+        Value::Array(items) => items.iter_mut().for_each(add_latency_means),
+        _ => {}
+    }
+}
+
 #[test]
 fn evidence_json_keeps_its_layout() {
     // The saved fixture is the layout's snapshot: reading and writing it changes nothing,
@@ -306,6 +320,24 @@ fn evidence_json_keeps_its_layout() {
     for rule in fixture["verdict"]["rules"].as_array_mut().unwrap() {
         rule["cause"] = "".into();
     }
+    fixture["consume"] = Value::Array(Vec::new());
+    for (key, value) in [
+        ("databases", Value::Array(Vec::new())),
+        ("consumer_members", 1.into()),
+        ("sink", Value::Null),
+        ("sink_table", "events".into()),
+        ("process_us", 0.into()),
+        ("sla_e2e_ms", Value::Null),
+        ("sla_p99_ms", Value::Null),
+    ] {
+        fixture["plan"][key] = value;
+    }
+    for run in fixture["produce"].as_array_mut().unwrap() {
+        if run["report"].is_object() {
+            run["report"]["started_at_ms"] = 0.into();
+        }
+    }
+    add_latency_means(&mut fixture);
     assert_eq!(serde_json::to_value(&diagnosis).unwrap(), fixture);
     let mut future = fixture.clone();
     future["version"] = 2.into();

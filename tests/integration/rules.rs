@@ -96,6 +96,20 @@ fn healthy() -> HashMap<&'static str, f64> {
         ("producer_partition_skew", 1.1),
         ("producer_used_partition_ratio", 1.0),
         ("generator_cpu_busy", 0.4),
+        ("consumer_records_per_sec", 19900.0),
+        ("consumer_lag", 3000.0),
+        ("consumer_lag_growth_per_sec", 0.0),
+        ("consumer_e2e_avg_ms", 50.0),
+        ("consumer_e2e_p99_ms", 200.0),
+        ("consumer_members_busy_ratio", 0.3),
+        ("consumer_handling_busy_ratio", 0.1),
+        ("consumer_sink_busy_ratio", 0.2),
+        ("sink_insert_p99_ms", 20.0),
+        ("consumer_idle_members", 0.0),
+        ("consumer_members", 2.0),
+        ("consumer_rebalances", 0.0),
+        ("consumer_cpu_busy", 0.3),
+        ("sink_cpu_busy", 0.3),
     ])
 }
 
@@ -191,6 +205,27 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
         ("kafka.key_skew", vec![("producer_partition_skew", 4.0)]),
         ("kafka.unused_partitions", vec![("producer_used_partition_ratio", 0.4)]),
         ("kafka.slow_broker", vec![("producer_rtt_p99_ms", 150.0)]),
+        ("consumer.falling_behind", vec![("consumer_lag_growth_per_sec", 3000.0)]),
+        (
+            "consumer.partitions",
+            vec![
+                ("consumer_idle_members", 2.0),
+                ("consumer_members_busy_ratio", 0.95),
+                ("consumer_lag_growth_per_sec", 3000.0),
+            ],
+        ),
+        ("consumer.cpu", vec![("consumer_cpu_busy", 0.97), ("consumer_lag_growth_per_sec", 3000.0)]),
+        (
+            "consumer.sink",
+            vec![
+                ("consumer_sink_busy_ratio", 0.8),
+                ("consumer_members_busy_ratio", 0.95),
+                ("consumer_lag_growth_per_sec", 3000.0),
+            ],
+        ),
+        ("consumer.sink_host_cpu", vec![("sink_cpu_busy", 0.95), ("consumer_sink_busy_ratio", 0.4)]),
+        ("consumer.processing", vec![("consumer_handling_busy_ratio", 0.8), ("consumer_lag_growth_per_sec", 3000.0)]),
+        ("consumer.rebalancing", vec![("consumer_rebalances", 3.0), ("consumer_lag_growth_per_sec", 3000.0)]),
     ];
     assert_eq!(scenarios.len(), rules.rules.len(), "every shipped rule needs a scenario here");
     for (id, changes) in scenarios {
@@ -217,6 +252,25 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
             assert_eq!(verdict.cause.as_deref(), Some(rule.cause.as_str()), "{id}");
         }
     }
+}
+
+#[test]
+fn a_run_without_consumers_leaves_the_consumer_rules_out_rather_than_unknown() {
+    let rules = shipped();
+    let mut values = healthy();
+    values.retain(|name, _| !name.starts_with("consumer_") && !name.starts_with("sink_"));
+    values.insert("host_cpu_busy", 0.97);
+    let verdict = evaluate(&rules, &evidence_of(&rules, &values), (0, 20_000), true);
+    assert_eq!(verdict.bound, Bound::Cpu);
+    for outcome in verdict.rules.iter().filter(|o| o.bound == Bound::Consumer) {
+        assert!(matches!(outcome.state, RuleState::NotApplicable { .. }), "{}: {:?}", outcome.id, outcome.state);
+    }
+    assert!(verdict.missing.is_empty(), "not measuring consumers is not missing evidence: {:?}", verdict.missing);
+    // The same verdict and confidence as if the consumer rules did not exist.
+    let mut without = rules.clone();
+    without.rules.retain(|r| r.bound != Bound::Consumer);
+    let alone = evaluate(&without, &evidence_of(&without, &values), (0, 20_000), true);
+    assert_eq!((verdict.bound, verdict.confidence), (alone.bound, alone.confidence));
 }
 
 #[test]
