@@ -22,5 +22,6 @@ pub mod report;
 pub mod rules;
 pub mod sampler;
 pub mod signals;
+pub mod sla;
 pub mod units;
 pub mod verdict;

@@ -52,6 +52,14 @@ pub struct ConsumedStep {
     pub e2e_p99_ms: f64,
 }
 
+/// The part of step `k` (of `step_ms` from `first_step_ms`) that is measured: Unix ms,
+/// from after its settling share to its end.
+pub fn measured_part(first_step_ms: u64, step_ms: u64, k: usize) -> (u64, u64) {
+    let settle = (step_ms as f64 * SETTLE_SHARE) as u64;
+    let start = first_step_ms + k as u64 * step_ms;
+    (start + settle, start + step_ms)
+}
+
 /// The consumers' steps: each consumer's intervals (oldest first) cut into the ramp's
 /// steps of `step_ms` from `first_step_ms`, each measured after its settling share.
 pub fn consumed_steps(
@@ -60,11 +68,9 @@ pub fn consumed_steps(
     step_ms: u64,
     steps: usize,
 ) -> Vec<ConsumedStep> {
-    let settle = (step_ms as f64 * SETTLE_SHARE) as u64;
-    (0..steps as u64)
+    (0..steps)
         .map_while(|k| {
-            let from = first_step_ms + k * step_ms + settle;
-            let to = first_step_ms + (k + 1) * step_ms;
+            let (from, to) = measured_part(first_step_ms, step_ms, k);
             let (mut records, mut seconds, mut latency_sum, mut p99) = (0u64, 0.0, 0.0, 0.0f64);
             let mut covered = false;
             for intervals in per_consumer {

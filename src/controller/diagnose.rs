@@ -143,6 +143,7 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
         observed_ingress_mbps: None,
         model_agrees: None,
         lifts: Vec::new(),
+        sla: None,
         interrupted: false,
     };
     let dir = config.reports.join(format!("diagnosis-{}", end_ms));

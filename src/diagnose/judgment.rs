@@ -31,6 +31,8 @@ pub struct Facts<'a> {
     pub failures: &'a [String],
     /// The ramp's highest target, msg/s over all generators: what the user wanted to reach.
     pub target_msgs_per_sec: f64,
+    /// Seed 004's end-to-end latency SLA, when the plan gives one.
+    pub sla: Option<crate::sla::SlaTarget>,
 }
 
 /// What judgment decided.
@@ -52,20 +54,27 @@ pub struct Judged {
     /// For a network or disk verdict the model explains: what would lift the ceiling to the
     /// ramp's highest target.
     pub lifts: Vec<Lift>,
+    /// The highest rate within the SLA and where the latency grew, with an SLA.
+    pub sla: Option<crate::sla::SlaFinding>,
 }
 
 /// Judges a diagnosis's evidence.
 pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judged {
     let reports: Vec<_> = facts.produce.iter().filter_map(|p| p.report.as_ref()).collect();
     let mut ramp = plateau::combine_steps(&reports.iter().filter_map(|r| r.steps.clone()).collect::<Vec<_>>());
+    let consume_reports: Vec<_> = facts.consume.iter().filter_map(|c| c.report.as_ref()).collect();
     let consumed: Vec<Vec<crate::kafka::consume::ConsumeInterval>> =
-        facts.consume.iter().filter_map(|c| c.report.as_ref()).map(|r| r.intervals.clone()).collect();
+        consume_reports.iter().map(|r| r.intervals.clone()).collect();
+    let first_step_ms = reports.iter().map(|r| r.started_at_ms).filter(|&ms| ms > 0).min().unwrap_or(facts.ramp_ms.0);
     if !consumed.is_empty() {
-        let first_step_ms =
-            reports.iter().map(|r| r.started_at_ms).filter(|&ms| ms > 0).min().unwrap_or(facts.ramp_ms.0);
         let per_step = plateau::consumed_steps(&consumed, first_step_ms, facts.step_secs * 1000, ramp.len());
         ramp = plateau::with_consumers(&ramp, &per_step);
     }
+    let sla = facts.sla.filter(|_| !consumed.is_empty()).map(|target| {
+        crate::sla::judge(&ramp, target, |k| {
+            crate::sla::step_parts(&reports, &consume_reports, first_step_ms, facts.step_secs * 1000, k)
+        })
+    });
     let found = plateau::find_plateau(&ramp);
     let window_ms = crate::verdict::judged_window(facts.ramp_ms.0, facts.step_secs * 1000, &found, facts.ramp_ms.1);
     let bytes_per_record =
@@ -95,5 +104,5 @@ pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judged 
         }
         _ => Vec::new(),
     };
-    Judged { ramp, plateau: found, window_ms, verdict, model, observed_ingress_mbps, model_agrees, lifts }
+    Judged { ramp, plateau: found, window_ms, verdict, model, observed_ingress_mbps, model_agrees, lifts, sla }
 }

@@ -135,6 +135,10 @@ pub struct Diagnosis {
     /// the ramp's highest target (more capacity, one replica fewer, one broker more).
     #[serde(default)]
     pub lifts: Vec<crate::model::Lift>,
+    /// With consumers and an SLA (seed 004): the highest rate whose end-to-end latency met
+    /// it, and where the latency grew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<crate::sla::SlaFinding>,
     /// Whether the run was interrupted.
     pub interrupted: bool,
 }
@@ -247,7 +251,15 @@ pub fn run(
     }
     let consumed: Vec<&crate::kafka::consume::ConsumeReport> =
         ramped.consume.iter().filter_map(|c| c.report.as_ref()).collect();
-    evidence.series.extend(measured::from_consume_runs(catalog, &consumed, ramped.ended_ms));
+    // The consumers read on while the generators stop: what they did after the last
+    // record was produced (catching up) is not the ramp's.
+    let produced_until_ms = reports
+        .iter()
+        .filter_map(|r| Some(r.started_at_ms + (r.intervals.last()?.end_secs * 1000.0) as u64))
+        .max()
+        .unwrap_or(ramped.ended_ms)
+        .min(ramped.ended_ms);
+    evidence.series.extend(measured::from_consume_runs(catalog, &consumed, produced_until_ms));
     for run in &ramped.produce {
         if let Some(err) = &run.error {
             evidence.unavailable.push(format!("produce run on {}: {err}", run.agent));
@@ -271,6 +283,8 @@ pub fn run(
         brokers: live.brokers.len(),
         failures: &live.failures(),
         target_msgs_per_sec: ramp.max as f64,
+        sla: (plan.sla_e2e_ms.is_some() || plan.sla_p99_ms.is_some())
+            .then_some(crate::sla::SlaTarget { e2e_avg_ms: plan.sla_e2e_ms, e2e_p99_ms: plan.sla_p99_ms }),
     };
     let judged = judgment::judge(rules, &evidence, &facts);
 
@@ -298,6 +312,7 @@ pub fn run(
         observed_ingress_mbps: judged.observed_ingress_mbps,
         model_agrees: judged.model_agrees,
         lifts: judged.lifts,
+        sla: judged.sla,
         interrupted: ramped.interrupted,
     })
 }

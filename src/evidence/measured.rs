@@ -131,7 +131,8 @@ pub fn from_produce_runs(
 pub fn from_consume_runs(catalog: &SignalCatalog, reports: &[&ConsumeReport], ended_ms: u64) -> Vec<Series> {
     use std::collections::BTreeMap;
     type Reading = fn(&crate::kafka::consume::ConsumeInterval) -> Option<f64>;
-    let per_second: [(&str, Reading, fn(f64, f64) -> f64); 8] = [
+    type Combine = fn(f64, f64) -> f64;
+    let per_second: [(&str, Reading, Combine); 8] = [
         ("consumer_records_per_sec", |i| Some(i.records_per_sec), |a, b| a + b),
         ("consumer_lag", |i| i.lag.map(|lag| lag as f64), f64::max),
         ("consumer_e2e_avg_ms", |i| (i.records > 0).then_some(i.e2e_avg_ms), f64::max),

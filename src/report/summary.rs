@@ -36,6 +36,12 @@ pub struct VerdictSummary {
     pub model_agrees: Option<bool>,
     /// Whether the run was cut short.
     pub interrupted: bool,
+    /// With consumers and an SLA: the highest rate whose end-to-end latency met it, msg/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_max_rate_msgs_per_sec: Option<f64>,
+    /// With an SLA broken: the part the latency grew on (`produce`, `consumers`, `sink`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_latency_grew_on: Option<String>,
 }
 
 impl VerdictSummary {
@@ -56,6 +62,8 @@ impl VerdictSummary {
             missing: v.missing.clone(),
             model_agrees: diagnosis.model_agrees,
             interrupted: diagnosis.interrupted,
+            sla_max_rate_msgs_per_sec: diagnosis.sla.as_ref().and_then(|sla| sla.max_rate_msgs_per_sec),
+            sla_latency_grew_on: diagnosis.sla.as_ref().and_then(|sla| sla.grew_on.clone()),
         }
     }
 }

@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["sampler", "model"],
     &["net", "kafka"],
     &["probe", "plateau"],
-    &["agent"],
+    &["agent", "sla"],
     &["evidence"],
     &["rules"],
     &["verdict"],

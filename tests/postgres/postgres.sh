@@ -25,6 +25,9 @@ up() {
     as_owner "$pg_bin/initdb" -D "$data" -U plateau --pwfile="$pwfile" --auth-local=trust \
         --auth-host=scram-sha-256 --no-sync >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; exit 1; }
+    # Consumers on other hosts of the same network (the testbed's namespaces) log in with
+    # the password too.
+    as_owner bash -c "echo 'host all all samenet scram-sha-256' >> '$data/pg_hba.conf'"
     # Sized for a 2-core machine shared with three brokers; durability stays on (fsync,
     # synchronous commit): a sink's commit waits on its disk, as it does in production.
     as_owner "$pg_bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start \

@@ -91,15 +91,20 @@ leftovers() {
 
 # --- Apache Kafka: seed 000's three brokers, RF 3 ------------------------------------------
 
-kafka_scenarios=(none network client disk kafka-quota kafka-skew kafka-replication cpu network+client client+network)
+kafka_scenarios=(none network client disk kafka-quota kafka-skew kafka-replication cpu network+client client+network
+    consumer-sink consumer-cpu consumer-partitions)
 
 # Defines Kafka scenario $1: sets expected, min_confidence, fault (for the table), flags
-# (diagnose's, beyond the shared ones), topic_rf and topic_config (its topic's replication
-# factor and extra configs).
+# (diagnose's, beyond the shared ones), topic_partitions, topic_rf and topic_config (its
+# topic's partitions, replication factor and extra configs).
 kafka_define() {
     min_confidence=0.5
+    topic_partitions=12
     topic_rf=3
     topic_config=()
+    # The consumer scenarios run seed 000's whole pipeline: the consumer group on the
+    # consumer host, PostgreSQL's host sampled.
+    local pipeline=(--consumer "${consumers[0]:-}" --database "${databases[0]:-}")
     case $1 in
         none)
             expected=none fault="ramp to 200 msg/s of 16 KB events; nothing capped"
@@ -163,6 +168,24 @@ kafka_define() {
         cpu)
             expected="cpu:container quota" fault="each broker's container held to 0.1 core (CFS quota)"
             flags=(--ramp 50:50:4:1500 --size 8000) ;;
+        consumer-sink)
+            # Seed 000's consumer → PostgreSQL, the database starved: every batch's
+            # transaction waits for it, and the consumers fall behind the producers.
+            expected="consumer:sink"
+            fault="two consumers write every event to PostgreSQL, whose container is held to 0.05 core"
+            flags=("${pipeline[@]}" --consumer-members 2 --sink "$sink_url" --sink-table events_sink
+                --ramp 500:500:4:8000) ;;
+        consumer-cpu)
+            expected="consumer:consumer CPU"
+            fault="the consumer host (two members) held to 0.05 core (CFS quota)"
+            flags=("${pipeline[@]}" --consumer-members 2 --ramp 1000:1000:4:20000) ;;
+        consumer-partitions)
+            # Seed 004: more consumers than partitions, each consumer too slow to take a
+            # partition's share alone (1 ms of synchronous work per event).
+            expected="consumer:too few partitions for the group"
+            fault="four consumers on a 2-partition topic, each needing 1 ms per event"
+            flags=("${pipeline[@]}" --consumer-members 4 --process-us 1000 --ramp 500:500:4:5000)
+            topic_partitions=2 ;;
         *)
             echo "unknown scenario '$1' on kafka (known: ${kafka_scenarios[*]})" >&2
             exit 2 ;;
@@ -205,6 +228,10 @@ kafka_fault() {
             testbed_limit_cpu gen2 "$([[ $on == on ]] && echo $cores || echo 1)" ;;
         cpu)
             for id in 1 2 3; do testbed_limit_cpu "broker$id/broker" "$([[ $on == on ]] && echo 0.1 || echo none)"; done ;;
+        consumer-sink)
+            testbed_limit_cpu db1/postgres "$([[ $on == on ]] && echo 0.05 || echo none)" ;;
+        consumer-cpu)
+            testbed_limit_cpu cons1 "$([[ $on == on ]] && echo 0.05 || echo none)" ;;
     esac
 }
 
@@ -214,15 +241,16 @@ kafka_suite() {
     local started=$SECONDS name failed=0 out topic
     # A cluster in service is warm; a minute of load compiles the brokers' hot paths.
     TESTBED_WARM_SECS=45 testbed_up
+    [[ " $* " != *" consumer-"* ]] || testbed_pipeline
     echo "testbed up and warm in $((SECONDS - started)) s" >&2
     for name in "$@"; do
-        local expected min_confidence fault flags topic_rf topic_config
+        local expected min_confidence fault flags topic_partitions topic_rf topic_config
         kafka_define "$name"
         started=$SECONDS
         out=$(mktemp -d)
         topic="scenario-${name//+/-and-}"
         # (Inside `|| failed=1` errexit is off: a step that fails shows in its verdict.)
-        kafka_topic_ready "$bootstrap" "$topic" 12 "$topic_rf" "${topic_config[@]}" || true
+        kafka_topic_ready "$bootstrap" "$topic" "$topic_partitions" "$topic_rf" "${topic_config[@]}" || true
         kafka_fault "$name" on
         TESTBED_TOPIC=$topic testbed_diagnose "$out/report" --net-time 2 --disk-size 32M -X compression.type=none \
             "${flags[@]}" --json >"$out/verdict.json" || true

@@ -32,12 +32,19 @@ tb_cgroups=()
 tb_dirs=()
 generators=()
 brokers=()
+consumers=()
+databases=()
+sink_url=""
+tb_postgres=""
 bootstrap=""
 prometheus=""
 jolokia=()
 
 testbed_down() {
     set +e
+    # PostgreSQL first and by its own hand, so that it leaves no shared memory behind.
+    [[ -z $tb_postgres ]] || TB_CWD=/ testbed_exec_in "${tb_tag}-db1/postgres" db1 \
+        bash "$tb_repo/tests/postgres/postgres.sh" down "$tb_postgres"
     for pid in "${tb_pids[@]}"; do kill "$pid" 2>/dev/null; done
     sleep 0.5
     for pid in "${tb_pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
@@ -214,6 +221,29 @@ testbed_kafka() {
     "$plateau" produce --bootstrap "$bootstrap" --topic telemetry --rate 500 --time "${TESTBED_WARM_SECS:-20}" \
         --size 16000 --json >"$tb_dir/warm-up.json" 2>&1 ||
         echo "testbed: warming the brokers failed; see $tb_dir/warm-up.json" >&2
+}
+
+# Seed 000's stage past Kafka: a consumer host (.31, its agent runs the consumer group) and
+# a database host (.41) with PostgreSQL in a container of its own (db1/postgres), which the
+# host's agent watches; `sink_url` is the consumers' connection string.
+testbed_pipeline() {
+    testbed_host cons1 31
+    testbed_agent cons1 31 consumers
+    testbed_host db1 41
+    testbed_cgroup "${tb_tag}-db1/postgres"
+    testbed_agent db1 41 databases "/sys/fs/cgroup/cpu/${tb_tag}-db1/postgres"
+    # The postgres user must reach its directory: not under the testbed's private one.
+    tb_postgres=$(mktemp -d "/var/tmp/${tb_tag}-postgres.XXXX")
+    tb_dirs+=("$tb_postgres")
+    TB_CWD=/ testbed_exec_in "${tb_tag}-db1/postgres" db1 bash "$tb_repo/tests/postgres/postgres.sh" up \
+        "$tb_postgres" 5432 "$tb_net.41" >"$tb_dir/postgres-up.log" 2>&1 ||
+        { cat "$tb_dir/postgres-up.log" >&2; return 1; }
+    sink_url=$(sed -n 's/^URL=//p' "$tb_postgres/postgres.env")
+    local url host
+    for url in "${consumers[@]}" "${databases[@]}"; do
+        host=${url#http://}
+        wait_for_tcp "${host%:*}" "${host#*:}"
+    done
 }
 
 # Prometheus on the bridge, scraping the brokers' JMX exporters and every agent each second.

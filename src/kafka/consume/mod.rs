@@ -246,6 +246,9 @@ pub struct ConsumeInterval {
     pub lag: Option<u64>,
     /// The sink's 99th percentile transaction time in the interval.
     pub insert_p99_ms: Option<f64>,
+    /// The sink's mean transaction time in the interval (each record waits for its batch's).
+    #[serde(default)]
+    pub insert_avg_ms: Option<f64>,
     /// Members that handled records: the mean share of their time handling them or
     /// writing them to the sink (1.0: they never waited for records, so more records
     /// were there than they could take).
@@ -619,7 +622,7 @@ pub fn run_consume(
             last_consumed = totals.ledger.consumed;
             last_bytes = totals.bytes;
             let e2e = LatencyMs::from_micros(&totals.e2e_interval);
-            let insert = totals.sink.as_ref().map(|_| LatencyMs::from_micros(&totals.insert_interval).p99);
+            let insert = totals.sink.as_ref().map(|_| LatencyMs::from_micros(&totals.insert_interval));
             totals.e2e_interval.reset();
             totals.insert_interval.reset();
             let busy = busy_shares(&last_members, &totals.members, now - tick);
@@ -640,7 +643,8 @@ pub fn run_consume(
                 e2e_avg_ms: e2e.avg,
                 e2e_p99_ms: e2e.p99,
                 lag,
-                insert_p99_ms: insert,
+                insert_p99_ms: insert.map(|i| i.p99),
+                insert_avg_ms: insert.filter(|i| i.count > 0).map(|i| i.avg),
                 members_busy_ratio: busy.map(|b| b.0),
                 handling_busy_ratio: busy.map(|b| b.1),
                 sink_busy_ratio: busy.map(|b| b.2),
