@@ -856,6 +856,10 @@ pub struct ControllerArgs {
     /// Agents on broker hosts, watched for CPU, disk and NIC (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub brokers: Vec<String>,
+    /// Agents on consumer hosts: their consume runs' rate, lag and end-to-end latency
+    /// (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub consumers: Vec<String>,
     /// Address to serve the console on; anything but loopback needs --access-token-file.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,

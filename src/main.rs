@@ -346,6 +346,7 @@ fn run_controller(args: plateau::cli::ControllerArgs) -> anyhow::Result<()> {
         listen: args.listen,
         generators: args.agents,
         brokers: args.brokers,
+        consumers: args.consumers,
         agent_token: read(&args.token_file)?,
         access_token: read(&args.access_token_file)?,
         prometheus: args.prometheus,

@@ -218,7 +218,7 @@ mod tests {
     fn every_chart_renders_with_and_without_data() {
         let generators = vec!["http://10.0.0.11:7070".to_string()];
         let brokers = vec!["http://10.0.0.21:7070".to_string()];
-        let mut history = History::new(&generators, &brokers);
+        let mut history = History::new(&generators, &brokers, &[]);
         for chart in [Chart::Throughput, Chart::Latency, Chart::Hosts] {
             let svg = render(chart, &history, 100_000).unwrap();
             assert!(svg.starts_with("<svg"), "{chart:?}");

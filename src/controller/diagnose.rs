@@ -100,7 +100,7 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
         token: config.agent_token.as_deref(),
         hosts: &config.brokers,
         generators: &config.generators,
-        consumers: &[],
+        consumers: &config.consumers,
         databases: &[],
         prometheus: config.prometheus.as_deref(),
         jmx: None,

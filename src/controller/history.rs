@@ -19,6 +19,8 @@ pub enum Role {
     Generator,
     /// An agent on a broker host.
     Broker,
+    /// An agent on a consumer host.
+    Consumer,
 }
 
 /// One agent's status card, as the page shows it.
@@ -28,7 +30,7 @@ pub struct AgentCard {
     pub url: String,
     /// Its host name (from `/status`), or the URL's host before it answered.
     pub host: String,
-    /// Generator or broker host.
+    /// Generator, broker or consumer host.
     pub role: Role,
     /// Whether the last poll got an answer.
     pub reachable: bool,
@@ -36,6 +38,8 @@ pub struct AgentCard {
     pub error: Option<String>,
     /// The produce run (seed 000's status card); `None` before the first run.
     pub produce: Option<ProbeStatus>,
+    /// The consume run (rate, lag, end-to-end latency); `None` before the first run.
+    pub consume: Option<ProbeStatus>,
     /// The host's CPU busy share, 0–1.
     pub cpu_busy: Option<f64>,
     /// The busiest disk's utilization, 0–1.
@@ -82,9 +86,9 @@ pub struct History {
 
 impl History {
     /// Cards for every agent before the first poll.
-    pub fn new(generators: &[String], brokers: &[String]) -> History {
+    pub fn new(generators: &[String], brokers: &[String], consumers: &[String]) -> History {
         let mut history = History::default();
-        for (urls, role) in [(generators, Role::Generator), (brokers, Role::Broker)] {
+        for (urls, role) in [(generators, Role::Generator), (brokers, Role::Broker), (consumers, Role::Consumer)] {
             for url in urls {
                 let host = crate::net::Target::Agent(url.clone()).host();
                 history.cards.insert(
@@ -96,6 +100,7 @@ impl History {
                         reachable: false,
                         error: Some("not polled yet".into()),
                         produce: None,
+                        consume: None,
                         cpu_busy: None,
                         disk_util: None,
                         nic_util: None,
@@ -124,6 +129,7 @@ impl History {
         card.host = status.hostname.clone();
         card.last_seen_ms = Some(now_ms);
         card.produce = status.probes.get("produce").cloned();
+        card.consume = status.probes.get("consume").cloned();
         if let Some(latest) = samples.last() {
             self.cursors.insert(url.to_string(), latest.ts_ms);
             card.cpu_busy = Some(latest.cpu.total.busy);
@@ -220,7 +226,7 @@ mod tests {
     #[test]
     fn polls_become_cards_and_summed_points() {
         let generators = vec!["http://10.0.0.11:7070".to_string(), "http://10.0.0.12:7070".to_string()];
-        let mut history = History::new(&generators, &["http://10.0.0.21:7070".to_string()]);
+        let mut history = History::new(&generators, &["http://10.0.0.21:7070".to_string()], &[]);
         assert!(!history.cards[&generators[0]].reachable);
         history.record(&generators[0], 1_000, Ok((status(true, 20_000, 19_500.0), Vec::new())));
         history.record(&generators[1], 1_200, Ok((status(true, 20_000, 20_100.0), Vec::new())));

@@ -29,6 +29,8 @@ pub struct ControllerConfig {
     pub generators: Vec<String>,
     /// Agents on broker hosts (watched only).
     pub brokers: Vec<String>,
+    /// Agents on consumer hosts (their consume runs watched).
+    pub consumers: Vec<String>,
     /// The agents' bearer token.
     pub agent_token: Option<String>,
     /// The token people log in with; required off loopback.
@@ -52,7 +54,7 @@ impl ControllerConfig {
         if self.generators.is_empty() {
             return Err("--agents is empty; give the generator agents' URLs (http://HOST:7070)".into());
         }
-        for url in self.generators.iter().chain(&self.brokers) {
+        for url in self.generators.iter().chain(&self.brokers).chain(&self.consumers) {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(format!("agent '{url}' is not a URL; write it as http://HOST:PORT"));
             }

@@ -187,8 +187,10 @@ pub async fn serve(
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.listen))?;
     let address = listener.local_addr()?;
     // Blocking HTTP clients are built (and used) off the async threads.
-    let (urls, token) =
-        (config.generators.iter().chain(&config.brokers).cloned().collect::<Vec<_>>(), config.agent_token.clone());
+    let (urls, token) = (
+        config.generators.iter().chain(&config.brokers).chain(&config.consumers).cloned().collect::<Vec<_>>(),
+        config.agent_token.clone(),
+    );
     let clients = tokio::task::spawn_blocking(move || {
         urls.into_iter()
             .map(|url| {
@@ -199,7 +201,7 @@ pub async fn serve(
     })
     .await?;
     let shared = Arc::new(Shared {
-        history: Mutex::new(History::new(&config.generators, &config.brokers)),
+        history: Mutex::new(History::new(&config.generators, &config.brokers, &config.consumers)),
         form: Mutex::new(LoadForm::seed(&config.bootstrap, &config.topic)),
         config,
         rules,

@@ -172,7 +172,7 @@ kafka_define() {
             # Seed 000's consumer → PostgreSQL, the database starved: every batch's
             # transaction waits for it, and the consumers fall behind the producers.
             expected="consumer:sink"
-            fault="two consumers write every event to PostgreSQL, whose container is held to 0.05 core"
+            fault="two consumers write every event to PostgreSQL, whose container is held to 0.02 core"
             flags=("${pipeline[@]}" --consumer-members 2 --sink "$sink_url" --sink-table events_sink
                 --ramp 500:500:4:8000) ;;
         consumer-cpu)
@@ -229,7 +229,7 @@ kafka_fault() {
         cpu)
             for id in 1 2 3; do testbed_limit_cpu "broker$id/broker" "$([[ $on == on ]] && echo 0.1 || echo none)"; done ;;
         consumer-sink)
-            testbed_limit_cpu db1/postgres "$([[ $on == on ]] && echo 0.05 || echo none)" ;;
+            testbed_limit_cpu db1/postgres "$([[ $on == on ]] && echo 0.02 || echo none)" ;;
         consumer-cpu)
             testbed_limit_cpu cons1 "$([[ $on == on ]] && echo 0.05 || echo none)" ;;
     esac

@@ -116,18 +116,24 @@ function card(agent) {
   const div = document.createElement("div");
   div.className = `card ${agent.reachable ? "" : "down"}`;
   div.dataset.agent = agent.url;
-  const p = agent.produce || { stats: {} };
+  const p = (agent.role === "consumer" ? agent.consume : agent.produce) || { stats: {} };
   const s = p.stats || {};
   const state = !agent.reachable ? "unreachable" : p.running ? "running" : "idle";
+  const ms = (v) => (v == null ? "–" : `${v.toFixed(1)} ms`);
   const rows = agent.role === "generator"
     ? [["topic", p.topic || "–"], ["target", `${num(p.target_rate_mps)} msg/s`],
        ["current", `${num(s.current_rate_mps)} msg/s`], ["sent ok / err", `${num(s.sent_ok)} / ${num(s.sent_err)}`],
-       ["bytes", num(s.bytes_sent)], ["delivery p99", s.delivery_p99_ms == null ? "–" : `${s.delivery_p99_ms.toFixed(1)} ms`],
+       ["bytes", num(s.bytes_sent)], ["delivery p99", ms(s.delivery_p99_ms)],
        ["last error", s.last_error || agent.error || "–"]]
+    : agent.role === "consumer"
+    ? [["topic", p.topic || "–"], ["members", num(p.members)], ["current", `${num(s.current_rate_mps)} msg/s`],
+       ["consumed", num(s.consumed)], ["lag", num(s.lag)], ["end-to-end avg", ms(s.e2e_avg_ms)],
+       ["end-to-end p99", ms(s.e2e_p99_ms)], ["last error", s.last_error || agent.error || "–"]]
     : [["last error", agent.error || "–"]];
   rows.push(["CPU", pct(agent.cpu_busy)], ["disk", pct(agent.disk_util)], ["NIC", pct(agent.nic_util)]);
   div.innerHTML = `<h3></h3><p class="url"></p><span class="badge ${state}">${state}</span><dl></dl>`;
-  div.querySelector("h3").textContent = `${agent.role === "generator" ? "generator" : "broker host"} ${agent.host}`;
+  const roleName = { generator: "generator", consumer: "consumer host" }[agent.role] || "broker host";
+  div.querySelector("h3").textContent = `${roleName} ${agent.host}`;
   div.querySelector(".url").textContent = agent.url;
   const dl = div.querySelector("dl");
   for (const [k, v] of rows) {

@@ -6,7 +6,9 @@
 //! not move while it had lag is stalled; one whose lag grew at every sample while its
 //! commits moved is falling behind.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -73,6 +75,87 @@ pub fn judge(samples: &[Vec<PartitionOffsets>]) -> LagStatus {
     status
 }
 
+/// The group's lag over the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct LagReport {
+    /// Burrow's judgement of the last window.
+    pub status: LagStatus,
+    /// Lag at the last sample, records.
+    pub last: Option<u64>,
+    /// Highest lag sampled, records.
+    pub max: u64,
+    /// Samples that could not be read.
+    pub unreadable: u64,
+    /// Why the last unreadable sample failed.
+    pub last_error: Option<String>,
+}
+
+/// Samples the lag every interval on a thread of its own, until finished.
+pub struct LagSampler {
+    stop: Arc<AtomicBool>,
+    state: Arc<Mutex<(Vec<Vec<PartitionOffsets>>, LagReport)>>,
+    thread: std::thread::JoinHandle<LagReader>,
+}
+
+impl LagSampler {
+    /// Starts reading with `reader` every `interval`.
+    pub fn start(reader: LagReader, interval: Duration) -> LagSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let state: Arc<Mutex<(Vec<Vec<PartitionOffsets>>, LagReport)>> = Arc::default();
+        let (thread_stop, thread_state) = (Arc::clone(&stop), Arc::clone(&state));
+        let thread = std::thread::Builder::new()
+            .name("consume-lag".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let mut readings = 0u32;
+                while !thread_stop.load(Ordering::Relaxed) {
+                    let outcome = reader.read();
+                    let mut state = thread_state.lock().unwrap_or_else(|p| p.into_inner());
+                    let (samples, report) = &mut *state;
+                    match outcome {
+                        Ok(sample) => {
+                            let total = sample.iter().map(PartitionOffsets::lag).sum::<u64>();
+                            samples.push(sample);
+                            report.max = report.max.max(total);
+                            report.last = Some(total);
+                        }
+                        Err(err) => {
+                            report.unreadable += 1;
+                            report.last_error = Some(err);
+                        }
+                    }
+                    drop(state);
+                    readings += 1;
+                    let due = started + interval * readings;
+                    while Instant::now() < due && !thread_stop.load(Ordering::Relaxed) {
+                        std::thread::sleep((due - Instant::now()).min(Duration::from_millis(50)));
+                    }
+                }
+                reader
+            })
+            .expect("spawning the lag sampler");
+        LagSampler { stop, state, thread }
+    }
+
+    /// The newest lag read, records.
+    pub fn latest(&self) -> Option<u64> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1.last
+    }
+
+    /// Stops sampling, judges the samples taken while the run consumed, and reads the lag
+    /// once more for `last` (call it after the members' last commit).
+    pub fn finish(self) -> LagReport {
+        self.stop.store(true, Ordering::Relaxed);
+        let reader = self.thread.join().ok();
+        let (samples, mut report) = std::mem::take(&mut *self.state.lock().unwrap_or_else(|p| p.into_inner()));
+        report.status = judge(&samples);
+        if let Some(Ok(sample)) = reader.map(|reader| reader.read()) {
+            report.last = Some(sample.iter().map(PartitionOffsets::lag).sum());
+        }
+        report
+    }
+}
+
 /// Reads a group's committed offsets and the topic's end offsets.
 pub struct LagReader {
     consumer: BaseConsumer,
@@ -95,7 +178,9 @@ impl LagReader {
         Ok(LagReader { consumer, topic: topic.to_string(), partitions: start.len() as i32, start })
     }
 
-    /// One sample: every partition's committed and end offsets.
+    /// One sample: every partition's committed and end offsets, in two requests' time
+    /// (OffsetFetch for the group, ListOffsets for the latest offsets, each batched per
+    /// broker), so that sampling keeps up with a reporting interval of a second.
     pub fn read(&self) -> Result<Vec<PartitionOffsets>, String> {
         let mut list = TopicPartitionList::new();
         for partition in 0..self.partitions {
@@ -103,14 +188,20 @@ impl LagReader {
         }
         let committed = self
             .consumer
-            .committed_offsets(list, READ_TIMEOUT)
+            .committed_offsets(list.clone(), READ_TIMEOUT)
             .map_err(|err| format!("reading the group's committed offsets: {err}"))?;
+        // The timestamp -1 (OFFSET_END) asks ListOffsets for each partition's latest offset.
+        list.set_all_offsets(Offset::End).map_err(|err| err.to_string())?;
+        let ends = self
+            .consumer
+            .offsets_for_times(list, READ_TIMEOUT)
+            .map_err(|err| format!("reading the partitions' end offsets: {err}"))?;
         (0..self.partitions)
             .map(|partition| {
-                let (_, end) = self
-                    .consumer
-                    .fetch_watermarks(&self.topic, partition, READ_TIMEOUT)
-                    .map_err(|err| format!("reading partition {partition}'s end offset: {err}"))?;
+                let end = match ends.find_partition(&self.topic, partition).map(|p| (p.offset(), p.error())) {
+                    Some((Offset::Offset(end), Ok(()))) => end,
+                    _ => return Err(format!("no end offset for partition {partition}")),
+                };
                 let committed = match committed.find_partition(&self.topic, partition).map(|p| p.offset()) {
                     Some(Offset::Offset(offset)) => offset,
                     _ => self.start[partition as usize],

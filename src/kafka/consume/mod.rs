@@ -27,7 +27,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use self::lag::{LagReader, LagStatus, PartitionOffsets};
+use self::lag::{LagReader, LagReport};
 use self::ledger::{Ledger, device_index};
 use self::sink::{Row, Sink, SinkConfig};
 use super::brokers::BrokerCheck;
@@ -316,21 +316,6 @@ pub struct Membership {
     pub idle_members: usize,
 }
 
-/// The group's lag over the run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-pub struct LagReport {
-    /// Burrow's judgement of the last window.
-    pub status: LagStatus,
-    /// Lag at the last sample, records.
-    pub last: Option<u64>,
-    /// Highest lag sampled, records.
-    pub max: u64,
-    /// Samples that could not be read.
-    pub unreadable: u64,
-    /// Why the last unreadable sample failed.
-    pub last_error: Option<String>,
-}
-
 /// The whole result of a consume run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ConsumeReport {
@@ -582,8 +567,7 @@ pub fn run_consume(
 
     // The control loop: an interval's counts and the group's lag, until the end.
     let mut intervals = Vec::new();
-    let mut lag_samples: Vec<Vec<PartitionOffsets>> = Vec::new();
-    let mut lag_report = LagReport::default();
+    let lag_sampler = lag::LagSampler::start(lag_reader, config.interval);
     let mut last_consumed = 0;
     let mut last_bytes = 0;
     let mut last_members = vec![MemberTime::default(); config.members];
@@ -600,20 +584,9 @@ pub fn run_consume(
             std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
         }
         let now = Instant::now();
-        let lag = match lag_reader.read() {
-            Ok(sample) => {
-                let total = sample.iter().map(PartitionOffsets::lag).sum::<u64>();
-                lag_samples.push(sample);
-                lag_report.max = lag_report.max.max(total);
-                lag_report.last = Some(total);
-                Some(total)
-            }
-            Err(err) => {
-                lag_report.unreadable += 1;
-                lag_report.last_error = Some(err);
-                None
-            }
-        };
+        // The newest lag reading, whenever it came: a slow cluster delays the lag, not
+        // the interval's counts.
+        let lag = lag_sampler.latest();
         let interval = {
             let mut totals = totals.lock().unwrap_or_else(|p| p.into_inner());
             let seconds = (now - tick).as_secs_f64().max(1e-3);
@@ -667,10 +640,9 @@ pub fn run_consume(
             break;
         }
     }
-    lag_report.status = lag::judge(&lag_samples);
-
     stopping.store(true, Ordering::Relaxed);
     let ends: Vec<MemberEnd> = members.into_iter().map(|thread| thread.join().unwrap_or_default()).collect();
+    let lag_report = lag_sampler.finish();
     let duration = started.elapsed().as_secs_f64();
     let totals = Arc::try_unwrap(totals)
         .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
