@@ -482,3 +482,35 @@ fn the_openapi_description_lists_every_operation_and_its_security() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path} without a token");
     }
 }
+
+/// The consumer endpoints take the generator's precautions: librdkafka properties that
+/// load code or open connections, a sink (a database connection the agent would open)
+/// outside `--allow` or on a Unix socket, and absurd numbers are refused before anything
+/// runs.
+#[test]
+fn a_consume_run_connects_only_where_the_agent_may_and_takes_no_absurd_numbers() {
+    let mut agent = AgentProcess::start(&[]);
+    let base = || json!({"bootstrap": "127.0.0.1:9", "topic": "t"});
+    for (field, value, status, says) in [
+        ("properties", json!({"plugin.library.paths": "/tmp/evil.so"}), StatusCode::BAD_REQUEST, "loads code"),
+        ("sink", json!("postgres://u:secret@10.1.2.3:5432/db"), StatusCode::FORBIDDEN, "10.1.2.3"),
+        ("sink", json!("host=/var/run/postgresql user=u dbname=db"), StatusCode::BAD_REQUEST, "Unix socket"),
+        ("members", json!(100_000), StatusCode::BAD_REQUEST, "use 1 to 64"),
+        ("process_us", json!(u64::MAX), StatusCode::BAD_REQUEST, "--process-us"),
+        ("sink_table", json!("events"), StatusCode::BAD_REQUEST, "needs \"sink\""),
+    ] {
+        let mut body = base();
+        body[field] = value;
+        let (got, error) = post(&agent, "/kafka/consume", &body);
+        assert_eq!(got, status, "{field}: {error}");
+        let message = error["error"].as_str().unwrap();
+        assert!(message.contains(says), "{field}: {message}");
+        assert!(!message.contains("secret"), "the sink's password leaked: {message}");
+    }
+    assert!(status_of(&agent)["probes"].get("consume").is_none(), "a refused run showed up");
+    let (got, _) = post(&agent, "/kafka/consume/stop", &json!({}));
+    assert_eq!(got, StatusCode::CONFLICT);
+    let unauthenticated = client().post(format!("{}/kafka/consume", agent.url)).json(&base()).send().unwrap();
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    assert_still_up(&mut agent);
+}
