@@ -120,7 +120,7 @@ pub fn run(
         let mut consumed = String::new();
         if !consuming.is_empty() {
             for (client, live) in consuming.iter().zip(&mut live_consumed) {
-                live.read(client, clock);
+                live.read(client);
             }
             let readings: Vec<Vec<ConsumeInterval>> = live_consumed.iter().map(|l| l.intervals.clone()).collect();
             let per_step =
@@ -220,24 +220,30 @@ fn start_consumers<'c>(
     consuming
 }
 
-/// One consumer agent's progress as the ramp loop reads it: a reading per second, in
-/// the consume run's own interval shape, so that live and final judgments cut steps alike.
+/// One consumer agent's progress as the ramp loop reads it: each new count the consume
+/// run published, stamped when it was counted (not when it was read: a count a second old
+/// would shift the consumers' steps against the producers'), in the consume run's own
+/// interval shape, so that live and final judgments cut steps alike.
 #[derive(Default)]
 struct LiveConsumer {
-    last_consumed: Option<u64>,
+    last: Option<(u64, u64)>,
     intervals: Vec<ConsumeInterval>,
 }
 
 impl LiveConsumer {
-    fn read(&mut self, client: &AgentClient, clock: Instant) {
+    fn read(&mut self, client: &AgentClient) {
         let Some(run) = client.status().ok().and_then(|status| status.probes.get("consume").cloned()) else { return };
-        let consumed = run.stats.consumed.unwrap_or(0);
-        let end_secs = clock.elapsed().as_secs_f64();
-        if let Some(last) = self.last_consumed {
+        let (Some(consumed), Some(at_ms)) = (run.stats.consumed, run.stats.consumed_at_ms) else { return };
+        if self.last.is_some_and(|(_, last_at)| at_ms <= last_at) {
+            return;
+        }
+        let origin = self.intervals.first().map_or(at_ms, |first| first.at_ms);
+        let end_secs = at_ms.saturating_sub(origin) as f64 / 1000.0;
+        if let Some((last, _)) = self.last {
             let secs = end_secs - self.intervals.last().map_or(0.0, |i| i.end_secs);
             let records = consumed.saturating_sub(last);
             self.intervals.push(ConsumeInterval {
-                at_ms: now_ms(),
+                at_ms,
                 end_secs,
                 records,
                 records_per_sec: records as f64 / secs.max(1e-3),
@@ -248,9 +254,8 @@ impl LiveConsumer {
             });
         } else {
             // The first reading is the origin the next one's records count from.
-            self.intervals.clear();
-            self.intervals.push(ConsumeInterval { at_ms: now_ms(), end_secs, ..ConsumeInterval::default() });
+            self.intervals.push(ConsumeInterval { at_ms, end_secs, ..ConsumeInterval::default() });
         }
-        self.last_consumed = Some(consumed);
+        self.last = Some((consumed, at_ms));
     }
 }

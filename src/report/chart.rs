@@ -1,5 +1,7 @@
-//! `timeline.svg`: the ramp's target against what was achieved, and above it on the same
-//! clock the utilizations that explain the gap (CPU, disks, the generators' CPU).
+//! `timeline.svg`: the ramp's target against what was achieved (and, with consumers, what
+//! they took), below it on the same clock the utilizations that explain the gap (CPU,
+//! disks, links, the generators', consumers' and database's CPU), and with consumers the
+//! pipeline's end-to-end latency and lag.
 
 use plotters::prelude::*;
 
@@ -58,8 +60,41 @@ fn utilization_lines(d: &Diagnosis) -> Vec<(String, Vec<(u64, f64)>)> {
         let slowest = capacities.iter().copied().fold(f64::INFINITY, f64::min);
         lines.push((format!("link, fullest of {n} (measured ≥ {:.0} Mbit/s)", slowest / 1e6), busiest(links)));
     }
-    if let Some(generators) = series.iter().find(|s| s.signal == "generator_cpu_busy") {
-        lines.push(("generators' CPU, busiest".to_string(), points(generators)));
+    for (signal, name) in [
+        ("generator_cpu_busy", "generators' CPU, busiest"),
+        ("consumer_cpu_busy", "consumers' CPU, busiest"),
+        ("sink_cpu_busy", "database's CPU"),
+    ] {
+        if let Some(found) = series.iter().find(|s| s.signal == signal) {
+            lines.push((name.to_string(), points(found)));
+        }
+    }
+    lines
+}
+
+/// The pipeline past Kafka in milliseconds: mean and p99 end-to-end latency, and the
+/// group's lag as time behind (records behind over the rate they were produced at).
+fn pipeline_lines(d: &Diagnosis) -> Vec<(String, Vec<(u64, f64)>)> {
+    let find = |signal: &str| d.evidence.series.iter().find(|s| s.signal == signal);
+    let points = |s: &crate::evidence::Series| -> Vec<(u64, f64)> {
+        s.timestamps.iter().copied().zip(s.values.iter().copied()).collect()
+    };
+    let mut lines = Vec::new();
+    for (signal, name) in [("consumer_e2e_avg_ms", "end-to-end, mean"), ("consumer_e2e_p99_ms", "end-to-end, p99")] {
+        if let Some(found) = find(signal) {
+            lines.push((name.to_string(), points(found)));
+        }
+    }
+    if let (Some(lag), Some(produced)) = (find("consumer_lag"), find("producer_achieved_rate")) {
+        let rate_at = |ts: u64| {
+            let i = produced.timestamps.partition_point(|t| *t <= ts);
+            (i > 0).then(|| produced.values[i - 1]).filter(|rate| *rate > 0.0)
+        };
+        let behind: Vec<(u64, f64)> =
+            points(lag).into_iter().filter_map(|(ts, records)| Some((ts, records / rate_at(ts)? * 1000.0))).collect();
+        if !behind.is_empty() {
+            lines.push(("lag, as time behind the producers".to_string(), behind));
+        }
     }
     lines
 }
@@ -68,9 +103,12 @@ fn utilization_lines(d: &Diagnosis) -> Vec<(String, Vec<(u64, f64)>)> {
 pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (960, 640)).into_drawing_area();
+        let pipeline = pipeline_lines(d);
+        let height = if pipeline.is_empty() { 640 } else { 960 };
+        let root = SVGBackend::with_string(&mut svg, (960, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let (top, bottom) = root.split_vertically(320);
+        let (top, rest) = root.split_vertically(320);
+        let (bottom, latency) = rest.split_vertically(320);
         let every_s = d.plan.ramp.parse::<crate::kafka::Ramp>().map(|r| r.every.as_secs_f64()).unwrap_or(1.0);
         let steps = d.ramp.len().max(1) as f64;
         let end_s = (steps * every_s).max((d.ended_ms.saturating_sub(d.ramp_started_ms)) as f64 / 1000.0).max(1.0);
@@ -108,6 +146,16 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
             .map_err(|e| e.to_string())?
             .label("achieved")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
+        if d.ramp.iter().any(|s| s.consumed_rate.is_some()) {
+            rates
+                .draw_series(LineSeries::new(
+                    stairs(|s| s.consumed_rate.unwrap_or(f64::NAN)).into_iter().filter(|(_, v)| v.is_finite()),
+                    GREEN.stroke_width(2),
+                ))
+                .map_err(|e| e.to_string())?
+                .label("consumed")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN));
+        }
         if d.plateau.found {
             let level = d.plateau.plateau_msgs_per_sec;
             rates
@@ -165,7 +213,62 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
                 .draw()
                 .map_err(|e| e.to_string())?;
         }
+        if !pipeline.is_empty() {
+            draw_pipeline(&latency, d, end_s, pipeline)?;
+        }
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+/// The pipeline panel: end-to-end latency and lag, in ms, on the ramp's clock.
+fn draw_pipeline(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    d: &Diagnosis,
+    end_s: f64,
+    lines: Vec<(String, Vec<(u64, f64)>)>,
+) -> Result<(), String> {
+    let on_clock: Vec<(String, Vec<(f64, f64)>)> = lines
+        .into_iter()
+        .map(|(legend, line)| {
+            let points = line
+                .into_iter()
+                .filter(|(ts, _)| *ts >= d.ramp_started_ms)
+                .map(|(ts, v)| ((ts - d.ramp_started_ms) as f64 / 1000.0, v))
+                .filter(|(t, _)| *t <= end_s)
+                .collect();
+            (legend, points)
+        })
+        .collect();
+    let top = on_clock.iter().flat_map(|(_, l)| l.iter().map(|(_, v)| *v)).fold(1.0, f64::max) * 1.1;
+    let mut chart = ChartBuilder::on(area)
+        .caption("pipeline: end-to-end latency and lag (ms)", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..end_s, 0.0..top)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds into the ramp")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, (legend, points)) in on_clock.into_iter().enumerate() {
+        let color = Palette99::pick(i + 5).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(legend)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }

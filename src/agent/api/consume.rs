@@ -137,6 +137,7 @@ pub fn overlay_status(shared: &AgentShared, probes: &mut BTreeMap<String, ProbeS
         let live = control.live.lock().unwrap_or_else(|p| p.into_inner()).clone();
         status.stats.started_at = live.started_at.or(status.stats.started_at);
         status.stats.consumed = Some(live.consumed);
+        status.stats.consumed_at_ms = live.counted_at_ms;
         status.stats.current_rate_mps = Some(if run.running { live.current_rate_mps } else { 0.0 });
         status.stats.lag = live.lag;
         status.stats.e2e_avg_ms = live.e2e_avg_ms;

@@ -230,6 +230,9 @@ pub struct ProbeStats {
     /// Consume runs: records handled in the current or last run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumed: Option<u64>,
+    /// Consume runs: Unix ms `consumed` was counted at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumed_at_ms: Option<u64>,
     /// Consume runs: the group's lag at the last sample, records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag: Option<u64>,

@@ -200,6 +200,9 @@ pub struct ConsumeLive {
     pub started_at: Option<u64>,
     /// Records consumed.
     pub consumed: u64,
+    /// Unix ms `consumed` was counted at (the end of the last interval).
+    #[serde(default)]
+    pub counted_at_ms: Option<u64>,
     /// Records per second over the last interval.
     pub current_rate_mps: f64,
     /// The group's lag at the last sample, records.
@@ -587,6 +590,7 @@ pub fn run_consume(
         // The newest lag reading, whenever it came: a slow cluster delays the lag, not
         // the interval's counts.
         let lag = lag_sampler.latest();
+        let at_ms = unix_ms(SystemTime::now());
         let interval = {
             let mut totals = totals.lock().unwrap_or_else(|p| p.into_inner());
             let seconds = (now - tick).as_secs_f64().max(1e-3);
@@ -602,13 +606,14 @@ pub fn run_consume(
             last_members.clone_from(&totals.members);
             let mut live = control.live.lock().unwrap_or_else(|p| p.into_inner());
             live.consumed = totals.ledger.consumed;
+            live.counted_at_ms = Some(at_ms);
             live.current_rate_mps = records as f64 / seconds;
             live.lag = lag;
             live.e2e_avg_ms = (e2e.count > 0).then_some(e2e.avg);
             live.e2e_p99_ms = (e2e.count > 0).then_some(e2e.p99);
             live.last_error = totals.errors.last_error.clone();
             ConsumeInterval {
-                at_ms: unix_ms(SystemTime::now()),
+                at_ms,
                 end_secs: (now - started).as_secs_f64(),
                 records,
                 records_per_sec: records as f64 / seconds,
