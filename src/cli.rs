@@ -562,6 +562,9 @@ pub struct ProduceArgs {
     /// Minimum digits of device ids.
     #[arg(long, default_value_t = 4)]
     pub device_width: usize,
+    /// The first device's number (give generators of one run distinct devices).
+    #[arg(long, default_value_t = 0)]
+    pub first_device: u64,
     /// Pad every event to this many bytes.
     #[arg(long, default_value = "0")]
     pub size: ByteSize,
@@ -661,6 +664,7 @@ impl ProduceArgs {
                 status_ok: self.status_ok,
                 status_warn: self.status_warn,
                 size: self.size.bytes() as usize,
+                first_device: self.first_device,
             },
             key: self.key,
             workers: self.workers,

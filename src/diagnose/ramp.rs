@@ -76,7 +76,11 @@ pub fn run(
     let mut live_consumed: Vec<LiveConsumer> = consuming.iter().map(|_| LiveConsumer::default()).collect();
     let mut running: Vec<&AgentClient> = Vec::new();
     if topic_ready {
-        for client in &clients {
+        for (k, client) in clients.iter().enumerate() {
+            // Each generator simulates devices of its own, so that the consumers can
+            // validate every device's sequence.
+            let mut config = config.clone();
+            config.events.first_device = k as u64 * plan.devices;
             // Starting waits for the run's producer to meet the cluster.
             match agents.client(client.url(), Duration::from_secs(30)).start_produce(&config) {
                 Ok(_) => running.push(client),

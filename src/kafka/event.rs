@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_DEVICES: u64 = 10_000_000;
 /// The most digits a device id may be padded to.
 pub const MAX_DEVICE_WIDTH: usize = 20;
+/// The highest first device number.
+pub const MAX_FIRST_DEVICE: u64 = 1_000_000_000_000;
 /// The longest device id prefix.
 pub const MAX_DEVICE_PREFIX_BYTES: usize = 64;
 
@@ -43,6 +45,11 @@ pub struct EventSpec {
     pub status_warn: f64,
     /// Pad every event to this many bytes (0: no padding).
     pub size: usize,
+    /// The first device's number: generators of one run simulate distinct devices
+    /// (diagnose gives generator k of a ramp the devices from k × devices), so that a
+    /// consumer can validate each device's sequence.
+    #[serde(default)]
+    pub first_device: u64,
 }
 
 impl Default for EventSpec {
@@ -57,6 +64,7 @@ impl Default for EventSpec {
             status_ok: 0.99,
             status_warn: 0.0067,
             size: 0,
+            first_device: 0,
         }
     }
 }
@@ -94,6 +102,9 @@ impl EventSpec {
                 "status probabilities OK {ok} and WARN {warn} must be within 0..1 and add up to at most 1"
             ));
         }
+        if self.first_device > MAX_FIRST_DEVICE {
+            return Err(format!("--first-device {} is out of range; use 0 to {MAX_FIRST_DEVICE}", self.first_device));
+        }
         if self.size > 1 << 20 {
             return Err(format!("--size {} is over 1 MiB; Kafka's default message limit is 1 MB", self.size));
         }
@@ -101,13 +112,13 @@ impl EventSpec {
     }
 
     fn width(&self) -> usize {
-        let digits = (self.devices.saturating_sub(1)).max(1).ilog10() as usize + 1;
+        let digits = (self.first_device + self.devices.saturating_sub(1)).max(1).ilog10() as usize + 1;
         self.device_width.max(digits)
     }
 
-    /// The device id of device `index`.
+    /// The device id of device `index` (counted from `first_device`).
     pub fn device_id(&self, index: u64) -> String {
-        format!("{}{:0width$}", self.device_prefix, index, width = self.width())
+        format!("{}{:0width$}", self.device_prefix, self.first_device + index, width = self.width())
     }
 }
 
@@ -176,7 +187,13 @@ impl EventGenerator {
         let seq = self.seqs[slot as usize];
         self.write_event(device, seq);
         self.key.clear();
-        let _ = write!(self.key, "{}{:0width$}", self.spec.device_prefix, device, width = self.width);
+        let _ = write!(
+            self.key,
+            "{}{:0width$}",
+            self.spec.device_prefix,
+            self.spec.first_device + device,
+            width = self.width
+        );
         Event { payload: &self.buffer, device_key: &self.key, device, seq }
     }
 
@@ -209,7 +226,7 @@ impl EventGenerator {
         buffer.extend_from_slice(event_id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes());
         buffer.extend_from_slice(b"\",\"device_id\":\"");
         buffer.extend_from_slice(spec.device_prefix.as_bytes());
-        let digits = number.format(device);
+        let digits = number.format(spec.first_device + device);
         buffer.resize(buffer.len() + self.width.saturating_sub(digits.len()), b'0');
         buffer.extend_from_slice(digits.as_bytes());
         buffer.extend_from_slice(b"\",\"timestamp\":\"");
@@ -329,6 +346,23 @@ mod tests {
         let event = generator.next_event();
         assert_eq!(event.payload.len(), 1024);
         assert!(serde_json::from_slice::<serde_json::Value>(event.payload).is_ok());
+    }
+
+    #[test]
+    fn generators_of_one_run_simulate_distinct_devices() {
+        let spec = EventSpec { devices: 3, first_device: 10_000, ..EventSpec::default() };
+        let mut generator = EventGenerator::new(&spec, 0, 1);
+        let ids: Vec<String> = (0..3)
+            .map(|_| {
+                let event = generator.next_event();
+                let identity: EventIdentity = serde_json::from_slice(event.payload).unwrap();
+                assert_eq!(event.device_key, identity.device_id.as_bytes());
+                identity.device_id
+            })
+            .collect();
+        assert_eq!(ids, ["sensor-10000", "sensor-10001", "sensor-10002"]);
+        assert_eq!(spec.device_id(2), "sensor-10002");
+        assert!(EventSpec { first_device: u64::MAX, ..spec }.validate().unwrap_err().contains("--first-device"));
     }
 
     #[test]

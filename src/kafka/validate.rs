@@ -81,9 +81,10 @@ impl Validator {
         let (thread_consumer, thread_tally, thread_stop) =
             (Arc::clone(&consumer), Arc::clone(&tally), Arc::clone(&stop));
         let prefix = config.events.device_prefix.clone();
+        let first_device = config.events.first_device;
         let thread = std::thread::Builder::new()
             .name("validate".into())
-            .spawn(move || consume(&thread_consumer, &thread_tally, &thread_stop, &prefix))
+            .spawn(move || consume(&thread_consumer, &thread_tally, &thread_stop, &prefix, first_device))
             .expect("spawning the validating consumer");
         Ok(Validator { stop, tally, consumer, topic: config.topic.clone(), partitions, thread })
     }
@@ -131,7 +132,7 @@ impl Validator {
     }
 }
 
-fn consume(consumer: &BaseConsumer, tally: &Mutex<Tally>, stop: &AtomicBool, prefix: &str) {
+fn consume(consumer: &BaseConsumer, tally: &Mutex<Tally>, stop: &AtomicBool, prefix: &str, first_device: u64) {
     while !stop.load(Ordering::Relaxed) {
         let Some(result) = consumer.poll(Duration::from_millis(100)) else { continue };
         let Ok(message) = result else { continue };
@@ -140,7 +141,7 @@ fn consume(consumer: &BaseConsumer, tally: &Mutex<Tally>, stop: &AtomicBool, pre
             tally.lock().unwrap_or_else(|p| p.into_inner()).ledger.record(None, 0);
             continue;
         };
-        let device = device_index(&event.device_id, prefix);
+        let device = device_index(&event.device_id, prefix).and_then(|d| d.checked_sub(first_device));
         let e2e_us = humantime::parse_rfc3339(&event.timestamp)
             .ok()
             .and_then(|sent| SystemTime::now().duration_since(sent).ok())

@@ -60,6 +60,9 @@ pub struct ProduceRequest {
     /// Minimum digits of device ids.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_width: Option<usize>,
+    /// The first device's number (generators of one run simulate distinct devices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_device: Option<u64>,
     /// Pad events to this size.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<ByteSize>,
@@ -130,6 +133,7 @@ impl ProduceRequest {
             devices: Some(e.devices),
             device_prefix: Some(e.device_prefix.clone()),
             device_width: Some(e.device_width),
+            first_device: Some(e.first_device),
             size: Some(ByteSize(e.size as u64)),
             key: Some(config.key),
             workers: Some(config.workers),
@@ -173,6 +177,7 @@ impl ProduceRequest {
                 status_ok: self.status_ok.unwrap_or(events.status_ok),
                 status_warn: self.status_warn.unwrap_or(events.status_warn),
                 size: self.size.map(|s| s.bytes() as usize).unwrap_or(events.size),
+                first_device: self.first_device.unwrap_or(events.first_device),
             },
             key: self.key.unwrap_or(defaults.key),
             workers: self.workers.unwrap_or(defaults.workers),
