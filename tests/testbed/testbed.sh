@@ -293,11 +293,12 @@ testbed_limit_link() {
     fi
 }
 
-# Runs diagnose over the testbed with the given extra flags; the report goes to $1.
+# Runs diagnose over the testbed with the given extra flags; the report goes to $1. With
+# TESTBED_GENERATORS=N only the first N generators produce.
 testbed_diagnose() {
     local out=$1; shift
     local args=()
-    for url in "${generators[@]}"; do args+=(--generator "$url"); done
+    for url in "${generators[@]:0:${TESTBED_GENERATORS:-${#generators[@]}}}"; do args+=(--generator "$url"); done
     for url in "${brokers[@]}"; do args+=(--broker "$url"); done
     if [[ $testbed_broker == kafka ]]; then
         # The topic exists (12 partitions, RF 3): diagnose reads its layout from the cluster.
