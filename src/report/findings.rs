@@ -542,8 +542,16 @@ fn sla_line(sla: &crate::sla::SlaFinding, plateau_msgs_per_sec: f64) -> String {
         None => "not even the ramp's first step met it".to_string(),
     };
     let broken = match &sla.broken_at {
-        Some(step) => format!(
+        // The step after the last that met the SLA: its latency broke it, or the pipeline
+        // stopped keeping up first.
+        Some(step) if step.sustained => format!(
             "; broken at a target of {:.0} msg/s (avg {:.1} ms, p99 {:.1} ms)",
+            step.target_rate,
+            step.e2e_avg_ms.unwrap_or(0.0),
+            step.e2e_p99_ms.unwrap_or(0.0)
+        ),
+        Some(step) => format!(
+            "; at a target of {:.0} msg/s the pipeline stopped keeping up before the latency broke it (avg {:.1} ms, p99 {:.1} ms)",
             step.target_rate,
             step.e2e_avg_ms.unwrap_or(0.0),
             step.e2e_p99_ms.unwrap_or(0.0)
