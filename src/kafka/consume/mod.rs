@@ -590,7 +590,7 @@ pub fn run_consume(
         // The newest lag reading, whenever it came: a slow cluster delays the lag, not
         // the interval's counts.
         let lag = lag_sampler.latest();
-        let at_ms = unix_ms(SystemTime::now());
+        let at_ms = crate::sampler::raw::unix_ms_now();
         let interval = {
             let mut totals = totals.lock().unwrap_or_else(|p| p.into_inner());
             let seconds = (now - tick).as_secs_f64().max(1e-3);
@@ -935,7 +935,7 @@ fn member(
                 let _ = consumer.store_offset(&config.topic, partition, offset);
             }
         }
-        let now_ms = unix_ms(SystemTime::now());
+        let now_ms = crate::sampler::raw::unix_ms_now();
         let mut totals = totals.lock().unwrap_or_else(|p| p.into_inner());
         totals.bytes += bytes;
         let time = &mut totals.members[index];
