@@ -167,7 +167,13 @@ pub struct PlanFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replication_factor: Option<u32>,
-    /// The ramp over all generators, START:STEP:EVERY_S:MAX msg/s [default: 20000:20000:10:200000].
+    /// The rate search over all generators, START:MAX[:HOLD_S] msg/s: grow the target
+    /// while the pipeline keeps up, then narrow down on the knee [default: 20000:200000:4].
+    #[arg(long, conflicts_with = "ramp")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    /// A fixed ramp instead of the search, START:STEP:EVERY_S:MAX msg/s over all generators
+    /// (seed 000's: 20000:20000:10:200000).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ramp: Option<String>,

@@ -1,17 +1,14 @@
 //! Finding the plateau: where achieved throughput, summed over the generators, stops
-//! following the target. The window from the last step that kept up to the end of the
-//! ramp is what the rules judge. With consumers, a step's throughput is the pipeline's:
-//! what the producers delivered and the consumers took, whichever is less, so a plateau
-//! where the producers keep up but the consumers fall behind is a plateau.
+//! following the target — over a ramp's steps or a rate search's, taken in the order of
+//! their targets. The window from the step before the knee to the end is what the rules
+//! judge. With consumers, a step's throughput is the pipeline's: what the producers
+//! delivered and the consumers took, whichever is less, so a plateau where the producers
+//! keep up but the consumers fall behind is a plateau.
 
 use serde::{Deserialize, Serialize};
 
 use crate::kafka::consume::ConsumeInterval;
 use crate::kafka::report::{Step, kept_up};
-
-/// The part of each step a consumer's rate is measured over: after the first
-/// `SETTLE_SHARE` of it, when records of the step before are no longer in flight.
-const SETTLE_SHARE: f64 = 0.2;
 
 /// One ramp step over all generators.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -31,6 +28,15 @@ pub struct RampStep {
     /// With consumers: the step's worst per-interval 99th percentile end-to-end latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e_p99_ms: Option<f64>,
+    /// Unix ms the step started (its first generator's).
+    #[serde(default)]
+    pub started_ms: u64,
+    /// Unix ms its measured part started, after its settling share (its last generator's).
+    #[serde(default)]
+    pub measured_from_ms: u64,
+    /// Unix ms it ended (its last generator's).
+    #[serde(default)]
+    pub ended_ms: u64,
 }
 
 impl RampStep {
@@ -52,25 +58,13 @@ pub struct ConsumedStep {
     pub e2e_p99_ms: f64,
 }
 
-/// The part of step `k` (of `step_ms` from `first_step_ms`) that is measured: Unix ms,
-/// from after its settling share to its end.
-pub fn measured_part(first_step_ms: u64, step_ms: u64, k: usize) -> (u64, u64) {
-    let settle = (step_ms as f64 * SETTLE_SHARE) as u64;
-    let start = first_step_ms + k as u64 * step_ms;
-    (start + settle, start + step_ms)
-}
-
-/// The consumers' steps: each consumer's intervals (oldest first) cut into the ramp's
-/// steps of `step_ms` from `first_step_ms`, each measured after its settling share.
-pub fn consumed_steps(
-    per_consumer: &[Vec<ConsumeInterval>],
-    first_step_ms: u64,
-    step_ms: u64,
-    steps: usize,
-) -> Vec<ConsumedStep> {
-    (0..steps)
-        .map_while(|k| {
-            let (from, to) = measured_part(first_step_ms, step_ms, k);
+/// The consumers' steps: each consumer's intervals (oldest first) cut into `steps`, each
+/// over its measured part (the generators measured it: after its settling share).
+pub fn consumed_steps(per_consumer: &[Vec<ConsumeInterval>], steps: &[RampStep]) -> Vec<ConsumedStep> {
+    steps
+        .iter()
+        .map_while(|step| {
+            let (from, to) = (step.measured_from_ms, step.ended_ms);
             let (mut records, mut seconds, mut latency_sum, mut p99) = (0u64, 0.0, 0.0, 0.0f64);
             let mut covered = false;
             for intervals in per_consumer {
@@ -147,16 +141,29 @@ pub fn combine_steps(per_generator: &[Vec<Step>]) -> Vec<RampStep> {
                 target_rate: target,
                 achieved_rate: achieved,
                 sustained: kept_up(achieved, target),
+                started_ms: per_generator.iter().map(|g| g[i].started_ms).min().unwrap_or(0),
+                measured_from_ms: per_generator.iter().map(|g| g[i].measured_from_ms).max().unwrap_or(0),
+                ended_ms: per_generator.iter().map(|g| g[i].ended_ms).max().unwrap_or(0),
                 ..RampStep::default()
             }
         })
         .collect()
 }
 
-/// The knee: the first of two consecutive steps that did not keep up.
+/// The steps' indices in the order of their targets (a ramp's order; a search's steps
+/// sorted, ties in the order they ran).
+pub fn by_target(steps: &[RampStep]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..steps.len()).collect();
+    order.sort_by(|&a, &b| steps[a].target_rate.total_cmp(&steps[b].target_rate));
+    order
+}
+
+/// The knee: in the order of the targets, the first of two consecutive steps that did not
+/// keep up (one missed step is noise; a search re-runs a lone miss to confirm it).
 pub fn find_plateau(steps: &[RampStep]) -> Plateau {
     let best = steps.iter().map(RampStep::pipeline_rate).fold(0.0, f64::max);
-    let knee = steps.windows(2).position(|pair| !pair[0].sustained && !pair[1].sustained);
+    let order = by_target(steps);
+    let knee = order.windows(2).find(|pair| !steps[pair[0]].sustained && !steps[pair[1]].sustained).map(|pair| pair[0]);
     Plateau { found: knee.is_some(), plateau_msgs_per_sec: best, knee_step: knee, steps: steps.len() }
 }
 
@@ -171,6 +178,19 @@ mod tests {
             sustained: kept_up(achieved, target),
             ..RampStep::default()
         }
+    }
+
+    /// `steps` of `step_ms` each from `first_ms`, measured after their first fifth.
+    fn timed(steps: &[RampStep], first_ms: u64, step_ms: u64) -> Vec<RampStep> {
+        let at = |k: usize| first_ms + k as u64 * step_ms;
+        (0..steps.len())
+            .map(|k| RampStep {
+                started_ms: at(k),
+                measured_from_ms: at(k) + step_ms / 5,
+                ended_ms: at(k + 1),
+                ..steps[k]
+            })
+            .collect()
     }
 
     fn interval(at_ms: u64, end_secs: f64, records: u64, e2e_avg_ms: f64) -> ConsumeInterval {
@@ -188,7 +208,8 @@ mod tests {
                 interval(100_000 + s * 1000, s as f64, rate, 40.0)
             })
             .collect();
-        let consumed = consumed_steps(&[readings], 100_000, 10_000, 3);
+        let produced = timed(&produced, 100_000, 10_000);
+        let consumed = consumed_steps(&[readings], &produced);
         assert_eq!(consumed.len(), 3);
         assert!((consumed[0].rate - 1000.0).abs() < 1e-9 && (consumed[2].rate - 2000.0).abs() < 1e-9);
         let pipeline = with_consumers(&produced, &consumed);
@@ -202,7 +223,7 @@ mod tests {
     fn a_step_the_consumers_readings_do_not_reach_is_not_judged_and_rates_add_up() {
         let a: Vec<ConsumeInterval> = (1..=15u64).map(|s| interval(s * 1000, s as f64, 500, 10.0)).collect();
         let b: Vec<ConsumeInterval> = (1..=15u64).map(|s| interval(s * 1000 + 300, s as f64, 700, 30.0)).collect();
-        let consumed = consumed_steps(&[a, b], 0, 10_000, 2);
+        let consumed = consumed_steps(&[a, b], &timed(&[step(1.0, 1.0), step(2.0, 2.0)], 0, 10_000));
         assert_eq!(consumed.len(), 1, "the second step's readings stop at 15 s");
         assert!((consumed[0].rate - 1200.0).abs() < 1e-9, "{consumed:?}");
         assert!((consumed[0].e2e_avg_ms - (500.0 * 10.0 + 700.0 * 30.0) / 1200.0).abs() < 1e-9);
@@ -215,6 +236,29 @@ mod tests {
         assert!(plateau.found);
         assert_eq!(plateau.knee_step, Some(2));
         assert_eq!(plateau.plateau_msgs_per_sec, 25.0);
+    }
+
+    #[test]
+    fn a_search_s_knee_is_found_in_the_order_of_its_targets() {
+        // Grows 100, 200, 400 (missed), bisects 300, 350 (missed), 325, confirms 350.
+        let steps = [
+            step(100.0, 100.0),
+            step(200.0, 199.0),
+            step(400.0, 331.0),
+            step(300.0, 298.0),
+            step(350.0, 330.0),
+            step(325.0, 324.0),
+            step(350.0, 331.0),
+        ];
+        let plateau = find_plateau(&steps);
+        assert!(plateau.found);
+        assert_eq!(plateau.knee_step, Some(4), "the first 350 step, the lowest target missed twice in a row");
+        assert_eq!(plateau.plateau_msgs_per_sec, 331.0);
+        // Missed at 350 and at 400 above it: a knee before the confirmation too.
+        assert_eq!(find_plateau(&steps[..6]).knee_step, Some(4));
+        // A lone miss, everything below it kept up: the search has to confirm it first.
+        let lone = [step(100.0, 100.0), step(200.0, 200.0), step(400.0, 370.0), step(300.0, 300.0), step(375.0, 370.0)];
+        assert!(!find_plateau(&lone).found);
     }
 
     #[test]

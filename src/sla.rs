@@ -58,9 +58,10 @@ pub struct SlaFinding {
     pub grew_on: Option<String>,
 }
 
-/// Judges `steps` (the pipeline's, with consumers' latency) against `target`; `parts`
-/// gives a step's latency parts.
-pub fn judge(steps: &[RampStep], target: SlaTarget, parts: impl Fn(usize) -> Option<LatencyParts>) -> SlaFinding {
+/// Judges `steps` (the pipeline's, with consumers' latency; a ramp's or a search's, taken
+/// in the order of their targets) against `target`; `parts` gives a step's latency parts.
+pub fn judge(steps: &[RampStep], target: SlaTarget, parts: impl Fn(&RampStep) -> Option<LatencyParts>) -> SlaFinding {
+    let steps: Vec<RampStep> = crate::plateau::by_target(steps).into_iter().map(|k| steps[k]).collect();
     let met: Vec<bool> = steps.iter().map(|step| step.sustained && target.met_by(step)).collect();
     let max_rate_msgs_per_sec =
         steps.iter().zip(&met).filter(|(_, met)| **met).map(|(step, _)| step.pipeline_rate()).reduce(f64::max);
@@ -69,7 +70,7 @@ pub fn judge(steps: &[RampStep], target: SlaTarget, parts: impl Fn(usize) -> Opt
         Some(k) => (k + 1 < steps.len()).then_some(k + 1),
         None => (!steps.is_empty()).then_some(0),
     };
-    let parts = broken.and_then(|k| Some((parts(0)?, parts(k)?)));
+    let parts = broken.and_then(|k| Some((parts(&steps[0])?, parts(&steps[k])?)));
     let grew_on = parts.map(|(low, high)| {
         let growth = [
             ("produce", high.produce_ms - low.produce_ms),
@@ -82,16 +83,10 @@ pub fn judge(steps: &[RampStep], target: SlaTarget, parts: impl Fn(usize) -> Opt
     SlaFinding { target, max_rate_msgs_per_sec, broken_at: broken.map(|k| steps[k]), parts, grew_on }
 }
 
-/// Step `k`'s latency parts from the generators' and consumers' reports, over the same
-/// part of the step `plateau::consumed_steps` measures (after its settling share).
-pub fn step_parts(
-    produce: &[&ProduceReport],
-    consume: &[&ConsumeReport],
-    first_step_ms: u64,
-    step_ms: u64,
-    k: usize,
-) -> Option<LatencyParts> {
-    let (from, to) = crate::plateau::measured_part(first_step_ms, step_ms, k);
+/// A step's latency parts from the generators' and consumers' reports, over the part of
+/// the step `plateau::consumed_steps` measures (after its settling share).
+pub fn step_parts(produce: &[&ProduceReport], consume: &[&ConsumeReport], step: &RampStep) -> Option<LatencyParts> {
+    let (from, to) = (step.measured_from_ms, step.ended_ms);
     let weighted = |pairs: &mut dyn Iterator<Item = (f64, u64)>| {
         let (sum, n) = pairs.fold((0.0, 0u64), |(sum, n), (value, weight)| (sum + value * weight as f64, n + weight));
         (n > 0).then(|| sum / n as f64)
@@ -121,14 +116,17 @@ mod tests {
             consumed_rate: Some(consumed),
             e2e_avg_ms: Some(e2e_avg_ms),
             e2e_p99_ms: Some(3.0 * e2e_avg_ms),
+            ..RampStep::default()
         }
     }
 
     #[test]
     fn the_sla_rate_is_below_the_throughput_knee_and_the_growth_is_named() {
-        // Throughput keeps up to 3000 msg/s, but the mean latency passes 1 s at 2000.
-        let steps = [step(1000.0, 1000.0, 120.0), step(2000.0, 2000.0, 1400.0), step(3000.0, 2990.0, 2500.0)];
-        let parts = |k: usize| {
+        // Throughput keeps up to 3000 msg/s, but the mean latency passes 1 s at 2000 (the
+        // steps as a search ran them: the order of their targets is what counts).
+        let steps = [step(2000.0, 2000.0, 1400.0), step(1000.0, 1000.0, 120.0), step(3000.0, 2990.0, 2500.0)];
+        let parts = |s: &RampStep| {
+            let k = (s.target_rate / 1000.0) as usize - 1;
             Some(LatencyParts { produce_ms: 20.0 + k as f64, consumers_ms: [90.0, 1370.0, 2470.0][k], sink_ms: 10.0 })
         };
         let finding = judge(&steps, SlaTarget { e2e_avg_ms: Some(1000.0), e2e_p99_ms: None }, parts);

@@ -12,12 +12,13 @@ use crate::rules::{Bound, RuleOutcome, RuleSet, Verdict};
 /// The capacity model agrees with an observed plateau within this relative distance.
 pub const MODEL_TOLERANCE: f64 = 0.15;
 
-/// The window the rules judge: from the step before the knee to the end, or the whole
-/// ramp when throughput never stopped following the target.
-pub fn judged_window(ramp_started_ms: u64, step_ms: u64, plateau: &Plateau, ended_ms: u64) -> (u64, u64) {
-    match plateau.knee_step {
-        Some(knee) => (ramp_started_ms + step_ms * knee.saturating_sub(1) as u64, ended_ms),
-        None => (ramp_started_ms, ended_ms),
+/// The window the rules judge, within `span_ms` (the ramp's or the search's): from the
+/// start of the step that ran before the knee to the end, or all of it when throughput
+/// never stopped following the target.
+pub fn judged_window(steps: &[RampStep], plateau: &Plateau, span_ms: (u64, u64)) -> (u64, u64) {
+    match plateau.knee_step.and_then(|knee| steps.get(knee.saturating_sub(1))) {
+        Some(before) => (before.started_ms.clamp(span_ms.0, span_ms.1), span_ms.1),
+        None => span_ms,
     }
 }
 
@@ -316,9 +317,11 @@ mod tests {
 
     #[test]
     fn the_window_starts_a_step_before_the_knee() {
+        let steps: Vec<RampStep> =
+            (0..5).map(|k| RampStep { started_ms: 1_000 + k * 10_000, ..RampStep::default() }).collect();
         let knee = Plateau { found: true, plateau_msgs_per_sec: 100.0, knee_step: Some(3), steps: 5 };
-        assert_eq!(judged_window(1_000, 10_000, &knee, 60_000), (21_000, 60_000));
+        assert_eq!(judged_window(&steps, &knee, (1_000, 60_000)), (21_000, 60_000));
         let none = Plateau { found: false, plateau_msgs_per_sec: 100.0, knee_step: None, steps: 5 };
-        assert_eq!(judged_window(1_000, 10_000, &none, 60_000), (1_000, 60_000));
+        assert_eq!(judged_window(&steps, &none, (1_000, 60_000)), (1_000, 60_000));
     }
 }

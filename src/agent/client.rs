@@ -144,6 +144,11 @@ impl AgentClient {
         self.post("/kafka/rate", &RateRequest { rate })
     }
 
+    /// `POST /kafka/step`: closes the fixed-rate run's current step and returns it.
+    pub fn close_produce_step(&self) -> Result<crate::kafka::report::Step, AgentError> {
+        self.post("/kafka/step", &serde_json::json!({}))
+    }
+
     /// `POST /kafka/stop`.
     pub fn stop_produce(&self) -> Result<super::ProbeStatus, AgentError> {
         self.post("/kafka/stop", &serde_json::json!({}))

@@ -52,10 +52,12 @@ pub fn steps(window: &Window) -> Vec<RampStep> {
             _ => slots.push((slot, vec![(target, achieved)])),
         }
     }
+    let step_ms = window.step_s.max(1) * 1000;
     slots
         .into_iter()
-        .map(|(_, seconds)| {
-            let settled = if seconds.len() >= 3 { &seconds[1..] } else { &seconds[..] };
+        .map(|(slot, seconds)| {
+            let skipped = u64::from(seconds.len() >= 3);
+            let settled = &seconds[skipped as usize..];
             let n = settled.len() as f64;
             let target = settled.iter().map(|s| s.0).sum::<f64>() / n;
             let achieved = settled.iter().map(|s| s.1).sum::<f64>() / n;
@@ -63,25 +65,27 @@ pub fn steps(window: &Window) -> Vec<RampStep> {
                 target_rate: target,
                 achieved_rate: achieved,
                 sustained: crate::kafka::report::kept_up(achieved, target),
+                started_ms: window.span_ms.0 + slot * step_ms,
+                measured_from_ms: window.span_ms.0 + slot * step_ms + skipped * 1000,
+                ended_ms: (window.span_ms.0 + (slot + 1) * step_ms).min(window.span_ms.1),
                 ..RampStep::default()
             }
         })
         .collect()
 }
 
-/// The console's judgment of `steps` (the polled totals, `step_s` seconds each, from
-/// `span_ms.0`) over `evidence`: the knee, the judged window and the verdict, through the
-/// same `verdict::judge` as diagnose. No probes run here, so there are no measured
-/// capacities and the capacity model does not vote.
+/// The console's judgment of `steps` (the polled totals over `span_ms`) over `evidence`:
+/// the knee, the judged window and the verdict, through the same `verdict::judge` as
+/// diagnose. No probes run here, so there are no measured capacities and the capacity
+/// model does not vote.
 pub fn judge(
     rules: &RuleSet,
     evidence: &crate::evidence::Evidence,
     steps: &[RampStep],
     span_ms: (u64, u64),
-    step_s: u64,
 ) -> (crate::plateau::Plateau, (u64, u64), crate::rules::Verdict) {
     let found = plateau::find_plateau(steps);
-    let judged = crate::verdict::judged_window(span_ms.0, step_s * 1000, &found, span_ms.1);
+    let judged = crate::verdict::judged_window(steps, &found, span_ms);
     let verdict = crate::verdict::judge(rules, evidence, judged, &found, steps, None, &[]).verdict;
     (found, judged, verdict)
 }
@@ -106,10 +110,11 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
         jmx: None,
     };
     let evidence = crate::evidence::gather::gather(&rules.catalog, sources, start_ms, start_ms, end_ms);
-    let (found, judged, verdict) = judge(rules, &evidence, &steps, window.span_ms, window.step_s);
+    let (found, judged, verdict) = judge(rules, &evidence, &steps, window.span_ms);
     let per_generator = (steps[0].target_rate / config.generators.len().max(1) as f64).round().max(1.0) as u64;
     let ramp = window.ramp.clone().unwrap_or_else(|| format!("{per_generator}:0:{}:{per_generator}", window.step_s));
-    let mut plan = DiagnosePlan::new(config.bootstrap.clone(), config.topic.clone(), ramp);
+    let mut plan = DiagnosePlan::new(config.bootstrap.clone(), config.topic.clone());
+    plan.ramp = Some(ramp);
     plan.generators = config.generators.clone();
     plan.brokers = config.brokers.clone();
     plan.prometheus = config.prometheus.clone();

@@ -17,8 +17,6 @@ pub struct Facts<'a> {
     pub consume: &'a [ConsumerRun],
     /// Unix ms the ramp started and ended.
     pub ramp_ms: (u64, u64),
-    /// Seconds per ramp step.
-    pub step_secs: u64,
     /// TCP tests, and how many of the tested agents are generators (the rest are brokers).
     pub network: (&'a [MatrixCell], usize),
     /// Disk probes.
@@ -65,18 +63,15 @@ pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judged 
     let consume_reports: Vec<_> = facts.consume.iter().filter_map(|c| c.report.as_ref()).collect();
     let consumed: Vec<Vec<crate::kafka::consume::ConsumeInterval>> =
         consume_reports.iter().map(|r| r.intervals.clone()).collect();
-    let first_step_ms = reports.iter().map(|r| r.started_at_ms).filter(|&ms| ms > 0).min().unwrap_or(facts.ramp_ms.0);
     if !consumed.is_empty() {
-        let per_step = plateau::consumed_steps(&consumed, first_step_ms, facts.step_secs * 1000, ramp.len());
+        let per_step = plateau::consumed_steps(&consumed, &ramp);
         ramp = plateau::with_consumers(&ramp, &per_step);
     }
     let sla = facts.sla.filter(|_| !consumed.is_empty()).map(|target| {
-        crate::sla::judge(&ramp, target, |k| {
-            crate::sla::step_parts(&reports, &consume_reports, first_step_ms, facts.step_secs * 1000, k)
-        })
+        crate::sla::judge(&ramp, target, |step| crate::sla::step_parts(&reports, &consume_reports, step))
     });
     let found = plateau::find_plateau(&ramp);
-    let window_ms = crate::verdict::judged_window(facts.ramp_ms.0, facts.step_secs * 1000, &found, facts.ramp_ms.1);
+    let window_ms = crate::verdict::judged_window(&ramp, &found, facts.ramp_ms);
     let bytes_per_record =
         reports.iter().filter(|r| r.records_per_sec > 0.0).map(|r| r.mb_per_sec * 1e6 / r.records_per_sec).next();
     let observed_ingress_mbps = bytes_per_record.map(|b| found.plateau_msgs_per_sec * b / 1e6);

@@ -12,13 +12,15 @@ mod plan;
 mod preflight;
 mod probes;
 mod ramp;
+mod search;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use plan::{DEFAULT_RAMP, DiagnosePlan, PlanError};
+pub use plan::{DEFAULT_RAMP, DEFAULT_SEARCH, DiagnosePlan, Load, PlanError};
+pub use search::{RateSearch, SearchSpec};
 
 use crate::agent::client::AgentClient;
 use crate::cancel::Cancel;
@@ -189,7 +191,7 @@ pub fn run(
     cancel: &Cancel,
     progress: &dyn Progress,
 ) -> anyhow::Result<Diagnosis> {
-    let ramp = plan.validate()?;
+    let load = plan.validate()?;
     let started_ms = now_ms();
     let agents = Agents { token };
     let catalog = &rules.catalog;
@@ -211,7 +213,7 @@ pub fn run(
     progress.phase("ramp");
     let ramped = ramp::run(
         plan,
-        &ramp,
+        &load,
         &live.generators,
         &live.consumers,
         live.partitions.is_some(),
@@ -276,13 +278,12 @@ pub fn run(
         produce: &ramped.produce,
         consume: &ramped.consume,
         ramp_ms: (ramped.started_ms, ramped.ended_ms),
-        step_secs: ramp.every.as_secs(),
         network: (&network.tcp, live.generators.len()),
         disks: &disks,
         replication_factor: live.replication_factor.or(plan.replication_factor),
         brokers: live.brokers.len(),
         failures: &live.failures(),
-        target_msgs_per_sec: ramp.max as f64,
+        target_msgs_per_sec: load.max() as f64,
         sla: (plan.sla_e2e_ms.is_some() || plan.sla_p99_ms.is_some())
             .then_some(crate::sla::SlaTarget { e2e_avg_ms: plan.sla_e2e_ms, e2e_p99_ms: plan.sla_p99_ms }),
     };

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::search::SearchSpec;
 use crate::kafka::{ProducerSettings, Ramp};
 use crate::net::Target;
 
@@ -51,9 +52,13 @@ pub struct DiagnosePlan {
     /// Replication factor (for creating the topic and for the model).
     #[serde(default)]
     pub replication_factor: Option<u32>,
-    /// The ramp, `START:STEP:EVERY_S:MAX` over all generators (seed 000's by default).
-    #[serde(default = "default_ramp")]
-    pub ramp: String,
+    /// The rate search, `START:MAX[:HOLD_S]` over all generators: the default load.
+    #[serde(default = "default_search")]
+    pub search: String,
+    /// A fixed ramp instead of the search, `START:STEP:EVERY_S:MAX` over all generators
+    /// (seed 000's: `20000:20000:10:200000`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<String>,
     /// Simulated devices per generator.
     #[serde(default = "default_devices")]
     pub devices: u64,
@@ -94,9 +99,30 @@ pub struct DiagnosePlan {
 
 /// Seed 000's ramp: from 20,000 msg/s in steps every 10 s to 200,000.
 pub const DEFAULT_RAMP: &str = "20000:20000:10:200000";
+/// The search over seed 000's range: from 20,000 msg/s up to 200,000, 4 s a step.
+pub const DEFAULT_SEARCH: &str = "20000:200000:4";
 
-fn default_ramp() -> String {
-    DEFAULT_RAMP.into()
+fn default_search() -> String {
+    DEFAULT_SEARCH.into()
+}
+
+/// How a diagnosis loads the pipeline: a rate search (the default) or a fixed ramp.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    /// Seed 000's kind of ramp.
+    Ramp(Ramp),
+    /// The search for the knee.
+    Search(SearchSpec),
+}
+
+impl Load {
+    /// The highest target, msg/s over all generators: what the user wanted to reach.
+    pub fn max(&self) -> u64 {
+        match self {
+            Load::Ramp(ramp) => ramp.max,
+            Load::Search(search) => search.max,
+        }
+    }
 }
 fn default_consumer_members() -> usize {
     1
@@ -126,8 +152,8 @@ fn default_net_parallel() -> u32 {
 }
 
 impl DiagnosePlan {
-    /// A plan with the defaults for everything but where to produce and the ramp.
-    pub fn new(bootstrap: String, topic: String, ramp: String) -> DiagnosePlan {
+    /// A plan with the defaults for everything but where to produce.
+    pub fn new(bootstrap: String, topic: String) -> DiagnosePlan {
         DiagnosePlan {
             generators: Vec::new(),
             brokers: Vec::new(),
@@ -143,7 +169,8 @@ impl DiagnosePlan {
             topic,
             partitions: None,
             replication_factor: None,
-            ramp,
+            search: default_search(),
+            ramp: None,
             devices: default_devices(),
             size: 0,
             workers: default_workers(),
@@ -188,6 +215,10 @@ impl DiagnosePlan {
                 toml::Table::new()
             }
         };
+        // Either load, not both: a flag's replaces the file's.
+        if flags.contains_key("search") {
+            table.remove("ramp");
+        }
         merge(&mut table, flags);
         let plan: DiagnosePlan = toml::Value::Table(table)
             .try_into()
@@ -197,7 +228,7 @@ impl DiagnosePlan {
     }
 
     /// Checks what can be checked before touching anything.
-    pub fn validate(&self) -> Result<Ramp, PlanError> {
+    pub fn validate(&self) -> Result<Load, PlanError> {
         if self.generators.is_empty() {
             return Err(PlanError("a diagnosis needs at least one generator agent (--generator URL)".into()));
         }
@@ -206,7 +237,10 @@ impl DiagnosePlan {
                 return Err(PlanError(format!("'{url}' is not an agent URL; use http://HOST:PORT")));
             }
         }
-        let ramp: Ramp = self.ramp.parse().map_err(PlanError)?;
+        let load = match &self.ramp {
+            Some(ramp) => Load::Ramp(ramp.parse().map_err(PlanError)?),
+            None => Load::Search(self.search.parse().map_err(PlanError)?),
+        };
         if !self.consumers.is_empty() || self.sink.is_some() || self.process_us > 0 {
             self.consume_config(0).validate_input().map_err(|err| PlanError(format!("consumers: {err}")))?;
         }
@@ -230,7 +264,7 @@ impl DiagnosePlan {
         // The generators are agents: their produce runs take only what an agent allows.
         crate::kafka::properties::check_remote_properties(self.producer.extra.iter().map(|(name, _)| name.as_str()))
             .map_err(|err| PlanError(format!("-X: {err}")))?;
-        Ok(ramp)
+        Ok(load)
     }
 }
 
@@ -302,7 +336,7 @@ mod tests {
             ("all", 5, 10_000)
         );
         assert_eq!(plan.devices, 10_000);
-        let ramp = plan.validate().unwrap();
+        let Load::Ramp(ramp) = plan.validate().unwrap() else { panic!("the seed plan runs seed 000's ramp") };
         assert_eq!((ramp.start, ramp.max, ramp.every.as_secs()), (20_000, 200_000, 10));
     }
 

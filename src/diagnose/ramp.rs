@@ -1,14 +1,20 @@
-//! The ramp: seed 000's rate ramp split over every live generator, driven through the
-//! agents, with JMX polled beside it. Diagnose judges the generators' summed steps each
-//! second with the same `plateau::find_plateau` the report uses and stops them all at the
-//! knee (one generator's own missed steps say nothing about the cluster), on Ctrl-C, or
-//! when the last one ends. A dead agent drops out; what it did is reported as missing.
+//! The load: the rate search (the default) or seed 000's rate ramp, split over every live
+//! generator, driven through the agents, with JMX polled beside it. On a ramp, diagnose
+//! judges the generators' summed steps each second with the same `plateau::find_plateau`
+//! the report uses and stops them all at the knee (one generator's own missed steps say
+//! nothing about the cluster). In a search, each generator runs at a fixed rate that
+//! diagnose sets; at the end of each held step it closes the step on every generator,
+//! judges their sum and sets the next target (`search::RateSearch`) until the search is
+//! over. Either stops on Ctrl-C, or when the last generator ends. A dead agent drops out;
+//! what it did is reported as missing.
 //! With consumer agents, one consumer group runs on them from before the first record to
 //! after the last, and a step's throughput is the pipeline's (`plateau::with_consumers`):
 //! a knee where the producers keep up but the consumers fall behind stops the ramp too.
 
 use std::time::{Duration, Instant};
 
+use super::plan::Load;
+use super::search::{self, RateSearch};
 use super::{Agents, ConsumerRun, DiagnosePlan, GeneratorRun, Progress, now_ms};
 use crate::agent::client::AgentClient;
 use crate::cancel::Cancel;
@@ -34,29 +40,47 @@ pub struct Ramped {
     pub jmx: Option<JmxPoller>,
 }
 
-/// The produce run each generator is asked for: its share of `ramp`.
-pub fn per_generator(plan: &DiagnosePlan, ramp: &Ramp, generators: usize) -> ProduceConfig {
+/// The produce run each generator is asked for: its share of the load (a search's first
+/// target, held until diagnose closes the step and sets the next).
+pub fn per_generator(plan: &DiagnosePlan, load: &Load, generators: usize) -> ProduceConfig {
     let n = generators.max(1) as u64;
-    let share =
-        Ramp { start: (ramp.start / n).max(1), step: ramp.step / n, every: ramp.every, max: (ramp.max / n).max(1) };
+    let (rate, time) = match load {
+        Load::Ramp(ramp) => {
+            let share = Ramp {
+                start: (ramp.start / n).max(1),
+                step: ramp.step / n,
+                every: ramp.every,
+                max: (ramp.max / n).max(1),
+            };
+            (RateSpec::Ramp(share), ramp.every * ramp.targets().len() as u32)
+        }
+        // Long enough for the longest search; diagnose stops it when the search is over.
+        Load::Search(spec) => (RateSpec::Fixed((spec.start / n).max(1)), spec.hold * (search::MAX_STEPS as u32 + 2)),
+    };
     ProduceConfig {
-        time: ramp.every * ramp.targets().len() as u32,
+        time,
         events: crate::kafka::EventSpec { devices: plan.devices, size: plan.size as usize, ..Default::default() },
         workers: plan.workers,
         producer: plan.producer.clone(),
         interval: Duration::from_secs(1),
-        // The generators ramp on until diagnose, judging their sum, stops them all.
+        // The generators run on until diagnose, judging their sum, stops them all.
         stop_after_missed_steps: 0,
-        ..ProduceConfig::new(&plan.bootstrap, &plan.topic, RateSpec::Ramp(share))
+        ..ProduceConfig::new(&plan.bootstrap, &plan.topic, rate)
     }
 }
 
-/// Runs the ramp on `generators` (none when the topic is missing: then nothing runs and
+/// How the steps move on: a ramp steps itself; a search is stepped from here.
+enum Driver {
+    Ramp,
+    Search { search: RateSearch, hold: Duration, step_started: Instant },
+}
+
+/// Runs the load on `generators` (none when the topic is missing: then nothing runs and
 /// each generator's run says so).
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     plan: &DiagnosePlan,
-    ramp: &Ramp,
+    load: &Load,
     generators: &[String],
     consumers: &[String],
     topic_ready: bool,
@@ -65,7 +89,7 @@ pub fn run(
     cancel: &Cancel,
     progress: &dyn Progress,
 ) -> Ramped {
-    let config = per_generator(plan, ramp, generators.len());
+    let config = per_generator(plan, load, generators.len());
     // One client per generator, reused every second; a silent agent costs 5 s at most.
     let clients: Vec<AgentClient> = generators.iter().map(|url| agents.client(url, Duration::from_secs(5))).collect();
     let started_ms = now_ms();
@@ -88,11 +112,20 @@ pub fn run(
             }
         }
     }
+    let mut driver = match load {
+        Load::Ramp(_) => Driver::Ramp,
+        Load::Search(spec) => {
+            Driver::Search { search: RateSearch::new(*spec), hold: spec.hold, step_started: Instant::now() }
+        }
+    };
     let mut jmx = (!plan.jmx.is_empty())
         .then(|| JmxPoller::new(catalog, plan.jmx.iter().map(|e| JmxEndpoint::parse(e)).collect()));
-    let planned = config.time.as_secs();
+    let planned = match load {
+        Load::Ramp(_) => config.time.as_secs(),
+        Load::Search(spec) => spec.hold.as_secs() * RateSearch::new(*spec).planned_steps() as u64,
+    };
     let clock = Instant::now();
-    let (mut interrupted, mut stopping, mut plateaued) = (false, false, false);
+    let (mut interrupted, mut stopping, mut over) = (false, false, false);
     let mut tick = 0u32;
     while !running.is_empty() {
         // Paced against absolute deadlines: a slow poll does not push the next one back.
@@ -102,20 +135,31 @@ pub fn run(
             poller.poll(now_ms());
         }
         interrupted |= cancel.is_cancelled();
-        if (interrupted || plateaued) && !stopping {
-            stopping = true;
-            for client in &running {
-                let _ = client.stop_produce();
-            }
+        // A search's held step ends: closed on every generator at once (a generator whose
+        // step cannot be closed drops out), then judged with the others below.
+        let mut closed = false;
+        if let Driver::Search { hold, step_started, .. } = &mut driver
+            && !stopping
+            && !interrupted
+            && step_started.elapsed() >= *hold
+        {
+            *step_started = Instant::now();
+            running.retain(|client| match client.close_produce_step() {
+                Ok(_) => true,
+                Err(err) => {
+                    progress.note(&format!("{}: its step could not be closed ({err}); it drops out", client.url()));
+                    let _ = client.stop_produce();
+                    false
+                }
+            });
+            closed = true;
         }
         let mut total = 0.0;
         let mut steps = Vec::new();
-        let mut first_step_ms = u64::MAX;
         running.retain(|client| match client.status() {
             Ok(status) => status.probes.get("produce").is_some_and(|p| {
                 total += p.stats.current_rate_mps.unwrap_or(0.0);
                 steps.push(p.ramp_steps.clone());
-                first_step_ms = first_step_ms.min(p.stats.started_at.unwrap_or(started_ms));
                 p.running
             }),
             Err(_) => false,
@@ -127,13 +171,25 @@ pub fn run(
                 live.read(client);
             }
             let readings: Vec<Vec<ConsumeInterval>> = live_consumed.iter().map(|l| l.intervals.clone()).collect();
-            let per_step =
-                plateau::consumed_steps(&readings, first_step_ms, ramp.every.as_millis() as u64, pipeline.len());
+            let per_step = plateau::consumed_steps(&readings, &pipeline);
             pipeline = plateau::with_consumers(&pipeline, &per_step);
             let rate: f64 = live_consumed.iter().filter_map(|l| l.intervals.last()).map(|i| i.records_per_sec).sum();
             consumed = format!(", consumers {rate:.0} msg/s");
         }
-        plateaued = plateau::find_plateau(&pipeline).found;
+        match &mut driver {
+            Driver::Ramp => over = plateau::find_plateau(&pipeline).found,
+            Driver::Search { search, .. } if closed && !running.is_empty() => match search.next(&pipeline) {
+                Some(target) => set_target(target, &running, progress),
+                None => over = true,
+            },
+            Driver::Search { .. } => {}
+        }
+        if (interrupted || over) && !stopping {
+            stopping = true;
+            for client in &running {
+                let _ = client.stop_produce();
+            }
+        }
         progress.ramp(
             clock.elapsed().as_secs().min(planned),
             planned,
@@ -181,6 +237,16 @@ pub fn run(
         })
         .collect();
     Ramped { produce, consume, started_ms, ended_ms: now_ms(), interrupted, jmx }
+}
+
+/// Splits a search's next `target` (msg/s over all generators) evenly over `running`.
+fn set_target(target: u64, running: &[&AgentClient], progress: &dyn Progress) {
+    let share = (target / running.len().max(1) as u64).max(1);
+    for client in running {
+        if let Err(err) = client.set_produce_rate(share) {
+            progress.note(&format!("{}: could not set its rate to {share} msg/s: {err}", client.url()));
+        }
+    }
 }
 
 /// Starts the consumer group on every consumer agent and waits until each has joined

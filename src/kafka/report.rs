@@ -10,6 +10,11 @@ use crate::latency::LatencyMs;
 /// A step kept up when its achieved rate reached this share of its target.
 pub const KEPT_UP_RATIO: f64 = 0.95;
 
+/// The first share of a step that is not measured: records of the step before are still
+/// in flight, and the producers' queues and the brokers are settling to the new target.
+/// Its rate is measured over the rest (by the generators and the consumers alike).
+pub const SETTLE_SHARE: f64 = 0.2;
+
 /// Whether `achieved` msg/s kept up with a `target` of msg/s.
 pub fn kept_up(achieved: f64, target: f64) -> bool {
     achieved >= KEPT_UP_RATIO * target
@@ -69,7 +74,7 @@ pub struct ProduceInterval {
 pub struct Step {
     /// Target rate, msg/s.
     pub target_rate: u64,
-    /// Acknowledged rate, msg/s.
+    /// Acknowledged rate over the step's measured part (after its settling share), msg/s.
     pub achieved_rate: f64,
     /// 99th percentile delivery latency in the step.
     pub p99_ms: f64,
@@ -79,6 +84,15 @@ pub struct Step {
     pub errors: u64,
     /// Whether the achieved rate kept up (≥ 95 % of the target).
     pub sustained: bool,
+    /// Unix ms the step started.
+    #[serde(default)]
+    pub started_ms: u64,
+    /// Unix ms its measured part started (after its settling share).
+    #[serde(default)]
+    pub measured_from_ms: u64,
+    /// Unix ms it ended.
+    #[serde(default)]
+    pub ended_ms: u64,
 }
 
 /// A librdkafka latency window, microseconds.

@@ -60,7 +60,7 @@ pub struct LiveStats {
     pub current_rate_mps: f64,
     /// The most recent error.
     pub last_error: Option<String>,
-    /// A ramp's steps finished so far.
+    /// The steps finished so far (a ramp's, or those a driver closed).
     pub steps: Vec<Step>,
     /// Delivery latency p99 over the last reporting interval, ms.
     pub latency_p99_ms: Option<f64>,
@@ -75,10 +75,31 @@ pub struct RunControl {
     pub rate: SharedRate,
     /// Live counters.
     pub live: Mutex<LiveStats>,
+    /// Steps a driver asked a fixed-rate run to have closed so far ([`RunControl::close_step`]):
+    /// a rate search holds each target for a step and reads it before choosing the next.
+    pub steps_wanted: AtomicU64,
     /// Where the run may connect (an agent's `--allow`): every broker the cluster
     /// advertises is checked against it before the first record and whenever librdkafka's
     /// statistics name a new one; `None` for a run on the user's own machine.
     pub allow: Option<AllowList>,
+}
+
+impl RunControl {
+    /// Closes the running fixed-rate run's current step (its rate stays) and returns it,
+    /// waiting up to `timeout`; `None` when the run did not close it in time (it ended).
+    pub fn close_step(&self, timeout: Duration) -> Option<Step> {
+        let wanted = self.steps_wanted.fetch_add(1, Ordering::SeqCst) + 1;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(step) = self.live.lock().unwrap_or_else(|p| p.into_inner()).steps.get(wanted as usize - 1) {
+                return Some(step.clone());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 /// Delivery-side measurements, updated from librdkafka's callback thread.
@@ -318,16 +339,17 @@ pub fn run_produce(
     report.brokers = broker_stats(producer.context());
     let acked_per_device = deliveries.acked_per_device.clone();
     drop(deliveries);
-    match config.rate {
-        RateSpec::Fixed(rate) => report.target_rate = Some(rate),
-        RateSpec::Ramp(_) => {
-            let sustained = steps.iter().filter(|s| s.sustained).map(|s| s.achieved_rate).reduce(f64::max);
-            report.max_sustained_rate = sustained.or_else(|| steps.iter().map(|s| s.achieved_rate).reduce(f64::max));
-            report.max_rate_within_sla = config
-                .sla_p99_ms
-                .and_then(|sla| steps.iter().filter(|s| s.sustained && s.p99_ms <= sla).map(|s| s.target_rate).max());
-            report.steps = Some(steps);
-        }
+    if let RateSpec::Fixed(rate) = config.rate {
+        report.target_rate = Some(rate);
+    }
+    // A ramp's steps, or those a driver closed in a fixed-rate run.
+    if matches!(config.rate, RateSpec::Ramp(_)) || !steps.is_empty() {
+        let sustained = steps.iter().filter(|s| s.sustained).map(|s| s.achieved_rate).reduce(f64::max);
+        report.max_sustained_rate = sustained.or_else(|| steps.iter().map(|s| s.achieved_rate).reduce(f64::max));
+        report.max_rate_within_sla = config
+            .sla_p99_ms
+            .and_then(|sla| steps.iter().filter(|s| s.sustained && s.p99_ms <= sla).map(|s| s.target_rate).max());
+        report.steps = Some(steps);
     }
     if let Some(validator) = validator {
         report.validation = Some(validator.finish(&acked_per_device, &config.events));
@@ -432,7 +454,52 @@ fn produce_worker(
     }
 }
 
-/// Reports intervals and steps the ramp; returns why the run ended early, if it did.
+/// One step in progress: when it started and its acknowledged count every tenth of a
+/// second, so that its rate is measured after its settling share however long it runs
+/// (a ramp's steps have a length; a driver closes a search's when it chooses).
+struct StepTally {
+    started: Instant,
+    started_ms: u64,
+    errors: u64,
+    marks: Vec<(Instant, u64)>,
+}
+
+impl StepTally {
+    const MARK_EVERY: Duration = Duration::from_millis(100);
+
+    fn new(now: Instant, start: Instant, started_at_ms: u64, acked: u64, errors: u64) -> StepTally {
+        let started_ms = started_at_ms + now.duration_since(start).as_millis() as u64;
+        StepTally { started: now, started_ms, errors, marks: vec![(now, acked)] }
+    }
+
+    fn mark(&mut self, now: Instant, acked: u64) {
+        if self.marks.last().is_none_or(|(at, _)| now.duration_since(*at) >= Self::MARK_EVERY) {
+            self.marks.push((now, acked));
+        }
+    }
+
+    /// The step, ending `now` with `acked` and `errors` so far.
+    fn close(&self, now: Instant, acked: u64, errors: u64, target: u64) -> Step {
+        let settled = self.started + now.duration_since(self.started).mul_f64(super::report::SETTLE_SHARE);
+        let (from, acked_then) =
+            self.marks.iter().copied().find(|(at, _)| *at >= settled).unwrap_or(*self.marks.last().expect("a mark"));
+        let achieved = (acked - acked_then) as f64 / now.duration_since(from).as_secs_f64().max(1e-3);
+        let unix_ms = |at: Instant| self.started_ms + at.duration_since(self.started).as_millis() as u64;
+        Step {
+            target_rate: target,
+            achieved_rate: achieved,
+            errors: errors - self.errors,
+            sustained: super::report::kept_up(achieved, target as f64),
+            started_ms: self.started_ms,
+            measured_from_ms: unix_ms(from),
+            ended_ms: unix_ms(now),
+            ..Step::default()
+        }
+    }
+}
+
+/// Reports intervals and steps (a ramp's, or those a driver asks for through
+/// `control.steps_wanted`); returns why the run ended early, if it did.
 #[allow(clippy::too_many_arguments)]
 fn control_loop(
     config: &ProduceConfig,
@@ -448,9 +515,7 @@ fn control_loop(
 ) -> Result<Option<String>, ProduceError> {
     let ramp = matches!(config.rate, RateSpec::Ramp(_));
     let mut step_index = 0;
-    let mut step_start = start;
-    let mut step_acked_start = 0u64;
-    let mut step_errors_start = 0u64;
+    let mut step = StepTally::new(start, start, report.started_at_ms, 0, 0);
     let mut next_report = start + config.interval;
     let mut interval_start = start;
     let (mut interval_acked, mut interval_bytes, mut interval_sent, mut interval_errors) = (0u64, 0u64, 0u64, 0u64);
@@ -465,6 +530,9 @@ fn control_loop(
         if let Some(refusal) = producer.context().brokers.refusal() {
             return Err(ProduceError::Refused(refusal));
         }
+        // A ramp's step ends after its length; a fixed-rate run after its time.
+        let step_over = ramp && now >= step.started + step_length;
+        let run_over = !ramp && now >= start + step_length;
         // `/status` shows the run twice a second, whatever the reporting interval.
         if now.duration_since(live_at) >= LIVE_EVERY {
             let d = producer.context().deliveries();
@@ -476,7 +544,8 @@ fn control_loop(
             live.last_error = d.errors.last_error.clone();
             (live_at, live_acked) = (now, d.acked);
         }
-        if now >= next_report || now >= step_start + step_length {
+        step.mark(now, producer.context().deliveries().acked);
+        if now >= next_report || step_over || run_over {
             let (acked, bytes, errors, latency) = {
                 let mut d = producer.context().deliveries();
                 let snapshot = (d.acked, d.acked_bytes, d.errors.total, d.latency_interval.clone());
@@ -506,10 +575,11 @@ fn control_loop(
             interval_start = now;
             next_report = now + config.interval;
         }
-        if now >= step_start + step_length {
-            if !ramp {
-                return Ok(None);
-            }
+        if run_over {
+            return Ok(None);
+        }
+        let closing = step_over || (!ramp && control.steps_wanted.load(Ordering::SeqCst) > steps.len() as u64);
+        if closing {
             let (acked, errors, latency) = {
                 let mut d = producer.context().deliveries();
                 let snapshot = (d.acked, d.errors.total, d.latency_step.clone());
@@ -522,19 +592,19 @@ fn control_loop(
                 let _ = delay.add(&worker.step);
                 worker.step.reset();
             }
-            let target = targets[step_index];
-            let achieved = (acked - step_acked_start) as f64 / now.duration_since(step_start).as_secs_f64();
-            let sustained = super::report::kept_up(achieved, target as f64);
-            steps.push(Step {
-                target_rate: target,
-                achieved_rate: achieved,
+            let target = if ramp { targets[step_index] } else { control.rate.get() };
+            let closed = Step {
                 p99_ms: LatencyMs::from_micros(&latency).p99,
                 publish_delay_p99_ms: LatencyMs::from_micros(&delay).p99,
-                errors: errors - step_errors_start,
-                sustained,
-            });
+                ..step.close(now, acked, errors, target)
+            };
+            misses_in_a_row = if closed.sustained { 0 } else { misses_in_a_row + 1 };
+            steps.push(closed);
             control.live.lock().unwrap_or_else(|p| p.into_inner()).steps = steps.clone();
-            misses_in_a_row = if sustained { 0 } else { misses_in_a_row + 1 };
+            step = StepTally::new(now, start, report.started_at_ms, acked, errors);
+            if !ramp {
+                continue;
+            }
             if config.stop_after_missed_steps > 0 && misses_in_a_row >= config.stop_after_missed_steps {
                 return Ok(None);
             }
@@ -543,7 +613,6 @@ fn control_loop(
                 return Ok(None);
             }
             control.rate.set(targets[step_index]);
-            (step_start, step_acked_start, step_errors_start) = (now, acked, errors);
         }
     }
 }

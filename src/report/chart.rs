@@ -109,9 +109,9 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let (top, rest) = root.split_vertically(320);
         let (bottom, latency) = rest.split_vertically(320);
-        let every_s = d.plan.ramp.parse::<crate::kafka::Ramp>().map(|r| r.every.as_secs_f64()).unwrap_or(1.0);
-        let steps = d.ramp.len().max(1) as f64;
-        let end_s = (steps * every_s).max((d.ended_ms.saturating_sub(d.ramp_started_ms)) as f64 / 1000.0).max(1.0);
+        let since_start = |ms: u64| ms.saturating_sub(d.ramp_started_ms) as f64 / 1000.0;
+        let last_step_s = d.ramp.iter().map(|s| since_start(s.ended_ms)).fold(0.0, f64::max);
+        let end_s = last_step_s.max(since_start(d.ended_ms)).max(1.0);
         let top_rate = d.ramp.iter().map(|s| s.target_rate.max(s.achieved_rate)).fold(1.0, f64::max) * 1.1;
 
         let mut rates = ChartBuilder::on(&top)
@@ -123,17 +123,18 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         rates
             .configure_mesh()
-            .x_desc("seconds into the ramp")
+            .x_desc("seconds into the load")
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()
             .map_err(|e| e.to_string())?;
-        // Each step is a flat segment over its interval.
+        // Each step is a flat segment over its interval (a search's steps jump).
         let stairs = |pick: fn(&crate::plateau::RampStep) -> f64| {
             d.ramp
                 .iter()
-                .enumerate()
-                .flat_map(move |(i, step)| [(i as f64 * every_s, pick(step)), ((i + 1) as f64 * every_s, pick(step))])
+                .flat_map(move |step| {
+                    [(since_start(step.started_ms), pick(step)), (since_start(step.ended_ms), pick(step))]
+                })
                 .collect::<Vec<_>>()
         };
         rates
@@ -180,7 +181,7 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
         utilization
             .configure_mesh()
-            .x_desc("seconds into the ramp")
+            .x_desc("seconds into the load")
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
             .draw()

@@ -607,6 +607,18 @@ pub fn read_evidence(path: &std::path::Path) -> anyhow::Result<Diagnosis> {
         ),
         None => anyhow::bail!("{} is not a plateau evidence.json (no version)", path.display()),
     }
-    serde_json::from_value(version)
-        .with_context(|| format!("{} does not match the evidence.json layout", path.display()))
+    let mut diagnosis: Diagnosis = serde_json::from_value(version)
+        .with_context(|| format!("{} does not match the evidence.json layout", path.display()))?;
+    // Steps saved before they carried their times ran on the ramp's schedule.
+    if let Some(ramp) = diagnosis.plan.ramp.as_ref().and_then(|r| r.parse::<crate::kafka::Ramp>().ok())
+        && diagnosis.ramp.iter().all(|step| step.ended_ms == 0)
+    {
+        let every = ramp.every.as_millis() as u64;
+        for (k, step) in diagnosis.ramp.iter_mut().enumerate() {
+            step.started_ms = diagnosis.ramp_started_ms + k as u64 * every;
+            step.measured_from_ms = step.started_ms + (every as f64 * crate::kafka::report::SETTLE_SHARE) as u64;
+            step.ended_ms = step.started_ms + every;
+        }
+    }
+    Ok(diagnosis)
 }

@@ -28,7 +28,8 @@ fn a_client_side_ceiling_is_named_with_evidence_and_a_full_report() {
     let report_dir = out.path().join("report");
     let dead_prometheus = format!("http://127.0.0.1:{}", free_port());
     // One request in flight and one record per batch: the producer's own ceiling, far
-    // below the ramp's top, while the link and the disk have room to spare.
+    // below the search's top, while the link and the disk have room to spare. The load is
+    // the default rate search (its steps held 2 s here).
     let (ok, stdout, stderr) = plateau(&[
         "diagnose",
         "--generator",
@@ -41,8 +42,8 @@ fn a_client_side_ceiling_is_named_with_evidence_and_a_full_report() {
         "diagnosed",
         "--partitions",
         "6",
-        "--ramp",
-        "1000:1500:2:60000",
+        "--search",
+        "1000:60000:2",
         "-X",
         "linger.ms=0",
         "-X",
@@ -81,8 +82,19 @@ fn a_client_side_ceiling_is_named_with_evidence_and_a_full_report() {
     let link = saved["network"][0]["bits_per_second"].as_f64().unwrap();
     assert!(link > 1e9, "loopback TCP measured at {link} bit/s");
     assert!(saved["disks"][0]["write_mb_per_sec"].as_f64().unwrap() > 1.0);
+    // The search grew the target, overshot the ceiling and closed in on it: its knee is
+    // the lowest target missed, and every target above it missed too.
     let steps = saved["ramp"].as_array().unwrap();
-    assert!(steps.len() >= 3 && steps.last().unwrap()["sustained"] == false, "{steps:?}");
+    let target = |s: &Value| s["target_rate"].as_f64().unwrap();
+    assert!((3..=16).contains(&steps.len()), "{steps:?}");
+    assert!(steps.windows(2).any(|pair| target(&pair[1]) < target(&pair[0])), "the search came back down: {steps:?}");
+    let knee = saved["plateau"]["knee_step"].as_u64().unwrap() as usize;
+    for step in steps {
+        assert_eq!(step["sustained"] == false, target(step) >= target(&steps[knee]), "{steps:?}");
+        assert!(step["measured_from_ms"].as_u64().unwrap() > step["started_ms"].as_u64().unwrap());
+    }
+    let kept_up = steps.iter().filter(|s| s["sustained"] == true).map(target).fold(0.0, f64::max);
+    assert!(target(&steps[knee]) <= kept_up * 1.06, "the bracket is within 5 %: {steps:?}");
     let signals: Vec<&str> =
         saved["evidence"]["series"].as_array().unwrap().iter().filter_map(|s| s["signal"].as_str()).collect();
     for expected in ["host_cpu_busy", "net_link_capacity_bits_per_sec", "disk_fsync_p99_ms", "producer_queue_p99_ms"] {
@@ -259,13 +271,11 @@ fn the_controller_judges_saved_evidence_as_diagnose_did() {
     let diagnosis = plateau::report::findings::read_evidence(&path).unwrap();
     assert_ne!(diagnosis.model_agrees, Some(true), "the fixture's model must not have voted");
     let rules = plateau::rules::RuleSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
-    let step_s = diagnosis.plan.ramp.parse::<plateau::kafka::Ramp>().unwrap().every.as_secs();
     let (found, window, verdict) = plateau::controller::diagnose::judge(
         &rules,
         &diagnosis.evidence,
         &diagnosis.ramp,
         (diagnosis.ramp_started_ms, diagnosis.ended_ms),
-        step_s,
     );
     assert_eq!(found, diagnosis.plateau);
     assert_eq!(window, diagnosis.window_ms);
@@ -321,6 +331,14 @@ fn evidence_json_keeps_its_layout() {
         rule["cause"] = "".into();
     }
     fixture["consume"] = Value::Array(Vec::new());
+    // Steps saved before they carried their times are given the ramp's schedule.
+    let started = fixture["ramp_started_ms"].as_u64().unwrap();
+    for (k, step) in fixture["ramp"].as_array_mut().unwrap().iter_mut().enumerate() {
+        let at = started + k as u64 * 2_000;
+        step["started_ms"] = at.into();
+        step["measured_from_ms"] = (at + 400).into();
+        step["ended_ms"] = (at + 2_000).into();
+    }
     for (key, value) in [
         ("databases", Value::Array(Vec::new())),
         ("consumer_members", 1.into()),
@@ -329,12 +347,18 @@ fn evidence_json_keeps_its_layout() {
         ("process_us", 0.into()),
         ("sla_e2e_ms", Value::Null),
         ("sla_p99_ms", Value::Null),
+        ("search", plateau::diagnose::DEFAULT_SEARCH.into()),
     ] {
         fixture["plan"][key] = value;
     }
     for run in fixture["produce"].as_array_mut().unwrap() {
         if run["report"].is_object() {
             run["report"]["started_at_ms"] = 0.into();
+            for step in run["report"]["steps"].as_array_mut().unwrap() {
+                for key in ["started_ms", "measured_from_ms", "ended_ms"] {
+                    step[key] = 0.into();
+                }
+            }
         }
     }
     add_latency_means(&mut fixture);
@@ -348,21 +372,21 @@ fn evidence_json_keeps_its_layout() {
 }
 
 #[test]
-fn ctrl_c_stops_the_ramp_and_still_writes_the_report() {
+fn ctrl_c_stops_the_search_and_still_writes_the_report() {
     let _exclusive = exclusive();
     let broker = TansuBroker::start();
     let generator = AgentProcess::start(&[]);
     let out = tempfile::tempdir().unwrap();
     let mut diagnose = Command::new(plateau_bin())
         .args(["diagnose", "--generator", &generator.url, "--bootstrap", &broker.bootstrap, "--topic", "stopped"])
-        .args(["--partitions", "3", "--ramp", "1000:500:5:5000", "--skip-net", "--skip-disk", "--json"])
+        .args(["--partitions", "3", "--search", "1000:5000:5", "--skip-net", "--skip-disk", "--json"])
         .args(["--token-file", generator.token_arg(), "--out"])
         .arg(out.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The ramp would run 45 s; interrupt it 5 s in.
+    // The search would run 15 s or more; interrupt it 5 s in.
     std::thread::sleep(Duration::from_secs(5));
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(diagnose.id() as i32).unwrap(),

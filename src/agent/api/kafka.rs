@@ -1,10 +1,11 @@
 //! The agent as a generator (seed 000's generator agents): `POST /kafka/produce` starts
-//! a produce run on this host, `POST /kafka/rate` changes its target live,
-//! `POST /kafka/stop` ends it, `GET /kafka/report` returns the last run's report, and
+//! a produce run on this host, `POST /kafka/rate` changes its target live, `POST
+//! /kafka/step` closes a fixed-rate run's step (a rate search's), `POST /kafka/stop` ends it, `GET /kafka/report` returns the last run's report, and
 //! `/status` shows it as `probes.produce` in the generator status shape.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, ErrorBody, ProbeStatus, acquire, check_allowed};
 use crate::agent::AgentShared;
 use crate::allow::split_host_port;
+use crate::kafka::report::Step;
 use crate::kafka::run::{RunControl, run_produce};
 use crate::kafka::{EventSpec, KeyMode, MAX_RATE, ProduceConfig, ProduceReport, ProducerSettings, Ramp, RateSpec};
 use crate::units::{ByteSize, Span};
@@ -360,6 +362,32 @@ pub async fn set_rate(
     let mut probes = BTreeMap::new();
     overlay_status(&shared, &mut probes);
     Ok(Json(probes.remove("produce").unwrap_or_default()))
+}
+
+/// `POST /kafka/step`: closes the running fixed-rate run's current step — its rate stays,
+/// the next step starts now — and returns it, measured after its settling share. A rate
+/// search holds each target for a step and reads it before choosing the next.
+#[utoipa::path(post, path = "/kafka/step", tag = "kafka", security(("bearer" = [])),
+    responses((status = 200, body = Step), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn close_step(State(shared): State<Arc<AgentShared>>) -> Result<Json<Step>, ApiError> {
+    let control = {
+        let run = state(&shared);
+        let (true, Some(control), Some(config)) = (run.running, &run.control, &run.config) else {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "no produce run is going on; start one with POST /kafka/produce",
+            ));
+        };
+        if matches!(config.rate, RateSpec::Ramp(_)) {
+            return Err(ApiError::new(StatusCode::CONFLICT, "a ramp closes its steps itself"));
+        }
+        Arc::clone(control)
+    };
+    let closed = tokio::task::spawn_blocking(move || control.close_step(Duration::from_secs(2))).await;
+    match closed {
+        Ok(Some(step)) => Ok(Json(step)),
+        _ => Err(ApiError::new(StatusCode::CONFLICT, "the produce run ended before its step could be closed")),
+    }
 }
 
 /// `POST /kafka/stop`: ends the running run; its report follows at `GET /kafka/report`.

@@ -46,6 +46,7 @@ pub fn router(shared: Arc<AgentShared>) -> Router {
         .route("/probes/cancel", post(cancel_probe))
         .route("/kafka/produce", post(kafka::start))
         .route("/kafka/rate", post(kafka::set_rate))
+        .route("/kafka/step", post(kafka::close_step))
         .route("/kafka/stop", post(kafka::stop))
         .route("/kafka/consume", post(consume::start))
         .route("/kafka/consume/stop", post(consume::stop))

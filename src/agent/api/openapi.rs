@@ -23,6 +23,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::cancel_probe,
         super::kafka::start,
         super::kafka::set_rate,
+        super::kafka::close_step,
         super::kafka::stop,
         super::kafka::report,
         super::consume::start,
