@@ -124,6 +124,10 @@ pub struct Plateau {
     pub found: bool,
     /// The highest rate reached, msg/s (the plateau's level, or the top of the ramp).
     pub plateau_msgs_per_sec: f64,
+    /// The highest rate of a step that kept up, msg/s: the maximum sustainable rate, as
+    /// the OpenMessaging Benchmark reports it.
+    #[serde(default)]
+    pub sustained_msgs_per_sec: f64,
     /// Index of the first step that did not keep up (when found).
     pub knee_step: Option<usize>,
     /// Steps the ramp ran.
@@ -164,7 +168,14 @@ pub fn find_plateau(steps: &[RampStep]) -> Plateau {
     let best = steps.iter().map(RampStep::pipeline_rate).fold(0.0, f64::max);
     let order = by_target(steps);
     let knee = order.windows(2).find(|pair| !steps[pair[0]].sustained && !steps[pair[1]].sustained).map(|pair| pair[0]);
-    Plateau { found: knee.is_some(), plateau_msgs_per_sec: best, knee_step: knee, steps: steps.len() }
+    let sustained = steps.iter().filter(|s| s.sustained).map(RampStep::pipeline_rate).fold(0.0, f64::max);
+    Plateau {
+        found: knee.is_some(),
+        plateau_msgs_per_sec: best,
+        sustained_msgs_per_sec: sustained,
+        knee_step: knee,
+        steps: steps.len(),
+    }
 }
 
 #[cfg(test)]

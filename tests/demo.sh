@@ -39,6 +39,6 @@ fi
 # generators, Kafka's CPU goes per record and request, not per byte — measured here, the
 # brokers took 0.76 of a core for 11.5 MB/s of 32 KB events and 1.34 cores for the same
 # bytes in 8 KB events — so large events let the links, not the CPUs, bind first.
-testbed_diagnose "$out" --ramp 50:50:5:600 --size 32000 --net-time 3 --disk-size 64M \
+testbed_diagnose "$out" --search 50:600 --size 32000 --net-time 3 --disk-size 64M \
     -X compression.type=none "${consumers_flags[@]}"
 echo "demo: done in $((SECONDS - started)) s" >&2

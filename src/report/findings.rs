@@ -104,9 +104,14 @@ pub fn markdown(d: &Diagnosis) -> String {
     if d.plateau.found {
         let _ = writeln!(
             md,
-            "Throughput stopped following the target at about **{:.0} msg/s**{}.",
+            "Throughput stopped following the target at about **{:.0} msg/s**{}{}.",
             d.plateau.plateau_msgs_per_sec,
-            d.observed_ingress_mbps.map(|m| format!(" ({m:.2} MB/s of producer ingress)")).unwrap_or_default()
+            d.observed_ingress_mbps.map(|m| format!(" ({m:.2} MB/s of producer ingress)")).unwrap_or_default(),
+            if d.plateau.sustained_msgs_per_sec > 0.0 {
+                format!("; the highest rate of a step that kept up: {:.0} msg/s", d.plateau.sustained_msgs_per_sec)
+            } else {
+                String::new()
+            }
         );
     } else if v.bound == Bound::Unknown {
         let _ = writeln!(
@@ -114,10 +119,10 @@ pub fn markdown(d: &Diagnosis) -> String {
             "No load reached the cluster, so there is no plateau and no headroom to report; see What was missing."
         );
     } else {
-        let top = d.ramp.last().map(|s| s.target_rate).unwrap_or(0.0);
+        let top = d.ramp.iter().map(|s| s.target_rate).fold(0.0, f64::max);
         let _ = writeln!(
             md,
-            "No plateau: achieved throughput followed the target up to {top:.0} msg/s, the top of the ramp (the headroom is above that)."
+            "No plateau: achieved throughput followed the target up to {top:.0} msg/s, the highest target (the headroom is above that)."
         );
     }
     if d.interrupted {
@@ -142,6 +147,7 @@ pub fn markdown(d: &Diagnosis) -> String {
         let _ = writeln!(md, "| — | — | no rule fired |");
     }
     let _ = writeln!(md, "\n![target vs achieved and utilization](timeline.svg)\n");
+    let _ = writeln!(md, "{}\n", load_line(d));
     if d.consume.is_empty() {
         let _ = writeln!(md, "| step | target msg/s | achieved msg/s | kept up |\n| ---: | ---: | ---: | --- |");
     } else {
@@ -412,7 +418,7 @@ pub fn terminal(d: &Diagnosis, out_dir: &std::path::Path) -> String {
         if d.plateau.found {
             format!("{:.0} msg/s", d.plateau.plateau_msgs_per_sec)
         } else {
-            "none up to the top of the ramp".into()
+            "none up to the highest target".into()
         },
     ]);
     for line in v.evidence.iter().take(5) {
@@ -590,6 +596,25 @@ pub fn write_rendered(d: &Diagnosis, out_dir: &std::path::Path) -> anyhow::Resul
     let chart = out_dir.join("timeline.svg");
     std::fs::write(&chart, svg).with_context(|| format!("cannot write {}", chart.display()))?;
     Ok(())
+}
+
+/// How the load ran: seed 000's kind of ramp, or the rate search and the bracket it closed.
+fn load_line(d: &Diagnosis) -> String {
+    let steps = d.ramp.len();
+    match &d.plan.ramp {
+        Some(ramp) => format!("The load: the ramp `{ramp}` (START:STEP:EVERY_S:MAX), {steps} steps."),
+        None => {
+            let missed = d.ramp.iter().filter(|s| !s.sustained).map(|s| s.target_rate).reduce(f64::min);
+            let bracket = match missed {
+                Some(missed) if d.plateau.found => {
+                    let kept = d.ramp.iter().filter(|s| s.sustained).map(|s| s.target_rate).fold(0.0, f64::max);
+                    format!("; the knee lies between the targets {kept:.0} (kept up) and {missed:.0} msg/s (did not)")
+                }
+                _ => String::new(),
+            };
+            format!("The load: the rate search `{}` (START:MAX:HOLD_S), {steps} steps{bracket}.", d.plan.search)
+        }
+    }
 }
 
 /// Reads an `evidence.json`, checking its layout version.

@@ -1,43 +1,78 @@
 #!/usr/bin/env bash
-# Benchmark: time to verdict of a default `plateau diagnose` on a two-host setup — a
-# generator host and a broker host, each with its agent, and a tansu broker — all on
-# loopback here. Seed 000's ramp (20,000 msg/s in steps every 10 s to 200,000), the
-# default network test (3 s) and disk probe (64 MiB). Target: under 180 s to a verdict,
-# the ramp taking most of it. Prints the phases' shares and the ratio to the target.
+# Benchmark: time to verdict and the knee's position, the rate search (diagnose's default)
+# against seed 000's kind of fixed ramp, in one run on the testbed's network scenario —
+# two generators, three Apache Kafka brokers at RF 3, every broker's link capped at
+# 100 Mbit/s, 32 KB events — whose ceiling the capacity model predicts from the link
+# the network test measured. Each diagnosis is timed from its start to the printed
+# verdict (preflight, the network and disk probes, the load, the judgment). Root only.
 #
-#   bash tests/bench/diagnose-time.sh
+#   bash tests/bench/diagnose-time.sh            # DIAGNOSE_TIME_REPORTS=DIR keeps both reports
+#
+# Targets: the search under 60 s to a verdict; its knee (the highest rate of a step that
+# kept up) within 5 % of the ramp's; and no further from the model's ceiling than the
+# ramp's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+[[ $(id -u) == 0 ]] || { echo "the testbed needs root" >&2; exit 2; }
 source tests/bench/lib.sh
-tansu="$tools/bin/tansu"
+rm -rf "$work"
+export PLATEAU_BIN="$plateau"
+source tests/testbed/testbed.sh
+TESTBED_WARM_SECS=45 testbed_up
+for id in 21 22 23; do testbed_limit_link "$id" 100mbit; done
+out=$(mktemp -d)
+tb_dirs+=("$out")
 
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"
-kafka_port=$(free_port)
-"$tansu" broker --listener-url "tcp://127.0.0.1:$kafka_port" --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
-    --storage-engine memory://tansu/ >"$work/tansu.log" 2>&1 &
-pids+=("$!")
-agents=()
-for role in generator broker; do
-    port=$(free_port)
-    "$plateau" agent --listen "127.0.0.1:$port" --data-port 0 --token-file "$work/token" >"$work/agent-$role.log" 2>&1 &
-    pids+=("$!")
-    agents+=("http://127.0.0.1:$port")
-done
-for _ in $(seq 100); do
-    curl -sf "${agents[1]}/status" >/dev/null 2>&1 && (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null && break
-    sleep 0.2
-done
+# Diagnoses with load flags $2… into $out/$1; prints its seconds to a verdict.
+timed() {
+    local name=$1 started ended
+    shift
+    kafka_topic_ready "$bootstrap" "bench-$name" 12 3
+    started=$(date +%s.%N)
+    TESTBED_TOPIC="bench-$name" testbed_diagnose "$out/$name" "$@" --size 32000 --net-time 2 --disk-size 32M \
+        -X compression.type=none --json >"$out/$name.json"
+    ended=$(date +%s.%N)
+    kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" --delete --topic "bench-$name" \
+        >/dev/null 2>&1 || true
+    python3 -c "print(f'{$ended - $started:.1f}')"
+}
+search_s=$(timed search --search 50:600)
+ramp_s=$(timed ramp --ramp 50:50:4:600)
+if [[ -n ${DIAGNOSE_TIME_REPORTS:-} ]]; then
+    mkdir -p "$DIAGNOSE_TIME_REPORTS" && cp -r "$out/search" "$out/ramp" "$DIAGNOSE_TIME_REPORTS/"
+fi
 
-started=$(date +%s.%N)
-"$plateau" diagnose --generator "${agents[0]}" --broker "${agents[1]}" --bootstrap "127.0.0.1:$kafka_port" \
-    --topic telemetry --partitions 12 --token-file "$work/token" --out "$work/report" --json >"$work/verdict.json"
-ended=$(date +%s.%N)
-total=$(python3 -c "print(f'{$ended - $started:.1f}')")
-read -r ramp_s bound plateau_rate <<<"$(python3 -c "
-import json
-d = json.load(open('$work/report/evidence.json'))
-print(f\"{(d['ended_ms'] - d['ramp_started_ms']) / 1000:.1f}\", d['verdict']['bound'], f\"{d['plateau']['plateau_msgs_per_sec']:.0f}\")")"
-echo "time to verdict: $total s (ramp $ramp_s s, share $(ratio "$ramp_s" "$total")); verdict $bound at $plateau_rate msg/s"
-echo "ratio to the 180 s target: $(ratio "$total" 180) (target < 1.0)"
-target "time to verdict, s" "$total" "<" 180
+# One line per diagnosis: seconds, verdict, steps, plateau level, knee (the highest rate
+# of a step that kept up), the model's ceiling in msg/s, and the phases' shares.
+describe() {
+    python3 - "$out/$1/evidence.json" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+total = float(sys.argv[2])
+p = d['plateau']
+bytes_per_record = (d['observed_ingress_mbps'] or 0) * 1e6 / p['plateau_msgs_per_sec'] if p['plateau_msgs_per_sec'] else 0
+ceiling = (d.get('model') or {}).get('predicted_max_ingress_mbps')
+model = ceiling * 1e6 / bytes_per_record if ceiling and bytes_per_record else 0
+before = (d['ramp_started_ms'] - d['started_ms']) / 1000
+load = (d['ended_ms'] - d['ramp_started_ms']) / 1000
+v = d['verdict']
+print(f"{total} {v['bound']}:{v.get('cause') or '-'} {len(d['ramp'])} {p['plateau_msgs_per_sec']:.0f} "
+      f"{p['sustained_msgs_per_sec']:.0f} {model:.0f} {before:.1f} {load:.1f}")
+PY
+}
+read -r s_total s_verdict s_steps s_plateau s_knee s_model s_before s_load <<<"$(describe search "$search_s")"
+read -r r_total r_verdict r_steps r_plateau r_knee r_model r_before r_load <<<"$(describe ramp "$ramp_s")"
+printf '%-7s %8s  %-34s %5s  %8s  %6s  %6s  %s\n' "" "verdict" "" "steps" "plateau" "knee" "model" "phases"
+printf '%-7s %6s s  %-34s %5s  %8s  %6s  %6s  %s s before the load, %s s of load\n' \
+    search "$s_total" "$s_verdict" "$s_steps" "$s_plateau" "$s_knee" "$s_model" "$s_before" "$s_load"
+printf '%-7s %6s s  %-34s %5s  %8s  %6s  %6s  %s s before the load, %s s of load\n' \
+    ramp "$r_total" "$r_verdict" "$r_steps" "$r_plateau" "$r_knee" "$r_model" "$r_before" "$r_load"
+echo "time to verdict, search/ramp: $(ratio "$s_total" "$r_total"); the search's knee over the ramp's: $(ratio "$s_knee" "$r_knee")"
+s_off=$(python3 -c "print(f'{abs($s_knee - $s_model) / $s_model:.3f}' if $s_model else 'nan')")
+r_off=$(python3 -c "print(f'{abs($r_knee - $r_model) / $r_model:.3f}' if $r_model else 'nan')")
+echo "distance from the model's ceiling ($s_model msg/s): search $s_off, ramp $r_off"
+target "search: time to verdict, s" "$s_total" "<" 60
+target "search knee / ramp knee" "abs($s_knee / $r_knee - 1)" "<=" 0.05
+target "search's distance from the model's ceiling" "$s_off" "<=" "$r_off"
+target "search verdict" "'$s_verdict'.startswith('network')" "==" True
 finish

@@ -108,31 +108,31 @@ kafka_define() {
     local pipeline=(--consumer "${consumers[0]:-}" --database "${databases[0]:-}")
     case $1 in
         none)
-            expected=none fault="ramp to 200 msg/s of 16 KB events; nothing capped"
-            flags=(--ramp 50:50:3:200 --size 16000) ;;
+            expected=none fault="a search up to 200 msg/s of 16 KB events; nothing capped"
+            flags=(--search 50:200 --size 16000) ;;
         network)
             # Seed 000: with RF 3 every broker's link carries the whole producer ingress;
             # 32 KB events, so that the links bind before two cores do.
             expected="network:replication traffic"
             fault="every broker's link capped at 100 Mbit/s (tbf), as in seed 000"
-            flags=(--ramp 50:50:4:600 --size 32000) ;;
+            flags=(--search 50:600 --size 32000) ;;
         client)
             expected="client:generator CPU" fault="each generator host held to 0.05 core (CFS quota)"
-            flags=(--ramp 1000:1000:4:30000) ;;
+            flags=(--search 1000:30000) ;;
         disk)
             # Kafka writes through the page cache; with a flush after every message its log
             # appends wait for the disk, which the brokers' containers reach through a
             # 2 MiB/s write limit.
             expected="disk:container write limit"
             fault="the topic flushed per message (flush.messages=1); the brokers' containers' writes limited to 2 MiB/s"
-            flags=(--ramp 100:100:4:2000 --size 4000)
+            flags=(--search 100:2000 --size 4000)
             topic_config=(flush.messages=1) ;;
         kafka-quota)
             # Kafka's client quotas are per broker: 512 KiB/s on each of three brokers caps
             # the producers near 1.5 MB/s, about 96 events of 16 KB a second.
             expected="kafka:quota"
             fault="a Kafka client quota: producer_byte_rate 512 KiB/s per broker for client id plateau"
-            flags=(--ramp 40:40:3:400 --size 16000) ;;
+            flags=(--search 40:400 --size 16000) ;;
         kafka-skew)
             # Seed 004's parking problem at its extreme: one device key (one generator
             # simulating one device: generators of a diagnosis simulate devices of their
@@ -144,7 +144,7 @@ kafka_define() {
             # heartbeats, the exporter's scrapes — and the idle brokers look as busy.)
             expected="kafka:key skew~network"
             fault="one device key (one generator, one device) for 12 partitions at RF 1; every broker's link capped at 30 Mbit/s"
-            flags=(--devices 1 --ramp 25:25:4:600 --size 32000)
+            flags=(--devices 1 --search 25:600 --size 32000)
             generators_used=1
             topic_rf=1 ;;
         kafka-replication)
@@ -156,38 +156,38 @@ kafka_define() {
             # ISR shrinks — is the runner-up.
             expected="network:replication traffic>kafka:replication"
             fault="one follower's link (broker 3) capped at 30 Mbit/s; the others have room"
-            flags=(--ramp 25:25:4:600 --size 32000) ;;
+            flags=(--search 25:600 --size 32000) ;;
         network+client)
             # Two limits at once: seed 000's links, and generators held so that they run
             # out first. The generators are the verdict, the links the next limit.
             expected="client:generator CPU>network"
             fault="every broker's link capped at 100 Mbit/s, and each generator host held to 0.03 core"
-            flags=(--ramp 50:50:4:600 --size 32000) ;;
+            flags=(--search 50:600 --size 32000) ;;
         client+network)
             # The reverse: the links capped tighter than the generators' CPU allows.
             expected="network>client"
             fault="every broker's link capped at 50 Mbit/s, and each generator host held to 0.1 core"
-            flags=(--ramp 25:25:4:600 --size 32000) ;;
+            flags=(--search 25:600 --size 32000) ;;
         cpu)
             expected="cpu:container quota" fault="each broker's container held to 0.1 core (CFS quota)"
-            flags=(--ramp 50:50:4:1500 --size 8000) ;;
+            flags=(--search 50:1500 --size 8000) ;;
         consumer-sink)
             # Seed 000's consumer → PostgreSQL, the database starved: every batch's
             # transaction waits for it, and the consumers fall behind the producers.
             expected="consumer:sink"
             fault="two consumers write every event to PostgreSQL, whose container is held to 0.02 core"
             flags=("${pipeline[@]}" --consumer-members 2 --sink "$sink_url" --sink-table events_sink
-                --ramp 500:500:4:8000) ;;
+                --search 500:8000) ;;
         consumer-cpu)
             expected="consumer:consumer CPU"
             fault="the consumer host (two members) held to 0.05 core (CFS quota)"
-            flags=("${pipeline[@]}" --consumer-members 2 --ramp 1000:1000:4:20000) ;;
+            flags=("${pipeline[@]}" --consumer-members 2 --search 1000:20000) ;;
         consumer-partitions)
             # Seed 004: more consumers than partitions, each consumer too slow to take a
             # partition's share alone (1 ms of synchronous work per event).
             expected="consumer:too few partitions for the group"
             fault="four consumers on a 2-partition topic, each needing 1 ms per event"
-            flags=("${pipeline[@]}" --consumer-members 4 --process-us 1000 --ramp 500:500:4:5000)
+            flags=("${pipeline[@]}" --consumer-members 4 --process-us 1000 --search 500:5000)
             topic_partitions=2 ;;
         *)
             echo "unknown scenario '$1' on kafka (known: ${kafka_scenarios[*]})" >&2
@@ -275,9 +275,9 @@ kafka_suite() {
 
 tansu_scenarios=(network cpu client disk kafka none)
 
-# The ramp and producer flags the tansu scenarios share: no compression, so that two cores
+# The search and producer flags the tansu scenarios share: no compression, so that two cores
 # can fill a 100 Mbit/s link (seed 000 used lz4 on faster hosts).
-common=(--ramp 10000:10000:5:150000 --net-time 3 --disk-size 64M -X compression.type=none)
+common=(--search 10000:150000 --net-time 3 --disk-size 64M -X compression.type=none)
 
 # Runs tansu scenario $1 in its own process, so that its testbed's trap tears it down.
 tansu_one() {
@@ -289,7 +289,7 @@ tansu_one() {
         client) expected="client:generator CPU" fault="each generator host held to 0.05 core" ;;
         disk) expected=disk fault="the broker on sqlite storage, its container's writes limited to 2 MiB/s" ;;
         kafka) expected=kafka fault="the broker on sqlite storage in memory (tmpfs): one writer serializes every append" ;;
-        none) expected=none fault="ramp to 8,000 msg/s, nothing capped" ;;
+        none) expected=none fault="a search up to 8,000 msg/s, nothing capped" ;;
         *) echo "unknown scenario '$name' on tansu (known: ${tansu_scenarios[*]})" >&2; exit 2 ;;
     esac
     (
@@ -313,14 +313,14 @@ tansu_one() {
             disk)
                 # Seed 004's disk-bound broker: tansu on sqlite syncs what it writes.
                 testbed_limit_disk broker1/broker $((2 * 1024 * 1024))
-                testbed_diagnose "$out/report" --ramp 1000:1000:4:12000 --net-time 2 --disk-size 32M \
+                testbed_diagnose "$out/report" --search 1000:12000 --net-time 2 --disk-size 32M \
                     -X compression.type=none --json >"$out/verdict.json" ;;
             kafka)
                 # The broker software is the limit: no disk is involved, and the host's CPU,
                 # disk and link keep room while requests queue in the broker.
                 testbed_diagnose "$out/report" "${common[@]}" --json >"$out/verdict.json" ;;
             none)
-                testbed_diagnose "$out/report" --ramp 2000:2000:3:8000 --net-time 2 --disk-size 32M --json \
+                testbed_diagnose "$out/report" --search 2000:8000 --net-time 2 --disk-size 32M --json \
                     >"$out/verdict.json" ;;
         esac
     ) || true
