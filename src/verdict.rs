@@ -285,7 +285,8 @@ mod tests {
         let mut busy = crate::evidence::Series::new("generator_cpu_busy", "cluster", "ratio");
         (1..=10).for_each(|i| busy.push(i * 1000, 0.97));
         let evidence = Evidence { series: vec![busy], unavailable: Vec::new() };
-        let plateau = Plateau { found: true, plateau_msgs_per_sec: 200.0, knee_step: Some(2), steps: 3, ..Plateau::default() };
+        let plateau =
+            Plateau { found: true, plateau_msgs_per_sec: 200.0, knee_step: Some(2), steps: 3, ..Plateau::default() };
         let ramp = [RampStep { target_rate: 200.0, achieved_rate: 200.0, ..Default::default() }];
         let judge_at = |link_mbps: f64| {
             let workload = crate::model::Workload::producers(6.0, 3, 3);
@@ -319,9 +320,11 @@ mod tests {
     fn the_window_starts_a_step_before_the_knee() {
         let steps: Vec<RampStep> =
             (0..5).map(|k| RampStep { started_ms: 1_000 + k * 10_000, ..RampStep::default() }).collect();
-        let knee = Plateau { found: true, plateau_msgs_per_sec: 100.0, knee_step: Some(3), steps: 5, ..Plateau::default() };
+        let knee =
+            Plateau { found: true, plateau_msgs_per_sec: 100.0, knee_step: Some(3), steps: 5, ..Plateau::default() };
         assert_eq!(judged_window(&steps, &knee, (1_000, 60_000)), (21_000, 60_000));
-        let none = Plateau { found: false, plateau_msgs_per_sec: 100.0, knee_step: None, steps: 5, ..Plateau::default() };
+        let none =
+            Plateau { found: false, plateau_msgs_per_sec: 100.0, knee_step: None, steps: 5, ..Plateau::default() };
         assert_eq!(judged_window(&steps, &none, (1_000, 60_000)), (1_000, 60_000));
     }
 }

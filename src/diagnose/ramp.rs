@@ -11,6 +11,8 @@
 //! after the last, and a step's throughput is the pipeline's (`plateau::with_consumers`):
 //! a knee where the producers keep up but the consumers fall behind stops the ramp too.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::plan::Load;
@@ -118,30 +120,55 @@ pub fn run(
             Driver::Search { search: RateSearch::new(*spec), hold: spec.hold, step_started: Instant::now() }
         }
     };
-    let mut jmx = (!plan.jmx.is_empty())
-        .then(|| JmxPoller::new(catalog, plan.jmx.iter().map(|e| JmxEndpoint::parse(e)).collect()));
+    // JMX is polled every second on a thread of its own: a slow broker's answer must not
+    // delay a search's step or the ramp's judgment.
+    let polling = Arc::new(AtomicBool::new(true));
+    let jmx = (!plan.jmx.is_empty()).then(|| {
+        let mut poller = JmxPoller::new(catalog, plan.jmx.iter().map(|e| JmxEndpoint::parse(e)).collect());
+        let polling = Arc::clone(&polling);
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut tick = 0u32;
+            while polling.load(Ordering::Relaxed) {
+                tick += 1;
+                std::thread::sleep(
+                    (start + Duration::from_secs(tick.into())).saturating_duration_since(Instant::now()),
+                );
+                poller.poll(now_ms());
+            }
+            poller
+        })
+    });
     let planned = match load {
         Load::Ramp(_) => config.time.as_secs(),
         Load::Search(spec) => spec.hold.as_secs() * RateSearch::new(*spec).planned_steps() as u64,
     };
     let clock = Instant::now();
     let (mut interrupted, mut stopping, mut over) = (false, false, false);
-    let mut tick = 0u32;
+    let mut next_tick = clock + Duration::from_secs(1);
     while !running.is_empty() {
-        // Paced against absolute deadlines: a slow poll does not push the next one back.
-        tick += 1;
-        std::thread::sleep((clock + Duration::from_secs(tick.into())).saturating_duration_since(Instant::now()));
-        if let Some(poller) = jmx.as_mut() {
-            poller.poll(now_ms());
+        // Paced against absolute deadlines: a slow poll does not push the next one back,
+        // and a search's step ends on time, not at the next second's poll.
+        let step_due = match &driver {
+            Driver::Search { hold, step_started, .. } if !stopping => Some(*step_started + *hold),
+            _ => None,
+        };
+        let wake = step_due.map_or(next_tick, |due| due.min(next_tick));
+        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+        let now = Instant::now();
+        let ticking = now >= next_tick;
+        if ticking {
+            while next_tick <= now {
+                next_tick += Duration::from_secs(1);
+            }
         }
         interrupted |= cancel.is_cancelled();
         // A search's held step ends: closed on every generator at once (a generator whose
         // step cannot be closed drops out), then judged with the others below.
         let mut closed = false;
-        if let Driver::Search { hold, step_started, .. } = &mut driver
-            && !stopping
+        if let (Driver::Search { step_started, .. }, Some(due)) = (&mut driver, step_due)
+            && now >= due
             && !interrupted
-            && step_started.elapsed() >= *hold
         {
             *step_started = Instant::now();
             running.retain(|client| match client.close_produce_step() {
@@ -153,6 +180,9 @@ pub fn run(
                 }
             });
             closed = true;
+        }
+        if !ticking && !closed && !interrupted {
+            continue;
         }
         let mut total = 0.0;
         let mut steps = Vec::new();
@@ -196,6 +226,8 @@ pub fn run(
             &format!("{total:.0} msg/s over {} generators{consumed}", running.len()),
         );
     }
+    polling.store(false, Ordering::Relaxed);
+    let jmx = jmx.and_then(|poller| poller.join().ok());
     // The consumers stop after the last record was produced; their reports cover the ramp.
     for client in &consuming {
         let _ = client.stop_consume();

@@ -7,8 +7,7 @@
 //! fast per-generator random source, and `--size` pads with a `pad` field to the exact
 //! size.
 
-use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -133,9 +132,12 @@ pub struct EventGenerator {
     owned: u64,
     next: u64,
     seqs: Vec<u64>,
+    /// The metrics' ranges in hundredths.
+    ranges: [(i64, i64); 3],
     rng: SmallRng,
     buffer: Vec<u8>,
-    key: Vec<u8>,
+    /// Where the device id is in `buffer`: the record's key.
+    key: std::ops::Range<usize>,
     clock: MillisClock,
 }
 
@@ -166,9 +168,11 @@ impl EventGenerator {
             owned,
             next: 0,
             seqs: vec![0; owned as usize],
+            ranges: [spec.temperature, spec.humidity, spec.pressure]
+                .map(|(low, high)| ((low * 100.0).round() as i64, (high * 100.0).round() as i64)),
             rng: SmallRng::from_rng(&mut rand::rng()),
             buffer: Vec::with_capacity(512.max(spec.size)),
-            key: Vec::with_capacity(32),
+            key: 0..0,
             clock: MillisClock::default(),
         }
     }
@@ -178,23 +182,22 @@ impl EventGenerator {
         self.owned > 0
     }
 
-    /// The next event, round-robin over the owned devices.
+    /// The next event, round-robin over the owned devices, stamped now.
     pub fn next_event(&mut self) -> Event<'_> {
+        self.next_event_at(Instant::now())
+    }
+
+    /// The next event, stamped with the wall-clock time at `now` (a producer's pacer has
+    /// just read the clock: reading it again per event would cost a tenth of the event).
+    pub fn next_event_at(&mut self, now: Instant) -> Event<'_> {
         let slot = self.next;
         self.next = (self.next + 1) % self.owned.max(1);
         let device = self.first_device + slot * self.stride;
         self.seqs[slot as usize] += 1;
         let seq = self.seqs[slot as usize];
+        self.clock.refresh(now);
         self.write_event(device, seq);
-        self.key.clear();
-        let _ = write!(
-            self.key,
-            "{}{:0width$}",
-            self.spec.device_prefix,
-            self.spec.first_device + device,
-            width = self.width
-        );
-        Event { payload: &self.buffer, device_key: &self.key, device, seq }
+        Event { payload: &self.buffer, device_key: &self.buffer[self.key.clone()], device, seq }
     }
 
     fn write_event(&mut self, device: u64, seq: u64) {
@@ -202,11 +205,7 @@ impl EventGenerator {
         let rng = &mut self.rng;
         // Metrics are drawn in hundredths and written as integers: formatting floats
         // would cost more than everything else in an event together.
-        let mut hundredths = |(low, high): (f64, f64)| {
-            let (low, high) = ((low * 100.0).round() as i64, (high * 100.0).round() as i64);
-            if high > low { rng.random_range(low..=high) } else { low }
-        };
-        let metrics = [hundredths(spec.temperature), hundredths(spec.humidity), hundredths(spec.pressure)];
+        let metrics = self.ranges.map(|(low, high)| if high > low { rng.random_range(low..=high) } else { low });
         let roll: f64 = self.rng.random();
         let status = if roll < spec.status_ok {
             "OK"
@@ -216,7 +215,6 @@ impl EventGenerator {
             "ERROR"
         };
         let event_id = uuid::Builder::from_random_bytes(self.rng.random()).into_uuid();
-        self.clock.refresh();
         // Built from byte slices and integer formatting: `write!` here costs more than
         // the rest of the event.
         let buffer = &mut self.buffer;
@@ -225,10 +223,12 @@ impl EventGenerator {
         buffer.extend_from_slice(b"{\"event_id\":\"");
         buffer.extend_from_slice(event_id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes());
         buffer.extend_from_slice(b"\",\"device_id\":\"");
+        let key_start = buffer.len();
         buffer.extend_from_slice(spec.device_prefix.as_bytes());
         let digits = number.format(spec.first_device + device);
         buffer.resize(buffer.len() + self.width.saturating_sub(digits.len()), b'0');
         buffer.extend_from_slice(digits.as_bytes());
+        self.key = key_start..buffer.len();
         buffer.extend_from_slice(b"\",\"timestamp\":\"");
         buffer.extend_from_slice(self.clock.text.as_bytes());
         buffer.extend_from_slice(b"\",\"seq\":");
@@ -264,19 +264,33 @@ impl EventGenerator {
     }
 }
 
-/// The current time as RFC 3339 text with milliseconds, formatted once per millisecond.
+/// The current time as RFC 3339 text with milliseconds, formatted once per millisecond,
+/// and read from the monotonic instant the caller has: the wall clock is read once a
+/// second, to follow its adjustments.
 #[derive(Debug, Default)]
 struct MillisClock {
+    /// An instant and the wall-clock time then.
+    base: Option<(Instant, Duration)>,
     millis: u128,
     text: String,
 }
 
 impl MillisClock {
-    fn refresh(&mut self) {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        if now.as_millis() != self.millis || self.text.is_empty() {
-            self.millis = now.as_millis();
-            self.text = humantime::format_rfc3339_millis(UNIX_EPOCH + now).to_string();
+    const REBASE_EVERY: Duration = Duration::from_secs(1);
+
+    fn refresh(&mut self, now: Instant) {
+        let base = match self.base {
+            Some((at, wall)) if now >= at && now.duration_since(at) < Self::REBASE_EVERY => (at, wall),
+            _ => {
+                let base = (now, SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default());
+                self.base = Some(base);
+                base
+            }
+        };
+        let wall = base.1 + now.duration_since(base.0);
+        if wall.as_millis() != self.millis || self.text.is_empty() {
+            self.millis = wall.as_millis();
+            self.text = humantime::format_rfc3339_millis(UNIX_EPOCH + wall).to_string();
         }
     }
 }

@@ -40,6 +40,10 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 const METADATA_TIMEOUT: Duration = Duration::from_secs(8);
 /// How often the live counters for `/status` are refreshed.
 const LIVE_EVERY: Duration = Duration::from_millis(500);
+/// A worker hands its publish delays and sent count over after this many records…
+const DELAY_BATCH: usize = 256;
+/// …or this long, whichever comes first.
+const DELAY_HAND_OVER_EVERY: Duration = Duration::from_millis(10);
 
 fn latency_histogram() -> hdrhistogram::Histogram<u64> {
     crate::latency::latency_histogram()
@@ -411,8 +415,22 @@ fn produce_worker(
         return;
     }
     let mut pacer = Pacer::new(rate, config.workers);
+    // Publish delays are kept here and handed over in batches: a lock per record would
+    // cost a producer at its limit more than the delays are worth.
+    let mut pending: Vec<u64> = Vec::with_capacity(DELAY_BATCH);
+    let mut handed_over = Instant::now();
+    let hand_over = |pending: &mut Vec<u64>| {
+        let mut delays = delays.lock().unwrap_or_else(|p| p.into_inner());
+        for &delay_us in pending.iter() {
+            delays.run.saturating_record(delay_us);
+            delays.step.saturating_record(delay_us);
+        }
+        delays.sent += pending.len() as u64;
+        sent_total.fetch_add(pending.len() as u64, Ordering::Relaxed);
+        pending.clear();
+    };
     while let Some((due, now)) = pacer.next_due(rate, stop) {
-        let event = generator.next_event();
+        let event = generator.next_event_at(now);
         let delay_us = now.saturating_duration_since(due).as_micros() as u64;
         let sent_us = now.duration_since(start).as_micros() as u64;
         let opaque = ((sent_us << DEVICE_BITS) | (event.device & (MAX_DEVICES - 1))) as usize;
@@ -422,36 +440,38 @@ fn produce_worker(
             KeyMode::None => None,
             KeyMode::Random => Some(&random_key),
         };
-        loop {
+        let sent = loop {
             let mut record =
                 BaseRecord::<[u8], [u8], usize>::with_opaque_to(&config.topic, opaque).payload(event.payload);
             if let Some(key) = key {
                 record = record.key(key);
             }
             match producer.send(record) {
-                Ok(()) => {
-                    sent_total.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
+                Ok(()) => break true,
                 // The client's queue is full: the broker is behind. Waiting shows up as
                 // publish delay, which is the point.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     if stop.load(Ordering::Relaxed) {
+                        hand_over(&mut pending);
                         return;
                     }
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Err((error, _)) => {
                     producer.context().deliveries().errors.record(&error);
-                    break;
+                    break false;
                 }
             }
+        };
+        if sent {
+            pending.push(delay_us.max(1));
         }
-        let mut delays = delays.lock().unwrap_or_else(|p| p.into_inner());
-        delays.run.saturating_record(delay_us.max(1));
-        delays.step.saturating_record(delay_us.max(1));
-        delays.sent += 1;
+        if pending.len() >= DELAY_BATCH || now.duration_since(handed_over) >= DELAY_HAND_OVER_EVERY {
+            hand_over(&mut pending);
+            handed_over = now;
+        }
     }
+    hand_over(&mut pending);
 }
 
 /// One step in progress: when it started and its acknowledged count every tenth of a

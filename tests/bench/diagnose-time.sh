@@ -56,7 +56,8 @@ model = ceiling * 1e6 / bytes_per_record if ceiling and bytes_per_record else 0
 before = (d['ramp_started_ms'] - d['started_ms']) / 1000
 load = (d['ended_ms'] - d['ramp_started_ms']) / 1000
 v = d['verdict']
-print(f"{total} {v['bound']}:{v.get('cause') or '-'} {len(d['ramp'])} {p['plateau_msgs_per_sec']:.0f} "
+verdict = f"{v['bound']}:{v.get('cause') or '-'}".replace(' ', '_')
+print(f"{total} {verdict} {len(d['ramp'])} {p['plateau_msgs_per_sec']:.0f} "
       f"{p['sustained_msgs_per_sec']:.0f} {model:.0f} {before:.1f} {load:.1f}")
 PY
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: plateau's network probes against iperf3, measured in the same run.
 #   1. loopback TCP throughput, 1 and 4 streams (plateau client -> plateau agent vs
-#      iperf3 -c -> iperf3 -s); target ratio >= 0.95
+#      iperf3 -c -> iperf3 -s), the median of five alternating 4 s pairs (a noisy machine
+#      moves a single pair by ±5 %); target ratio >= 0.97
 #   2. the highest loss-free UDP rate of each (1460-byte datagrams); target ratio >= 1.0
 #   3. as root: TCP over a 100 Mbit/s tbf link between network namespaces (through a
 #      router namespace); target: within 3 % of each other
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/bench/lib.sh
-seconds="${SECONDS_PER_TEST:-5}"
+seconds="${SECONDS_PER_TEST:-4}"
 
 
 
@@ -26,12 +27,17 @@ plateau_tcp() { "$plateau" net tcp "http://127.0.0.1:$agent_port" --token-file "
     json "d['end']['sum_received']['bits_per_second']/1e6"; }
 iperf3_tcp() { iperf3 -c 127.0.0.1 -p "$iperf_port" -t "$seconds" -P "$1" -J | json "d['end']['sum_received']['bits_per_second']/1e6"; }
 
-echo "== loopback TCP, ${seconds} s per test (Mbit/s, each tool twice, alternating)"
+echo "== loopback TCP, ${seconds} s per test (Mbit/s; five pairs, the tools alternating)"
 for streams in 1 4; do
-    p1=$(plateau_tcp "$streams"); i1=$(iperf3_tcp "$streams"); p2=$(plateau_tcp "$streams"); i2=$(iperf3_tcp "$streams")
-    p=$(python3 -c "print(($p1 + $p2) / 2)"); i=$(python3 -c "print(($i1 + $i2) / 2)")
-    printf '%d stream(s): plateau %.0f, iperf3 %.0f, ratio %s (target >= 0.95)\n' "$streams" "$p" "$i" "$(ratio "$p" "$i")"
-    target "$streams-stream TCP ratio" "$(ratio "$p" "$i")" ">=" 0.95
+    ratios=()
+    for pair in 1 2 3 4 5; do
+        p=$(plateau_tcp "$streams"); i=$(iperf3_tcp "$streams")
+        ratios+=("$(ratio "$p" "$i")")
+        printf '%d stream(s), pair %d: plateau %.0f, iperf3 %.0f, ratio %s\n' "$streams" "$pair" "$p" "$i" "${ratios[-1]}"
+    done
+    median=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 3p)
+    printf '%d stream(s): median ratio %s (target >= 0.97)\n' "$streams" "$median"
+    target "$streams-stream TCP ratio, median of five pairs" "$median" ">=" 0.97
 done
 
 # Loss-free: under 0.05 % lost over the test.
