@@ -551,7 +551,7 @@ pub struct ProduceArgs {
     #[arg(long)]
     pub topic: String,
     /// Fixed target rate, messages per second over all workers.
-    #[arg(long, conflicts_with = "ramp", required_unless_present = "ramp", allow_negative_numbers = true, value_parser = parse_msg_rate)]
+    #[arg(long, conflicts_with = "ramp", required_unless_present_any = ["ramp", "print_events"], allow_negative_numbers = true, value_parser = parse_msg_rate)]
     pub rate: Option<u64>,
     /// Ramp START:STEP:EVERY_S:MAX (msg/s), stopping at the plateau.
     #[arg(long)]
@@ -626,6 +626,10 @@ pub struct ProduceArgs {
     /// report how many per second (is the generator host fast enough?).
     #[arg(long)]
     pub dry_run: bool,
+    /// Only print N generated events, one JSON document per line, and exit: real events
+    /// for other tools (e.g. a --payload-file for Kafka's ProducerPerformance).
+    #[arg(long, value_name = "N", conflicts_with = "dry_run")]
+    pub print_events: Option<u64>,
     /// Run on this agent (http://HOST:PORT) instead of here.
     #[arg(long)]
     pub on: Option<String>,

@@ -186,6 +186,17 @@ fn run_net_matrix(args: NetMatrixArgs) -> anyhow::Result<()> {
 
 fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
     let config = args.config();
+    if let Some(events) = args.print_events {
+        config.events.validate().map_err(anyhow::Error::msg)?;
+        let mut generator = plateau::kafka::event::EventGenerator::new(&config.events, 0, 1);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for _ in 0..events {
+            use std::io::Write;
+            out.write_all(generator.next_event().payload)?;
+            out.write_all(b"\n")?;
+        }
+        return Ok(());
+    }
     if args.dry_run {
         config.events.validate().map_err(anyhow::Error::msg)?;
         let rate = plateau::kafka::event::generation_rate(&config.events, config.workers, config.time);

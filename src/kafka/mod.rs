@@ -10,6 +10,7 @@ pub mod admin;
 pub mod brokers;
 pub mod consume;
 pub mod event;
+mod native;
 pub mod pace;
 pub mod properties;
 pub mod report;

@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 const SLEEP_THRESHOLD: Duration = Duration::from_micros(200);
 /// The longest single sleep, so that stop requests and rate changes are seen quickly.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
+/// Behind schedule, the clock is read for every this many messages: the ones between are
+/// overdue anyway, and a producer at its limit spends a tenth of its time reading the
+/// clock otherwise. Their times are late by a few microseconds at most.
+const OVERDUE_READS_EVERY: u32 = 8;
 
 /// The target rate of a run, shared by its workers and changeable while it runs.
 #[derive(Debug, Default)]
@@ -45,6 +49,9 @@ pub struct Pacer {
     sent_in_epoch: u64,
     rate_per_worker: f64,
     generation: u64,
+    /// The clock's last reading, and how many messages were given it since.
+    last_now: Instant,
+    unread: u32,
 }
 
 impl Pacer {
@@ -56,6 +63,8 @@ impl Pacer {
             sent_in_epoch: 0,
             rate_per_worker: 0.0,
             generation: u64::MAX,
+            last_now: Instant::now(),
+            unread: OVERDUE_READS_EVERY,
         };
         pacer.rebase(shared);
         pacer
@@ -66,6 +75,7 @@ impl Pacer {
         self.rate_per_worker = shared.get() as f64 / self.workers as f64;
         self.epoch = Instant::now();
         self.sent_in_epoch = 0;
+        self.unread = OVERDUE_READS_EVERY;
     }
 
     /// Waits until the next message is due and returns its due time and the time now;
@@ -83,7 +93,13 @@ impl Pacer {
                 continue;
             }
             let due = self.epoch + Duration::from_secs_f64(self.sent_in_epoch as f64 / self.rate_per_worker);
+            if due <= self.last_now && self.unread < OVERDUE_READS_EVERY {
+                self.unread += 1;
+                self.sent_in_epoch += 1;
+                return Some((due, self.last_now));
+            }
             let now = Instant::now();
+            (self.last_now, self.unread) = (now, 0);
             if due > now + SLEEP_THRESHOLD {
                 std::thread::sleep((due - now).min(MAX_SLEEP));
                 continue;

@@ -14,7 +14,7 @@ use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use serde::{Deserialize, Serialize};
 
@@ -414,6 +414,14 @@ fn produce_worker(
     if !generator.has_devices() {
         return;
     }
+    let topic = match super::native::TopicHandle::open(producer, &config.topic) {
+        Ok(topic) => topic,
+        Err(err) => {
+            tracing::warn!("{err}");
+            producer.context().deliveries().errors.record(&KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
+            return;
+        }
+    };
     let mut pacer = Pacer::new(rate, config.workers);
     // Publish delays are kept here and handed over in batches: a lock per record would
     // cost a producer at its limit more than the delays are worth.
@@ -441,24 +449,19 @@ fn produce_worker(
             KeyMode::Random => Some(&random_key),
         };
         let sent = loop {
-            let mut record =
-                BaseRecord::<[u8], [u8], usize>::with_opaque_to(&config.topic, opaque).payload(event.payload);
-            if let Some(key) = key {
-                record = record.key(key);
-            }
-            match producer.send(record) {
+            match topic.send(event.payload, key, opaque) {
                 Ok(()) => break true,
                 // The client's queue is full: the broker is behind. Waiting shows up as
                 // publish delay, which is the point.
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err(RDKafkaErrorCode::QueueFull) => {
                     if stop.load(Ordering::Relaxed) {
                         hand_over(&mut pending);
                         return;
                     }
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err((error, _)) => {
-                    producer.context().deliveries().errors.record(&error);
+                Err(code) => {
+                    producer.context().deliveries().errors.record(&KafkaError::MessageProduction(code));
                     break false;
                 }
             }

@@ -1,6 +1,7 @@
 //! What the kernel knows about a test while it runs: a TCP socket's state (TCP_INFO)
-//! and how much CPU a thread or the whole process used. These are the only `unsafe`
-//! calls in plateau: two system calls that fill a plain struct.
+//! and how much CPU a thread or the whole process used: two system calls that fill a
+//! plain struct. Besides these, only `kafka::native` (librdkafka's produce call) and the
+//! SIGPIPE default are `unsafe` in plateau.
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;

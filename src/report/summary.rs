@@ -26,8 +26,10 @@ pub struct VerdictSummary {
     pub scores: BTreeMap<String, f64>,
     /// Whether throughput stopped following the target.
     pub plateau_found: bool,
-    /// The highest summed rate sustained, msg/s.
+    /// The highest summed rate reached, msg/s: the plateau's level.
     pub plateau_msgs_per_sec: f64,
+    /// The highest summed rate of a step that kept up, msg/s (the maximum sustainable rate).
+    pub sustained_msgs_per_sec: f64,
     /// Evidence lines.
     pub evidence: Vec<String>,
     /// What was missing.
@@ -58,6 +60,7 @@ impl VerdictSummary {
             scores: v.scores.iter().map(|(bound, score)| (bound.to_string(), *score)).collect(),
             plateau_found: diagnosis.plateau.found,
             plateau_msgs_per_sec: diagnosis.plateau.plateau_msgs_per_sec,
+            sustained_msgs_per_sec: diagnosis.plateau.sustained_msgs_per_sec,
             evidence: v.evidence.iter().map(|e| e.text.clone()).collect(),
             missing: v.missing.clone(),
             model_agrees: diagnosis.model_agrees,

@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Benchmark: plateau's produce run against librdkafka's own rdkafka_performance, built
-# from the examples of the librdkafka source that rdkafka-sys vendors, in the same run
-# against the same tansu broker (memory storage, 12 partitions):
-#   1. maximum records/s, 256-byte records, acks=all, idempotence, linger 5 ms, batches of
-#      10000, one producing thread each; with compression none (the same bytes on the
-#      wire) and with lz4 (seed 000's tuning; the reference's fixed payload compresses
-#      far better than real events); target ratio >= 0.9
-#   2. rate accuracy at 5k, 20k and 50k msg/s over 10 s; target within 2 %
-#   3. event generation offline, events/s per core
-#   4. maximum records/s against a three-broker Apache Kafka 4.1.1 cluster on loopback
+# Benchmark: plateau's produce run against the references, in the same run against the
+# same tansu broker (memory storage, 12 partitions), each tool measured three times,
+# alternating, medians compared; CPU seconds per million records (user + system, the
+# whole process) for each:
+#   1. the same bytes on the wire: 256-byte records without keys, compression none,
+#      acks=all, idempotence, linger 5 ms, batches of 10000, one producing thread —
+#      against librdkafka's own rdkafka_performance, built from the examples of the
+#      librdkafka source that rdkafka-sys vendors; target ratio >= 0.95
+#   2. seed 000's real settings: events keyed by device (10,000 devices), lz4, one
+#      producing thread — against Kafka's ProducerPerformance (one thread) sending the
+#      same payloads (real events plateau wrote, `--payload-file`; it cannot send keys),
+#      lz4, the same acks, idempotence and linger; target ratio >= 0.9
+#   3. rate accuracy at 5k, 20k and 50k msg/s over 10 s; target within 2 %
+#   4. event generation offline, events/s per core
+#   5. maximum records/s against a three-broker Apache Kafka 4.1.1 cluster on loopback
 #      (RF 3, 12 partitions), compression none
 #
 #   bash tests/bench/produce-vs-rdkafka-performance.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/bench/lib.sh
+source tests/kafka/kafka.sh
 
 tansu="$tools/bin/tansu"
 
@@ -39,27 +45,66 @@ sleep 2
 "$tansu" topic create bench --partitions 12 --broker "tcp://127.0.0.1:$port" >/dev/null
 bootstrap="127.0.0.1:$port"
 
-# The most records/s of plateau and of the reference against $1, compression $2, for $3
-# records of the reference.
-max_rate() {
-    local bootstrap=$1 codec=$2 count=$3 ours theirs
-    ours=$("$plateau" produce --bootstrap "$bootstrap" --topic bench --rate 5000000 --time 10 --size 256 --key none \
-        --workers 1 --compression "$codec" --json | json "round(d['records_per_sec'])")
-    theirs=$("$reference" -P -t bench -b "$bootstrap" -s 256 -c "$count" -X acks=all -X enable.idempotence=true \
-        -X socket.nagle.disable=true -z "$codec" -X linger.ms=5 -X batch.num.messages=10000 -q 2>&1 | tail -1 |
-        grep -o '[0-9]* msgs/s' | grep -o '[0-9]*')
-    # lz4 is printed, not judged: the reference's fixed payload compresses far better
-    # than real events, so the two do not put the same bytes on the wire.
-    printf 'compression %-4s: plateau %s records/s (real JSON events), rdkafka_performance %s (fixed payload), ratio %s%s\n' \
-        "$codec" "$ours" "$theirs" "$(python3 -c "print(f'{$ours / $theirs:.2f}')")" \
-        "$([ "$codec" = none ] && echo " (target >= 0.9)")"
-    [ "$codec" != none ] || target "$4 records/s ratio, compression none" "$(ratio "$ours" "$theirs")" ">=" 0.9
+# Runs "$@" and prints "RECORDS_PER_SEC RECORDS CPU_SECONDS": what filter $1 reads from
+# the run's output ($work/run.out and run.err), and the user + system CPU seconds of the
+# whole process.
+timed_run() {
+    local filter=$1 cpu
+    shift
+    /usr/bin/time -o "$work/run.time" -f '%U %S' "$@" >"$work/run.out" 2>"$work/run.err" ||
+        { cat "$work/run.err" >&2; return 1; }
+    cpu=$(awk '{ print $1 + $2 }' "$work/run.time")
+    echo "$($filter) $cpu"
+}
+plateau_rate() { json "f\"{round(d['records_per_sec'])} {d['records_acked']}\"" <"$work/run.out"; }
+# rdkafka_performance's summary: "... N msgs/s ..."; it sends exactly -c records.
+rdkafka_rate() {
+    echo "$(cat "$work/run.out" "$work/run.err" | grep -o '[0-9]* msgs/s' | tail -1 | grep -o '[0-9]*')" "$reference_count"
+}
+# ProducerPerformance's last line: "N records sent, R records/sec (…)".
+perf_rate() {
+    tail -1 "$work/run.out" | python3 -c "import re,sys; m=re.match(r'(\d+) records sent, ([0-9.]+) records/sec', sys.stdin.read()); print(round(float(m.group(2))), m.group(1))"
 }
 
-echo "== tansu: maximum records/s, 256-byte records, acks=all, idempotence, linger 5 ms, batch 10000"
-for codec in none lz4; do
-    max_rate "$bootstrap" "$codec" 8000000 tansu
-done
+# Compares "$2 …" (plateau's run) against "$4 …" (the reference's) three times each,
+# alternating: prints each pair and the medians of records/s and CPU s per million
+# records, and records target $1 (median ratio >= $3).
+compare() {
+    local name=$1 goal=$3 reference_filter=$5 pair ours theirs
+    local -a ours_rates theirs_rates ours_cpu theirs_cpu
+    local -n ours_cmd=$2 theirs_cmd=$4  # the arrays plateau_cmd and reference_cmd
+    for pair in 1 2 3; do
+        read -r rate records cpu <<<"$(timed_run plateau_rate "${ours_cmd[@]}")"
+        ours_rates+=("$rate"); ours_cpu+=("$(python3 -c "print(f'{$cpu / $records * 1e6:.2f}')")")
+        read -r rate records cpu <<<"$(timed_run "$reference_filter" "${theirs_cmd[@]}")"
+        theirs_rates+=("$rate"); theirs_cpu+=("$(python3 -c "print(f'{$cpu / $records * 1e6:.2f}')")")
+        printf '  pair %d: plateau %s records/s (%s CPU s per million), reference %s (%s)\n' \
+            "$pair" "${ours_rates[-1]}" "${ours_cpu[-1]}" "${theirs_rates[-1]}" "${theirs_cpu[-1]}"
+    done
+    median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+    ours=$(median "${ours_rates[@]}"); theirs=$(median "${theirs_rates[@]}")
+    printf '%s: plateau %s records/s, reference %s: ratio %s (target >= %s); CPU s per million records: plateau %s, reference %s\n' \
+        "$name" "$ours" "$theirs" "$(ratio "$ours" "$theirs")" "$goal" "$(median "${ours_cpu[@]}")" "$(median "${theirs_cpu[@]}")"
+    target "$name: records/s ratio" "$(ratio "$ours" "$theirs")" ">=" "$goal"
+}
+
+echo "== tansu, the same bytes on the wire: 256-byte records, no key, compression none, acks=all, idempotence, linger 5 ms, batch 10000, one thread"
+reference_count=8000000
+plateau_cmd=("$plateau" produce --bootstrap "$bootstrap" --topic bench --rate 5000000 --time 10 --size 256 --key none
+    --workers 1 --compression none --json)
+reference_cmd=("$reference" -P -t bench -b "$bootstrap" -s 256 -c "$reference_count" -X acks=all -X enable.idempotence=true
+    -X socket.nagle.disable=true -z none -X linger.ms=5 -X batch.num.messages=10000 -q)
+compare "same bytes (rdkafka_performance)" plateau_cmd 0.95 reference_cmd rdkafka_rate
+
+echo "== tansu, seed 000's settings: events keyed by device (10,000 devices), lz4, acks=all, idempotence, linger 5 ms, one thread"
+"$plateau" produce --bootstrap none:0 --topic none --print-events 20000 >"$work/events.jsonl"
+plateau_cmd=("$plateau" produce --bootstrap "$bootstrap" --topic bench --rate 5000000 --time 10 --workers 1
+    --compression lz4 --json)
+reference_cmd=(java -Xmx512m -XX:+UseSerialGC "-Dlog4j2.configurationFile=$kafka_conf/log4j2.properties"
+    -cp "$kafka_home/libs/*" org.apache.kafka.tools.ProducerPerformance --topic bench --num-records 7000000
+    --payload-file "$work/events.jsonl" --throughput -1 --producer-props "bootstrap.servers=$bootstrap" acks=all
+    enable.idempotence=true compression.type=lz4 linger.ms=5 batch.size=1048576)
+compare "seed settings (ProducerPerformance, the same payloads)" plateau_cmd 0.9 reference_cmd perf_rate
 
 echo "== rate accuracy over 10 s"
 for rate in 5000 20000 50000; do
@@ -77,10 +122,13 @@ cluster="$work/kafka"
 bash tests/kafka/cluster.sh up "$cluster" bench 12 >/dev/null
 trap 'bash tests/kafka/cluster.sh down "$cluster"; cleanup' EXIT INT TERM
 source "$cluster/cluster.env"
-# A cold cluster is half as fast (the brokers' JIT): warm it up first, then alternate.
+# A cold cluster is half as fast (the brokers' JIT): warm it up first.
 "$plateau" produce --bootstrap "$BOOTSTRAP" --topic bench --rate 5000000 --time 10 --size 256 --key none \
     --workers 1 --compression none --json >/dev/null
-for pair in 1 2; do
-    max_rate "$BOOTSTRAP" none 1500000 "apache kafka (pair $pair)"
-done
+reference_count=1500000
+plateau_cmd=("$plateau" produce --bootstrap "$BOOTSTRAP" --topic bench --rate 5000000 --time 8 --size 256 --key none
+    --workers 1 --compression none --json)
+reference_cmd=("$reference" -P -t bench -b "$BOOTSTRAP" -s 256 -c "$reference_count" -X acks=all -X enable.idempotence=true
+    -X socket.nagle.disable=true -z none -X linger.ms=5 -X batch.num.messages=10000 -q)
+compare "apache kafka, same bytes (rdkafka_performance)" plateau_cmd 0.9 reference_cmd rdkafka_rate
 finish
