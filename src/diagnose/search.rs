@@ -178,11 +178,16 @@ mod tests {
     /// A pipeline whose ceiling is `ceiling` msg/s, searched from `spec`: the targets it
     /// ran and the plateau found.
     fn search(spec: &str, ceiling: f64) -> (Vec<u64>, plateau::Plateau) {
+        search_with(spec, |t| t.min(ceiling))
+    }
+
+    /// A pipeline that delivers `delivered(target)`, searched from `spec`.
+    fn search_with(spec: &str, delivered: impl Fn(f64) -> f64) -> (Vec<u64>, plateau::Plateau) {
         let mut search = RateSearch::new(spec.parse().unwrap());
         let mut steps = Vec::new();
         let mut target = Some(search.first());
         while let Some(t) = target {
-            let achieved = (t as f64).min(ceiling);
+            let achieved = delivered(t as f64);
             steps.push(RampStep {
                 target_rate: t as f64,
                 achieved_rate: achieved,
@@ -216,24 +221,10 @@ mod tests {
     fn where_the_estimate_is_wrong_it_bisects() {
         // Overloaded, this pipeline delivers less than it sustains below its knee (it
         // thrashes): 1000 sustained, 600 delivered above.
-        let mut search = RateSearch::new("250:4000".parse().unwrap());
-        let mut steps = Vec::new();
-        let mut target = Some(search.first());
-        while let Some(t) = target {
-            let achieved = if t <= 1000 { t as f64 } else { 600.0 };
-            steps.push(RampStep {
-                target_rate: t as f64,
-                achieved_rate: achieved,
-                sustained: crate::kafka::report::kept_up(achieved, t as f64),
-                ..RampStep::default()
-            });
-            target = search.next(&steps);
-        }
-        let targets: Vec<u64> = steps.iter().map(|s| s.target_rate as u64).collect();
+        let (targets, found) = search_with("250:4000", |t| if t <= 1000.0 { t } else { 600.0 });
         assert_eq!(targets[..4], [250, 500, 1000, 2000]);
-        let found = plateau::find_plateau(&steps);
         assert!(found.found && targets.len() <= 10, "{targets:?}");
-        let knee = steps[found.knee_step.unwrap()].target_rate;
+        let knee = targets[found.knee_step.unwrap()] as f64;
         assert!((1000.0..=1000.0 * (1.0 + PRECISION)).contains(&knee), "{targets:?}");
     }
 

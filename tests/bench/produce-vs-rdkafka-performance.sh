@@ -7,10 +7,12 @@
 #      acks=all, idempotence, linger 5 ms, batches of 10000, one producing thread —
 #      against librdkafka's own rdkafka_performance, built from the examples of the
 #      librdkafka source that rdkafka-sys vendors; target ratio >= 0.95
-#   2. seed 000's real settings: events keyed by device (10,000 devices), lz4, one
-#      producing thread — against Kafka's ProducerPerformance (one thread) sending the
-#      same payloads (real events plateau wrote, `--payload-file`; it cannot send keys),
-#      lz4, the same acks, idempotence and linger; target ratio >= 0.9
+#   2. seed 000's events and lz4, one producing thread, the same acks, idempotence and
+#      linger, against Kafka's own Java producer sending the same events (plateau writes
+#      them with --print-events): (a) without keys, against ProducerPerformance's
+#      --payload-file; (b) with seed 000's per-device keys (10,000 devices), against the
+#      console producer reading the same key and event per line (ProducerPerformance
+#      cannot send keys; its rate is the records over its whole run). Target ratio >= 0.9
 #   3. rate accuracy at 5k, 20k and 50k msg/s over 10 s; target within 2 %
 #   4. event generation offline, events/s per core
 #   5. maximum records/s against a three-broker Apache Kafka 4.1.1 cluster on loopback
@@ -51,15 +53,19 @@ bootstrap="127.0.0.1:$port"
 timed_run() {
     local filter=$1 cpu
     shift
-    /usr/bin/time -o "$work/run.time" -f '%U %S' "$@" >"$work/run.out" 2>"$work/run.err" ||
+    /usr/bin/time -o "$work/run.time" -f '%e %U %S' "$@" <"${stdin:-/dev/null}" >"$work/run.out" 2>"$work/run.err" ||
         { cat "$work/run.err" >&2; return 1; }
-    cpu=$(awk '{ print $1 + $2 }' "$work/run.time")
+    cpu=$(awk '{ print $2 + $3 }' "$work/run.time")
     echo "$($filter) $cpu"
 }
 plateau_rate() { json "f\"{round(d['records_per_sec'])} {d['records_acked']}\"" <"$work/run.out"; }
 # rdkafka_performance's summary: "... N msgs/s ..."; it sends exactly -c records.
 rdkafka_rate() {
     echo "$(cat "$work/run.out" "$work/run.err" | grep -o '[0-9]* msgs/s' | tail -1 | grep -o '[0-9]*')" "$reference_count"
+}
+# The console producer says nothing: all of its input lines over its whole run.
+console_rate() {
+    echo "$(awk -v n="$(wc -l <"$stdin")" '{ printf "%d", n / $1 }' "$work/run.time")" "$(wc -l <"$stdin")"
 }
 # ProducerPerformance's last line: "N records sent, R records/sec (…)".
 perf_rate() {
@@ -89,22 +95,40 @@ compare() {
 }
 
 echo "== tansu, the same bytes on the wire: 256-byte records, no key, compression none, acks=all, idempotence, linger 5 ms, batch 10000, one thread"
+# Sets plateau_cmd and reference_cmd to the same-bytes runs against bootstrap $1: plateau
+# for $2 s, the reference for reference_count records.
+same_bytes() {
+    plateau_cmd=("$plateau" produce --bootstrap "$1" --topic bench --rate 5000000 --time "$2" --size 256 --key none
+        --workers 1 --compression none --json)
+    reference_cmd=("$reference" -P -t bench -b "$1" -s 256 -c "$reference_count" -X acks=all -X enable.idempotence=true
+        -X socket.nagle.disable=true -z none -X linger.ms=5 -X batch.num.messages=10000 -q)
+}
 reference_count=8000000
-plateau_cmd=("$plateau" produce --bootstrap "$bootstrap" --topic bench --rate 5000000 --time 10 --size 256 --key none
-    --workers 1 --compression none --json)
-reference_cmd=("$reference" -P -t bench -b "$bootstrap" -s 256 -c "$reference_count" -X acks=all -X enable.idempotence=true
-    -X socket.nagle.disable=true -z none -X linger.ms=5 -X batch.num.messages=10000 -q)
+same_bytes "$bootstrap" 10
 compare "same bytes (rdkafka_performance)" plateau_cmd 0.95 reference_cmd rdkafka_rate
 
-echo "== tansu, seed 000's settings: events keyed by device (10,000 devices), lz4, acks=all, idempotence, linger 5 ms, one thread"
+echo "== tansu, seed 000's events, lz4, acks=all, idempotence, linger 5 ms, one thread"
 "$plateau" produce --bootstrap none:0 --topic none --print-events 20000 >"$work/events.jsonl"
+java_producer=(java -Xmx512m -XX:+UseSerialGC "-Dlog4j2.configurationFile=$kafka_conf/log4j2.properties"
+    -cp "$kafka_home/libs/*")
 plateau_cmd=("$plateau" produce --bootstrap "$bootstrap" --topic bench --rate 5000000 --time 10 --workers 1
-    --compression lz4 --json)
-reference_cmd=(java -Xmx512m -XX:+UseSerialGC "-Dlog4j2.configurationFile=$kafka_conf/log4j2.properties"
-    -cp "$kafka_home/libs/*" org.apache.kafka.tools.ProducerPerformance --topic bench --num-records 7000000
+    --compression lz4 --key none --json)
+reference_cmd=("${java_producer[@]}" org.apache.kafka.tools.ProducerPerformance --topic bench --num-records 7000000
     --payload-file "$work/events.jsonl" --throughput -1 --producer-props "bootstrap.servers=$bootstrap" acks=all
     enable.idempotence=true compression.type=lz4 linger.ms=5 batch.size=1048576)
-compare "seed settings (ProducerPerformance, the same payloads)" plateau_cmd 0.9 reference_cmd perf_rate
+compare "seed events, no keys (ProducerPerformance, the same payloads)" plateau_cmd 0.9 reference_cmd perf_rate
+
+# The same events with their device ids as keys, one "key<TAB>event" per line.
+"$plateau" produce --bootstrap none:0 --topic none --print-events 4000000 |
+    sed -E 's/^(.*"device_id":"([^"]*)".*)$/\2\t\1/' >"$work/keyed.tsv"
+plateau_cmd=("$plateau" produce --bootstrap "$bootstrap" --topic bench --rate 5000000 --time 10 --workers 1
+    --compression lz4 --json)
+reference_cmd=("${java_producer[@]}" org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$bootstrap" --topic bench
+    --property parse.key=true --property "key.separator=$(printf '\t')" --producer-property acks=all
+    --producer-property enable.idempotence=true --producer-property compression.type=lz4
+    --producer-property linger.ms=5 --producer-property batch.size=1048576)
+stdin="$work/keyed.tsv" compare "seed settings, keyed by device (console producer, the same keys and events)" \
+    plateau_cmd 0.9 reference_cmd console_rate
 
 echo "== rate accuracy over 10 s"
 for rate in 5000 20000 50000; do
@@ -122,13 +146,11 @@ cluster="$work/kafka"
 bash tests/kafka/cluster.sh up "$cluster" bench 12 >/dev/null
 trap 'bash tests/kafka/cluster.sh down "$cluster"; cleanup' EXIT INT TERM
 source "$cluster/cluster.env"
-# A cold cluster is half as fast (the brokers' JIT): warm it up first.
-"$plateau" produce --bootstrap "$BOOTSTRAP" --topic bench --rate 5000000 --time 10 --size 256 --key none \
+# A cold cluster is half as fast (the brokers' JIT): warm it up first, for longer than a
+# pair takes.
+"$plateau" produce --bootstrap "$BOOTSTRAP" --topic bench --rate 5000000 --time 25 --size 256 --key none \
     --workers 1 --compression none --json >/dev/null
 reference_count=1500000
-plateau_cmd=("$plateau" produce --bootstrap "$BOOTSTRAP" --topic bench --rate 5000000 --time 8 --size 256 --key none
-    --workers 1 --compression none --json)
-reference_cmd=("$reference" -P -t bench -b "$BOOTSTRAP" -s 256 -c "$reference_count" -X acks=all -X enable.idempotence=true
-    -X socket.nagle.disable=true -z none -X linger.ms=5 -X batch.num.messages=10000 -q)
+same_bytes "$BOOTSTRAP" 8
 compare "apache kafka, same bytes (rdkafka_performance)" plateau_cmd 0.9 reference_cmd rdkafka_rate
 finish

@@ -346,19 +346,7 @@ pub async fn set_rate(
             format!("rate {} is out of range; use 0 to {MAX_RATE} msg/s", request.rate),
         ));
     }
-    {
-        let run = state(&shared);
-        let (true, Some(control), Some(config)) = (run.running, &run.control, &run.config) else {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "no produce run is going on; start one with POST /kafka/produce",
-            ));
-        };
-        if matches!(config.rate, RateSpec::Ramp(_)) {
-            return Err(ApiError::new(StatusCode::CONFLICT, "a ramp sets the rate itself; stop it first"));
-        }
-        control.rate.set(request.rate);
-    }
+    fixed_rate_run(&shared, "a ramp sets the rate itself; stop it first")?.rate.set(request.rate);
     let mut probes = BTreeMap::new();
     overlay_status(&shared, &mut probes);
     Ok(Json(probes.remove("produce").unwrap_or_default()))
@@ -370,24 +358,28 @@ pub async fn set_rate(
 #[utoipa::path(post, path = "/kafka/step", tag = "kafka", security(("bearer" = [])),
     responses((status = 200, body = Step), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn close_step(State(shared): State<Arc<AgentShared>>) -> Result<Json<Step>, ApiError> {
-    let control = {
-        let run = state(&shared);
-        let (true, Some(control), Some(config)) = (run.running, &run.control, &run.config) else {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "no produce run is going on; start one with POST /kafka/produce",
-            ));
-        };
-        if matches!(config.rate, RateSpec::Ramp(_)) {
-            return Err(ApiError::new(StatusCode::CONFLICT, "a ramp closes its steps itself"));
-        }
-        Arc::clone(control)
-    };
+    let control = fixed_rate_run(&shared, "a ramp closes its steps itself")?;
     let closed = tokio::task::spawn_blocking(move || control.close_step(Duration::from_secs(2))).await;
     match closed {
         Ok(Some(step)) => Ok(Json(step)),
         _ => Err(ApiError::new(StatusCode::CONFLICT, "the produce run ended before its step could be closed")),
     }
+}
+
+/// The controls of the running fixed-rate run; 409 without a run, or with `for_ramp` for a
+/// ramp (it steps itself).
+fn fixed_rate_run(shared: &AgentShared, for_ramp: &str) -> Result<Arc<RunControl>, ApiError> {
+    let run = state(shared);
+    let (true, Some(control), Some(config)) = (run.running, &run.control, &run.config) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no produce run is going on; start one with POST /kafka/produce",
+        ));
+    };
+    if matches!(config.rate, RateSpec::Ramp(_)) {
+        return Err(ApiError::new(StatusCode::CONFLICT, for_ramp));
+    }
+    Ok(Arc::clone(control))
 }
 
 /// `POST /kafka/stop`: ends the running run; its report follows at `GET /kafka/report`.
