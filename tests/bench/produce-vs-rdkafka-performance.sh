@@ -73,25 +73,27 @@ perf_rate() {
 }
 
 # Compares "$2 …" (plateau's run) against "$4 …" (the reference's) three times each,
-# alternating: prints each pair and the medians of records/s and CPU s per million
-# records, and records target $1 (median ratio >= $3).
+# alternating: prints each pair, the medians of records/s and CPU s per million records,
+# and the median of the pairs' ratios (each pair ran back to back, so a broker warming up
+# or a neighbour's load moves both of a pair), and records target $1 (that ratio >= $3).
 compare() {
     local name=$1 goal=$3 reference_filter=$5 pair ours theirs
-    local -a ours_rates theirs_rates ours_cpu theirs_cpu
+    local -a ours_rates theirs_rates ours_cpu theirs_cpu ratios
     local -n ours_cmd=$2 theirs_cmd=$4  # the arrays plateau_cmd and reference_cmd
     for pair in 1 2 3; do
         read -r rate records cpu <<<"$(timed_run plateau_rate "${ours_cmd[@]}")"
         ours_rates+=("$rate"); ours_cpu+=("$(python3 -c "print(f'{$cpu / $records * 1e6:.2f}')")")
         read -r rate records cpu <<<"$(timed_run "$reference_filter" "${theirs_cmd[@]}")"
         theirs_rates+=("$rate"); theirs_cpu+=("$(python3 -c "print(f'{$cpu / $records * 1e6:.2f}')")")
-        printf '  pair %d: plateau %s records/s (%s CPU s per million), reference %s (%s)\n' \
-            "$pair" "${ours_rates[-1]}" "${ours_cpu[-1]}" "${theirs_rates[-1]}" "${theirs_cpu[-1]}"
+        ratios+=("$(ratio "${ours_rates[-1]}" "${theirs_rates[-1]}")")
+        printf '  pair %d: plateau %s records/s (%s CPU s per million), reference %s (%s): ratio %s\n' \
+            "$pair" "${ours_rates[-1]}" "${ours_cpu[-1]}" "${theirs_rates[-1]}" "${theirs_cpu[-1]}" "${ratios[-1]}"
     done
     median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
     ours=$(median "${ours_rates[@]}"); theirs=$(median "${theirs_rates[@]}")
-    printf '%s: plateau %s records/s, reference %s: ratio %s (target >= %s); CPU s per million records: plateau %s, reference %s\n' \
-        "$name" "$ours" "$theirs" "$(ratio "$ours" "$theirs")" "$goal" "$(median "${ours_cpu[@]}")" "$(median "${theirs_cpu[@]}")"
-    target "$name: records/s ratio" "$(ratio "$ours" "$theirs")" ">=" "$goal"
+    printf '%s: plateau %s records/s, reference %s (medians); ratio %s, the median pair'"'"'s (target >= %s); CPU s per million records: plateau %s, reference %s\n' \
+        "$name" "$ours" "$theirs" "$(median "${ratios[@]}")" "$goal" "$(median "${ours_cpu[@]}")" "$(median "${theirs_cpu[@]}")"
+    target "$name: records/s ratio" "$(median "${ratios[@]}")" ">=" "$goal"
 }
 
 echo "== tansu, the same bytes on the wire: 256-byte records, no key, compression none, acks=all, idempotence, linger 5 ms, batch 10000, one thread"
@@ -141,6 +143,8 @@ done
 echo "== event generation offline (no sending), 256-byte events"
 "$plateau" produce --bootstrap none:0 --topic none --rate 1 --dry-run --time 5 --workers 1 --size 256
 
+# tansu keeps every record in memory: it goes before the brokers need the memory.
+kill "${pids[0]}" 2>/dev/null || true
 echo "== Apache Kafka 4.1.1, three brokers, RF 3: maximum records/s, the same settings"
 cluster="$work/kafka"
 bash tests/kafka/cluster.sh up "$cluster" bench 12 >/dev/null
