@@ -211,12 +211,6 @@ pub fn run(
             Driver::Search { search, step_started, .. } if closed && !running.is_empty() => {
                 match search.next(&pipeline) {
                     Some(target) => {
-                        // An overloaded step leaves a backlog in the producers that would
-                        // flatter the next step's rate and load its evidence: it drains
-                        // first, in a pause that is no step.
-                        if pipeline.last().is_some_and(|step| !step.sustained) {
-                            drain(&running, progress);
-                        }
                         set_target(target, &running, progress);
                         *step_started = Instant::now();
                     }
@@ -280,34 +274,6 @@ pub fn run(
         })
         .collect();
     Ramped { produce, consume, started_ms, ended_ms: now_ms(), interrupted, jmx }
-}
-
-/// The longest a search waits for the producers to drain after an overloaded step.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Pauses the generators until nothing is left in their producers (or `DRAIN_TIMEOUT`),
-/// then closes the pause on each — a step of target 0, which `plateau::combine_steps`
-/// leaves out.
-fn drain(running: &[&AgentClient], progress: &dyn Progress) {
-    for client in running {
-        let _ = client.set_produce_rate(0);
-    }
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    while Instant::now() < deadline {
-        let drained = running.iter().all(|client| {
-            client.status().ok().and_then(|s| s.probes.get("produce").and_then(|p| p.stats.in_flight)) == Some(0)
-        });
-        if drained {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    if Instant::now() >= deadline {
-        progress.note(&format!("the producers did not drain within {} s", DRAIN_TIMEOUT.as_secs()));
-    }
-    for client in running {
-        let _ = client.close_produce_step();
-    }
 }
 
 /// Splits a search's next `target` (msg/s over all generators) evenly over `running`.
