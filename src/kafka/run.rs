@@ -508,12 +508,16 @@ impl StepTally {
         }
     }
 
-    /// The step, ending `now` with `acked` and `errors` so far.
-    fn close(&self, now: Instant, acked: u64, errors: u64, target: u64) -> Step {
+    /// The step, ending `now` with `acked` and `errors` so far. A search's step (held
+    /// for whatever its driver chose, often right after an overloaded one) is measured
+    /// after its settling share; a ramp's over all of it, as seed 000's ramp was — the
+    /// settled part counts for the consumers either way (`measured_from_ms`).
+    fn close(&self, now: Instant, acked: u64, errors: u64, target: u64, whole: bool) -> Step {
         let settled = self.started + now.duration_since(self.started).mul_f64(super::report::SETTLE_SHARE);
         let (from, acked_then) =
             self.marks.iter().copied().find(|(at, _)| *at >= settled).unwrap_or(*self.marks.last().expect("a mark"));
-        let achieved = (acked - acked_then) as f64 / now.duration_since(from).as_secs_f64().max(1e-3);
+        let (counted_from, counted_acked) = if whole { self.marks[0] } else { (from, acked_then) };
+        let achieved = (acked - counted_acked) as f64 / now.duration_since(counted_from).as_secs_f64().max(1e-3);
         let unix_ms = |at: Instant| self.started_ms + at.duration_since(self.started).as_millis() as u64;
         Step {
             target_rate: target,
@@ -627,7 +631,7 @@ fn control_loop(
             let closed = Step {
                 p99_ms: LatencyMs::from_micros(&latency).p99,
                 publish_delay_p99_ms: LatencyMs::from_micros(&delay).p99,
-                ..step.close(now, acked, errors, target)
+                ..step.close(now, acked, errors, target, ramp)
             };
             misses_in_a_row = if closed.sustained { 0 } else { misses_in_a_row + 1 };
             steps.push(closed);
