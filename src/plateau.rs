@@ -134,8 +134,7 @@ pub struct Plateau {
     pub steps: usize,
 }
 
-/// Sums the generators' steps step by step (over the steps all of them ran); a step whose
-/// summed target is 0 is a search's pause (the producers draining), not a step.
+/// Sums the generators' steps step by step (over the steps all of them ran).
 pub fn combine_steps(per_generator: &[Vec<Step>]) -> Vec<RampStep> {
     let n = per_generator.iter().map(Vec::len).min().unwrap_or(0);
     (0..n)
@@ -152,7 +151,6 @@ pub fn combine_steps(per_generator: &[Vec<Step>]) -> Vec<RampStep> {
                 ..RampStep::default()
             }
         })
-        .filter(|step| step.target_rate > 0.0)
         .collect()
 }
 

@@ -181,6 +181,16 @@ impl RateSearch {
 mod tests {
     use super::*;
 
+    /// A step at `target` msg/s that delivered `achieved`.
+    fn step(target: f64, achieved: f64) -> RampStep {
+        RampStep {
+            target_rate: target,
+            achieved_rate: achieved,
+            sustained: crate::kafka::report::kept_up(achieved, target),
+            ..RampStep::default()
+        }
+    }
+
     /// A pipeline whose ceiling is `ceiling` msg/s, searched from `spec`: the targets it
     /// ran and the plateau found.
     fn search(spec: &str, ceiling: f64) -> (Vec<u64>, plateau::Plateau) {
@@ -193,13 +203,7 @@ mod tests {
         let mut steps = Vec::new();
         let mut target = Some(search.first());
         while let Some(t) = target {
-            let achieved = delivered(t as f64);
-            steps.push(RampStep {
-                target_rate: t as f64,
-                achieved_rate: achieved,
-                sustained: crate::kafka::report::kept_up(achieved, t as f64),
-                ..RampStep::default()
-            });
+            steps.push(step(t as f64, delivered(t as f64)));
             target = search.next(&steps);
         }
         (steps.iter().map(|s| s.target_rate as u64).collect(), plateau::find_plateau(&steps))
@@ -245,12 +249,6 @@ mod tests {
     fn a_target_split_over_generators_is_not_run_twice() {
         // Two generators run 365 msg/s as 2 × 182 = 364: the step just below the knee ran.
         let mut search = RateSearch::new("50:600".parse().unwrap());
-        let step = |t: f64, a: f64| RampStep {
-            target_rate: t,
-            achieved_rate: a,
-            sustained: crate::kafka::report::kept_up(a, t),
-            ..RampStep::default()
-        };
         let mut steps = vec![step(200.0, 200.0), step(400.0, 353.5)];
         search.next(&steps[..1]);
         assert_eq!(search.next(&steps), Some(365));
@@ -262,12 +260,6 @@ mod tests {
     fn a_lone_miss_is_run_again_and_noise_opens_the_bracket() {
         // The step at 400 misses once (noise); the ceiling is 1000.
         let mut search = RateSearch::new("100:800".parse().unwrap());
-        let step = |t: f64, a: f64| RampStep {
-            target_rate: t,
-            achieved_rate: a,
-            sustained: crate::kafka::report::kept_up(a, t),
-            ..RampStep::default()
-        };
         let mut steps = vec![step(100.0, 100.0)];
         assert_eq!(search.next(&steps), Some(200));
         steps.push(step(200.0, 200.0));

@@ -68,11 +68,6 @@ pub struct LiveStats {
     pub steps: Vec<Step>,
     /// Delivery latency p99 over the last reporting interval, ms.
     pub latency_p99_ms: Option<f64>,
-    /// Records in the producer not yet acknowledged or failed (librdkafka's queue and
-    /// requests in flight): a driver waits for 0 before a step that must start without
-    /// the backlog of an overloaded one.
-    #[serde(default)]
-    pub in_flight: u64,
 }
 
 /// Controls a running produce run from outside: stop it, change its rate, watch it.
@@ -351,9 +346,7 @@ pub fn run_produce(
     if let RateSpec::Fixed(rate) = config.rate {
         report.target_rate = Some(rate);
     }
-    // A ramp's steps, or those a driver closed in a fixed-rate run (but its pauses: a
-    // target of 0 is no step).
-    steps.retain(|step| step.target_rate > 0);
+    // A ramp's steps, or those a driver closed in a fixed-rate run.
     if matches!(config.rate, RateSpec::Ramp(_)) || !steps.is_empty() {
         let sustained = steps.iter().filter(|s| s.sustained).map(|s| s.achieved_rate).reduce(f64::max);
         report.max_sustained_rate = sustained.or_else(|| steps.iter().map(|s| s.achieved_rate).reduce(f64::max));
@@ -576,7 +569,6 @@ fn control_loop(
             live.bytes_sent = d.acked_bytes;
             live.current_rate_mps = (d.acked - live_acked) as f64 / now.duration_since(live_at).as_secs_f64();
             live.last_error = d.errors.last_error.clone();
-            live.in_flight = producer.in_flight_count().max(0) as u64;
             (live_at, live_acked) = (now, d.acked);
         }
         step.mark(now, producer.context().deliveries().acked);

@@ -234,7 +234,6 @@ pub fn overlay_status(shared: &AgentShared, probes: &mut BTreeMap<String, ProbeS
         status.stats.current_rate_mps = Some(if run.running { live.current_rate_mps } else { 0.0 });
         status.ramp_steps = live.steps;
         status.stats.delivery_p99_ms = live.latency_p99_ms;
-        status.stats.in_flight = Some(live.in_flight);
         if live.last_error.is_some() {
             status.stats.last_error = live.last_error;
         }

@@ -250,9 +250,6 @@ pub struct ProbeStats {
     /// Produce runs: delivery latency p99 over the last reporting interval, ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_p99_ms: Option<f64>,
-    /// Produce runs: records in the producer not yet acknowledged or failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_flight: Option<u64>,
 }
 
 #[utoipa::path(get, path = "/status", tag = "host", responses((status = 200, body = StatusResponse)))]
