@@ -15,9 +15,15 @@ kafka_jvm_opts=(-Xms384m -Xmx384m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:Paral
     -XX:ConcGCThreads=1 -XX:CICompilerCount=2 -Djava.awt.headless=true
     "-Dlog4j2.configurationFile=$kafka_conf/log4j2.properties")
 
-# A random cluster id, as `kafka-storage random-uuid` makes one (16 bytes, base64url).
+# A random cluster id, as `kafka-storage random-uuid` makes one (16 bytes, base64url, and
+# like Kafka's Uuid.randomUuid never beginning with '-': the storage tool's argument parser
+# takes `-t -x...` for a missing id and an option, one cluster start in 64).
 kafka_cluster_id() {
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+    local id=-
+    while [[ $id == -* ]]; do
+        id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    done
+    echo "$id"
 }
 
 # Writes broker $1's server.properties to $6: node id $1, host $2, client port $3,
