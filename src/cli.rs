@@ -37,6 +37,9 @@ pub struct Cli {
 pub enum Command {
     /// Run everything side by side and name the bottleneck; writes a findings report.
     Diagnose(Box<DiagnoseArgs>),
+    /// Seed 002's scenarios: a diagnosis and a backlog catch-up for every cell of a grid
+    /// of message sizes and partition counts; one report with seed 002's template.
+    Sweep(Box<SweepArgs>),
     /// Run the probe daemon on this host: sampler, /status, /metrics, /samples, probes.
     Agent(AgentArgs),
     /// TCP and UDP tests between hosts, iperf3-style, against agents or iperf3 servers.
@@ -50,7 +53,8 @@ pub enum Command {
     Consume(Box<ConsumeArgs>),
     /// Sample CPU, disks, NICs, memory and PSI, like iostat/vmstat.
     Sample(SampleArgs),
-    /// Re-render findings.md and timeline.svg from a diagnosis's evidence.json.
+    /// Re-render findings.md and timeline.svg from a diagnosis's evidence.json (or a
+    /// sweep's report from its sweep.json).
     Report(ReportArgs),
     /// Check the rule files and the signal catalog.
     Rules(RulesArgs),
@@ -67,6 +71,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Diagnose(_) => "diagnose",
+            Command::Sweep(_) => "sweep",
             Command::Agent(_) => "agent",
             Command::Net(_) => "net",
             Command::Disk(_) => "disk",
@@ -226,21 +231,101 @@ pub struct PlanFlags {
 impl DiagnoseArgs {
     /// The plan: the file's, with the flags applied over it, validated.
     pub fn plan(&self) -> anyhow::Result<crate::diagnose::DiagnosePlan> {
-        let mut flags = toml::Table::try_from(&self.flags).context("flags as plan keys")?;
-        if !self.flags.property.is_empty() {
-            let extra = self.flags.property.iter().map(|(k, v)| toml::Value::from(vec![k.as_str(), v.as_str()]));
+        crate::diagnose::DiagnosePlan::resolve(self.plan.as_deref(), self.flags.table()?)
+    }
+}
+
+impl PlanFlags {
+    /// The flags given, as plan keys (a TOML table to merge over the plan file's).
+    pub fn table(&self) -> anyhow::Result<toml::Table> {
+        let mut flags = toml::Table::try_from(self).context("flags as plan keys")?;
+        if !self.property.is_empty() {
+            let extra = self.property.iter().map(|(k, v)| toml::Value::from(vec![k.as_str(), v.as_str()]));
             let mut producer = toml::Table::new();
             producer.insert("extra".into(), toml::Value::Array(extra.collect()));
             flags.insert("producer".into(), toml::Value::Table(producer));
         }
-        crate::diagnose::DiagnosePlan::resolve(self.plan.as_deref(), flags)
+        Ok(flags)
     }
+}
+
+/// `plateau sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Plan file (TOML): a diagnose plan with a `[sweep]` table (see probes/sweep-*.toml).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// The diagnose plan's keys as flags, over the plan file's; `--topic` is the prefix of
+    /// the cells' topics.
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// The grid's keys as flags, over the plan file's `[sweep]`.
+    #[command(flatten)]
+    pub grid: SweepFlags,
+    /// File holding the agents' bearer token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Rule directory.
+    #[arg(long, default_value = "rules")]
+    pub rules: PathBuf,
+    /// Report directory (default: ./plateau-sweep-<unix seconds>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the cells as JSON on stdout instead of the comparison table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SweepArgs {
+    /// The sweep: the file's plan and grid, with the flags over them, checked.
+    pub fn plan(&self) -> anyhow::Result<crate::diagnose::sweep::SweepPlan> {
+        let grid = toml::Table::try_from(&self.grid).context("flags as grid keys")?;
+        crate::diagnose::sweep::SweepPlan::resolve(self.plan.as_deref(), self.flags.table()?, grid)
+    }
+}
+
+/// The keys of a sweep's grid (`diagnose::sweep::SweepGrid`) as flags.
+#[derive(Debug, Args, Serialize)]
+pub struct SweepFlags {
+    /// Event sizes of the cells, bytes, comma-separated [default: 1000,10000,100000].
+    #[arg(long = "sizes", value_delimiter = ',')]
+    #[serde(rename = "sizes", skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<u64>,
+    /// Partition counts of the cells' topics, comma-separated [default: 1,3,6,12].
+    #[arg(long = "partition-counts", value_delimiter = ',')]
+    #[serde(rename = "partitions", skip_serializing_if = "Vec::is_empty")]
+    pub partition_counts: Vec<u32>,
+    /// acks settings to sweep, comma-separated [default: the plan's].
+    #[arg(long = "sweep-acks", value_delimiter = ',')]
+    #[serde(rename = "acks", skip_serializing_if = "Vec::is_empty")]
+    pub acks: Vec<String>,
+    /// Compression codecs to sweep, comma-separated [default: the plan's].
+    #[arg(long = "sweep-compression", value_delimiter = ',')]
+    #[serde(rename = "compression", skip_serializing_if = "Vec::is_empty")]
+    pub compression: Vec<String>,
+    /// Generator counts to sweep (the plan's first N), comma-separated [default: all].
+    #[arg(long = "producer-counts", value_delimiter = ',')]
+    #[serde(rename = "producers", skip_serializing_if = "Vec::is_empty")]
+    pub producers: Vec<usize>,
+    /// Seconds of each cell's sustained rate produced as its catch-up backlog (0: none)
+    /// [default: 10].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catch_up_secs: Option<u32>,
+    /// The longest a catch-up read may take, seconds [default: 120].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catch_up_limit_secs: Option<u32>,
+    /// Keep the cells' topics (deleted once measured by default).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub keep_topics: bool,
 }
 
 /// `plateau report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The evidence.json a diagnosis wrote.
+    /// The evidence.json a diagnosis wrote, or the sweep.json a sweep wrote.
     pub evidence: PathBuf,
     /// Directory to write findings.md and timeline.svg to (default: beside evidence.json).
     #[arg(long)]
@@ -734,6 +819,14 @@ pub struct ConsumeArgs {
     /// Seconds between progress lines.
     #[arg(long, default_value = "5")]
     pub interval: Span,
+    /// Where a fresh group starts: latest (the topic's end), earliest (its first offset:
+    /// a catch-up run), or the first record at an RFC 3339 time or Unix milliseconds.
+    #[arg(long, default_value = "latest")]
+    pub from: crate::kafka::consume::StartAt,
+    /// Stop once the backlog the topic held at the start is read, and say how long it took
+    /// (with --from earliest: a backlog catch-up).
+    #[arg(long)]
+    pub until_drained: bool,
     /// Print one JSON object instead of progress lines and a table.
     #[arg(long)]
     pub json: bool,
@@ -758,6 +851,8 @@ impl ConsumeArgs {
             process_us: self.process_us,
             interval: self.interval.0,
             extra: self.property.clone(),
+            start_at: self.from,
+            until_drained: self.until_drained,
         }
     }
 }

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Model(args) => run_model(args),
         Command::Sample(args) => run_sample(args),
         Command::Diagnose(args) => run_diagnose(*args),
+        Command::Sweep(args) => run_sweep(*args),
         Command::Report(args) => run_report(args),
         Command::Controller(args) => run_controller(args),
         Command::Export(args) => run_export(args),
@@ -300,28 +301,45 @@ fn run_model(args: ModelArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
-    let plan = args.plan()?;
+/// The rules and the agents' token a diagnosis or a sweep needs, or what to fix (exit 2).
+fn rules_and_token(
+    rules: &std::path::Path,
+    token_file: Option<&std::path::Path>,
+    command: &str,
+) -> anyhow::Result<(plateau::rules::RuleSet, String)> {
     use plateau::diagnose::PlanError;
-    let rules = plateau::rules::RuleSet::load_dir(&args.rules).map_err(|errors| {
+    let rule_set = plateau::rules::RuleSet::load_dir(rules).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        PlanError(format!("{} error(s) in {}:\n{}", errors.len(), args.rules.display(), lines.join("\n")))
+        PlanError(format!("{} error(s) in {}:\n{}", errors.len(), rules.display(), lines.join("\n")))
     })?;
-    let token = args
-        .token_file
-        .as_deref()
+    let token = token_file
         .map(plateau::agent::read_token_file)
         .transpose()
-        .map_err(|err| PlanError(format!("{err:#}")))?;
-    if token.is_none() {
-        anyhow::bail!(PlanError("diagnose talks to agents and needs their token: pass --token-file FILE".into()));
-    }
-    let out = args.out.clone().unwrap_or_else(plateau::diagnose::default_out_dir);
+        .map_err(|err| PlanError(format!("{err:#}")))?
+        .ok_or_else(|| PlanError(format!("{command} talks to agents and needs their token: pass --token-file FILE")))?;
+    Ok((rule_set, token))
+}
+
+/// The command line as typed, quoted where it has spaces.
+fn command_line() -> String {
+    std::env::args().map(|a| if a.contains(' ') { format!("'{a}'") } else { a }).collect::<Vec<_>>().join(" ")
+}
+
+/// A Cancel that Ctrl-C sets.
+fn cancel_on_ctrl_c() -> Cancel {
     let cancel = Cancel::new();
     let interrupted = cancel.clone();
     let _ = ctrlc::set_handler(move || interrupted.cancel());
-    let command =
-        std::env::args().map(|a| if a.contains(' ') { format!("'{a}'") } else { a }).collect::<Vec<_>>().join(" ");
+    cancel
+}
+
+fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
+    let plan = args.plan()?;
+    let (rules, token) = rules_and_token(&args.rules, args.token_file.as_deref(), "diagnose")?;
+    let token = Some(token);
+    let out = args.out.clone().unwrap_or_else(plateau::diagnose::default_out_dir);
+    let cancel = cancel_on_ctrl_c();
+    let command = command_line();
     let progress = plateau::report::progress::TerminalProgress::default();
     let silent = plateau::diagnose::Silent;
     let progress: &dyn plateau::diagnose::Progress = if args.json { &silent } else { &progress };
@@ -339,7 +357,49 @@ fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_sweep(args: plateau::cli::SweepArgs) -> anyhow::Result<()> {
+    let plan = args.plan()?;
+    let (rules, token) = rules_and_token(&args.rules, args.token_file.as_deref(), "sweep")?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        std::path::PathBuf::from(format!("plateau-sweep-{}", plateau::sampler::raw::unix_ms_now() / 1000))
+    });
+    let cancel = cancel_on_ctrl_c();
+    let command = command_line();
+    let progress = plateau::report::progress::TerminalProgress::default();
+    let silent = plateau::diagnose::Silent;
+    let progress: &dyn plateau::diagnose::Progress = if args.json { &silent } else { &progress };
+    // Each cell's diagnosis and the sweep so far are written before the next cell starts.
+    let mut save = |sweep: &plateau::diagnose::sweep::Sweep, diagnosis: Option<&plateau::diagnose::Diagnosis>| {
+        if let (Some(diagnosis), Some(dir)) = (diagnosis, sweep.cells.last().and_then(|c| c.report.as_ref())) {
+            plateau::report::findings::write_all(diagnosis, &out.join(dir))?;
+        }
+        plateau::report::sweep::write_all(sweep, &out)?;
+        if !args.json {
+            eprintln!("   {}", plateau::report::sweep::cell_line(sweep.cells.last().expect("a cell was run")));
+        }
+        Ok(())
+    };
+    let sweep = plateau::diagnose::sweep::run(&plan, &rules, Some(&token), &command, &cancel, progress, &mut save)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "cells": sweep.cells, "out": out }))?);
+    } else {
+        print!("{}", plateau::report::sweep::terminal(&sweep, &out));
+    }
+    Ok(())
+}
+
 fn run_report(args: ReportArgs) -> anyhow::Result<()> {
+    if plateau::report::sweep::is_sweep(&args.evidence) {
+        let sweep = plateau::report::sweep::read_sweep(&args.evidence)?;
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| args.evidence.parent().map(std::path::Path::to_path_buf).unwrap_or_default());
+        std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+        plateau::report::sweep::write_rendered(&sweep, &out)?;
+        print!("{}", plateau::report::sweep::terminal(&sweep, &out));
+        return Ok(());
+    }
     let diagnosis = plateau::report::findings::read_evidence(&args.evidence)?;
     let out = args
         .out

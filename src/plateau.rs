@@ -17,11 +17,23 @@ pub struct RampStep {
     pub target_rate: f64,
     /// Acknowledged over all generators, msg/s.
     pub achieved_rate: f64,
+    /// Acknowledged over all generators, megabytes (10^6, payload) per second.
+    #[serde(default)]
+    pub achieved_mb_per_sec: f64,
+    /// The worst generator's 95th percentile delivery latency in the step.
+    #[serde(default)]
+    pub latency_p95_ms: f64,
+    /// The worst generator's 99th percentile delivery latency in the step.
+    #[serde(default)]
+    pub latency_p99_ms: f64,
     /// Whether the pipeline kept up (its rate ≥ 95 % of the target).
     pub sustained: bool,
     /// With consumers: the rate they handled records at over the step, msg/s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumed_rate: Option<f64>,
+    /// With consumers: the megabytes (10^6, payload) per second they handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumed_mb_per_sec: Option<f64>,
     /// With consumers: mean end-to-end latency over the step (seed 004's SLA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e_avg_ms: Option<f64>,
@@ -52,6 +64,8 @@ impl RampStep {
 pub struct ConsumedStep {
     /// Records handled per second, summed over the consumers.
     pub rate: f64,
+    /// Megabytes (10^6, payload) handled per second, summed over the consumers.
+    pub mb_per_sec: f64,
     /// Mean end-to-end latency (weighted by records).
     pub e2e_avg_ms: f64,
     /// The worst interval's 99th percentile end-to-end latency.
@@ -65,7 +79,7 @@ pub fn consumed_steps(per_consumer: &[Vec<ConsumeInterval>], steps: &[RampStep])
         .iter()
         .map_while(|step| {
             let (from, to) = (step.measured_from_ms, step.ended_ms);
-            let (mut records, mut seconds, mut latency_sum, mut p99) = (0u64, 0.0, 0.0, 0.0f64);
+            let (mut records, mut megabytes, mut seconds, mut latency_sum, mut p99) = (0u64, 0.0, 0.0, 0.0, 0.0f64);
             let mut covered = false;
             for intervals in per_consumer {
                 let mut previous_end = 0.0;
@@ -77,6 +91,7 @@ pub fn consumed_steps(per_consumer: &[Vec<ConsumeInterval>], steps: &[RampStep])
                     }
                     covered |= interval.at_ms + 1000 > to;
                     records += interval.records;
+                    megabytes += interval.mb_per_sec * secs;
                     seconds += secs;
                     latency_sum += interval.e2e_avg_ms * interval.records as f64;
                     if interval.records > 0 {
@@ -88,6 +103,7 @@ pub fn consumed_steps(per_consumer: &[Vec<ConsumeInterval>], steps: &[RampStep])
             let consumers = per_consumer.len().max(1) as f64;
             (covered && seconds > 0.0).then(|| ConsumedStep {
                 rate: records as f64 / (seconds / consumers),
+                mb_per_sec: megabytes / (seconds / consumers),
                 e2e_avg_ms: if records > 0 { latency_sum / records as f64 } else { 0.0 },
                 e2e_p99_ms: p99,
             })
@@ -105,6 +121,7 @@ pub fn with_consumers(steps: &[RampStep], consumed: &[ConsumedStep]) -> Vec<Ramp
             Some(c) => {
                 let mut step = RampStep {
                     consumed_rate: Some(c.rate),
+                    consumed_mb_per_sec: Some(c.mb_per_sec),
                     e2e_avg_ms: Some(c.e2e_avg_ms),
                     e2e_p99_ms: Some(c.e2e_p99_ms),
                     ..*step
@@ -141,9 +158,13 @@ pub fn combine_steps(per_generator: &[Vec<Step>]) -> Vec<RampStep> {
         .map(|i| {
             let target: f64 = per_generator.iter().map(|steps| steps[i].target_rate as f64).sum();
             let achieved: f64 = per_generator.iter().map(|steps| steps[i].achieved_rate).sum();
+            let worst = |latency: fn(&Step) -> f64| per_generator.iter().map(|g| latency(&g[i])).fold(0.0, f64::max);
             RampStep {
                 target_rate: target,
                 achieved_rate: achieved,
+                achieved_mb_per_sec: per_generator.iter().map(|steps| steps[i].mb_per_sec).sum(),
+                latency_p95_ms: worst(|step| step.p95_ms),
+                latency_p99_ms: worst(|step| step.p99_ms),
                 sustained: kept_up(achieved, target),
                 started_ms: per_generator.iter().map(|g| g[i].started_ms).min().unwrap_or(0),
                 measured_from_ms: per_generator.iter().map(|g| g[i].measured_from_ms).max().unwrap_or(0),

@@ -12,6 +12,8 @@
 #   - Apache Kafka 4.1.1 and the JMX exporter and Jolokia agents, from Maven Central
 #     (tests/kafka/install.sh).
 # `bash tests/setup.sh demo` installs only what the demo needs (no tansu, no schemathesis).
+# `bash tests/setup.sh background` builds tansu in the background (CI: the lints and the
+# test build run meanwhile); any later call waits for that build to end.
 set -euo pipefail
 only=${1:-all}
 
@@ -33,12 +35,39 @@ else
 fi
 
 tools="$HOME/.cache/plateau-tools"
-bash "$(dirname "$0")/kafka/install.sh"
-[ "$only" = demo ] && exit 0
-if [ ! -x "$tools/bin/tansu" ]; then
-    echo "installing tansu into $tools (15-30 minutes the first time)"
-    CARGO_TARGET_DIR="$tools/target" cargo install tansu --locked --features dynostore,libsql,postgres --root "$tools"
+if [ "$only" = demo ]; then
+    bash "$(dirname "$0")/kafka/install.sh"
+    exit 0
 fi
+# The tests use tansu's memory and sqlite storage (dynostore, libsql).
+build_tansu=(env CARGO_TARGET_DIR="$tools/target" cargo install tansu --locked --features dynostore,libsql --root "$tools")
+building="$tools/tansu-build.pid"
+if [ -f "$building" ]; then
+    pid=$(cat "$building")
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "waiting for the background tansu build (pid $pid, log $tools/tansu-build.log)"
+        while kill -0 "$pid" 2>/dev/null; do sleep 5; done
+    fi
+    rm -f "$building"
+    if [ ! -x "$tools/bin/tansu" ]; then
+        echo "the background tansu build failed:" >&2
+        tail -n 30 "$tools/tansu-build.log" >&2
+        exit 1
+    fi
+fi
+if [ ! -x "$tools/bin/tansu" ]; then
+    mkdir -p "$tools"
+    if [ "$only" = background ]; then
+        echo "building tansu in the background into $tools (log: $tools/tansu-build.log)"
+        nohup "${build_tansu[@]}" >"$tools/tansu-build.log" 2>&1 &
+        echo $! >"$building"
+    else
+        echo "installing tansu into $tools (15-30 minutes the first time)"
+        "${build_tansu[@]}"
+    fi
+fi
+
+bash "$(dirname "$0")/kafka/install.sh"
 
 schemathesis="$tools/schemathesis"
 if [ ! -x "$schemathesis/bin/st" ]; then

@@ -13,6 +13,7 @@ mod preflight;
 mod probes;
 mod ramp;
 mod search;
+pub mod sweep;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -194,30 +195,68 @@ pub fn run(
     let load = plan.validate()?;
     let started_ms = now_ms();
     let agents = Agents { token };
-    let catalog = &rules.catalog;
 
     progress.phase("preflight");
     let live = preflight::run(plan, &agents, progress);
+    let capacities = measure(plan, &live, &agents, &rules.catalog, cancel, progress);
+    Ok(load_and_judge(plan, &load, rules, &agents, command, started_ms, live, capacities, cancel, progress))
+}
 
-    let mut network = probes::Network::default();
+/// What the probes measured before the load: the network matrix and the disks.
+#[derive(Debug, Clone, Default)]
+struct Capacities {
+    network: probes::Network,
+    disks: Vec<DiskCell>,
+    disk_series: Vec<crate::evidence::Series>,
+}
+
+/// The network and disk phases, unless the plan skips them.
+fn measure(
+    plan: &DiagnosePlan,
+    live: &preflight::Preflight,
+    agents: &Agents<'_>,
+    catalog: &crate::signals::SignalCatalog,
+    cancel: &Cancel,
+    progress: &dyn Progress,
+) -> Capacities {
+    let mut measured = Capacities::default();
     if !plan.skip_net && !live.brokers.is_empty() && !cancel.is_cancelled() {
         progress.phase("network");
-        network = probes::network(plan, &live.generators, &live.brokers, &agents, catalog, cancel, progress);
+        measured.network = probes::network(plan, &live.generators, &live.brokers, agents, catalog, cancel, progress);
     }
-    let (mut disks, mut disk_series) = (Vec::new(), Vec::new());
     if !plan.skip_disk && !cancel.is_cancelled() {
         progress.phase("disks");
-        (disks, disk_series) = probes::disks(plan, &live.brokers, &agents, catalog, cancel, progress);
+        (measured.disks, measured.disk_series) = probes::disks(plan, &live.brokers, agents, catalog, cancel, progress);
     }
+    measured
+}
 
+/// The load (search or ramp) with every agent sampling, the evidence, and the judgment:
+/// the rest of a diagnosis once the preflight and the probes are done.
+#[allow(clippy::too_many_arguments)]
+fn load_and_judge(
+    plan: &DiagnosePlan,
+    load: &Load,
+    rules: &RuleSet,
+    agents: &Agents<'_>,
+    command: &str,
+    started_ms: u64,
+    live: preflight::Preflight,
+    capacities: Capacities,
+    cancel: &Cancel,
+    progress: &dyn Progress,
+) -> Diagnosis {
+    let Capacities { network, disks, disk_series } = capacities;
+    let catalog = &rules.catalog;
+    let token = agents.token;
     progress.phase("ramp");
     let ramped = ramp::run(
         plan,
-        &load,
+        load,
         &live.generators,
         &live.consumers,
         live.partitions.is_some(),
-        &agents,
+        agents,
         catalog,
         cancel,
         progress,
@@ -289,7 +328,7 @@ pub fn run(
     };
     let judged = judgment::judge(rules, &evidence, &facts);
 
-    Ok(Diagnosis {
+    Diagnosis {
         version: EVIDENCE_VERSION,
         command: command.to_string(),
         plan: plan.clone(),
@@ -315,7 +354,7 @@ pub fn run(
         lifts: judged.lifts,
         sla: judged.sla,
         interrupted: ramped.interrupted,
-    })
+    }
 }
 
 /// Where a diagnosis writes its report by default: `./plateau-report-<unix seconds>`.

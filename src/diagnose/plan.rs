@@ -198,23 +198,11 @@ impl DiagnosePlan {
     /// rule — lists and values replace the file's, tables merge, `producer.extra` (`-X`)
     /// adds to the file's properties.
     pub fn resolve(file: Option<&std::path::Path>, flags: toml::Table) -> anyhow::Result<DiagnosePlan> {
-        let mut table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|err| anyhow::anyhow!("cannot read plan {}: {err}", path.display()))?;
-                text.parse::<toml::Table>()
-                    .map_err(|err| anyhow::Error::new(PlanError(format!("plan {}: {err}", path.display()))))?
-            }
-            None => {
-                let missing: Vec<&str> =
-                    ["bootstrap", "topic"].into_iter().filter(|k| !flags.contains_key(*k)).collect();
-                if !missing.is_empty() {
-                    let flags: Vec<String> = missing.iter().map(|k| format!("--{k}")).collect();
-                    anyhow::bail!(PlanError(format!("without --plan, diagnose needs {}", flags.join(", "))));
-                }
-                toml::Table::new()
-            }
-        };
+        DiagnosePlan::resolve_table(read_table(file, &flags, "diagnose")?, flags)
+    }
+
+    /// `resolve` over a plan file's table already read (a sweep's, without its grid).
+    pub(super) fn resolve_table(mut table: toml::Table, flags: toml::Table) -> anyhow::Result<DiagnosePlan> {
         // Either load, not both: a flag's replaces the file's.
         if flags.contains_key("search") {
             table.remove("ramp");
@@ -294,9 +282,34 @@ impl DiagnosePlan {
 #[error("{0}")]
 pub struct PlanError(pub String);
 
+/// The plan file's table (or an empty one, when the flags name the cluster themselves).
+pub(super) fn read_table(
+    file: Option<&std::path::Path>,
+    flags: &toml::Table,
+    command: &str,
+) -> anyhow::Result<toml::Table> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| anyhow::anyhow!("cannot read plan {}: {err}", path.display()))?;
+            Ok(text
+                .parse::<toml::Table>()
+                .map_err(|err| anyhow::Error::new(PlanError(format!("plan {}: {err}", path.display()))))?)
+        }
+        None => {
+            let missing: Vec<&str> = ["bootstrap", "topic"].into_iter().filter(|k| !flags.contains_key(*k)).collect();
+            if !missing.is_empty() {
+                let flags: Vec<String> = missing.iter().map(|k| format!("--{k}")).collect();
+                anyhow::bail!(PlanError(format!("without --plan, {command} needs {}", flags.join(", "))));
+            }
+            Ok(toml::Table::new())
+        }
+    }
+}
+
 /// Merges `over` into `base`: tables key by key, `extra` lists appended, anything else
 /// replaced.
-fn merge(base: &mut toml::Table, over: toml::Table) {
+pub(super) fn merge(base: &mut toml::Table, over: toml::Table) {
     for (key, value) in over {
         match (base.get_mut(&key), value) {
             (Some(toml::Value::Table(inner)), toml::Value::Table(value)) => merge(inner, value),
@@ -320,6 +333,12 @@ mod tests {
     fn every_example_plan_loads_and_validates() {
         for entry in std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("probes")).unwrap() {
             let path = entry.unwrap().path();
+            if std::fs::read_to_string(&path).unwrap().contains("\n[sweep]\n") {
+                // A sweep's plan: a diagnose plan with a grid.
+                super::super::sweep::SweepPlan::resolve(Some(&path), toml::Table::new(), toml::Table::new())
+                    .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+                continue;
+            }
             let plan = DiagnosePlan::load(&path).unwrap();
             plan.validate().unwrap_or_else(|err| panic!("{}: {err}", path.display()));
         }

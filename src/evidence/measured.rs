@@ -249,7 +249,7 @@ mod tests {
     #[test]
     fn a_client_bound_produce_run_is_judged_client() {
         let rules = shipped();
-        let window = |p99: i64| Some(WindowUs { avg: p99 / 2, p50: p99 / 2, p99, max: p99 });
+        let window = |p99: i64| Some(WindowUs { avg: p99 / 2, p50: p99 / 2, p95: p99, p99, max: p99 });
         let report = ProduceReport {
             duration_secs: 10.0,
             intervals: (1..=10)
@@ -297,7 +297,13 @@ mod tests {
                 .collect(),
             brokers: vec![BrokerStats {
                 name: "b".into(),
-                int_latency_us: Some(WindowUs { avg: 1, p50: 1, p99: queue_p99_us, max: queue_p99_us }),
+                int_latency_us: Some(WindowUs {
+                    avg: 1,
+                    p50: 1,
+                    p95: queue_p99_us,
+                    p99: queue_p99_us,
+                    max: queue_p99_us,
+                }),
                 ..Default::default()
             }],
             partitions: Partitions { skew: 1.0, used, total: 12, ..Default::default() },

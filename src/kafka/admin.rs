@@ -1,5 +1,6 @@
 //! Cluster questions a diagnosis asks before producing: is the cluster reachable, does
-//! the topic exist and with how many partitions, and creating it when asked.
+//! the topic exist and with how many partitions, creating it when asked, and deleting a
+//! sweep's cell topics.
 
 use std::time::Duration;
 
@@ -75,6 +76,26 @@ pub fn create_topic(
             && code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists
         {
             return Err(format!("creating topic {name} on {bootstrap}: {code}"));
+        }
+    }
+    Ok(())
+}
+
+/// Deletes `topic` (a sweep's cell topic, once measured); a topic already gone is not an
+/// error.
+pub fn delete_topic(bootstrap: &str, properties: &[(String, String)], topic: &str) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> =
+        config(bootstrap, properties).create().map_err(|err| format!("client configuration refused: {err}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|err| err.to_string())?;
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT)).request_timeout(Some(TIMEOUT));
+    let results = runtime
+        .block_on(admin.delete_topics(&[topic], &options))
+        .map_err(|err| format!("deleting topic {topic} on {bootstrap}: {err}"))?;
+    for result in results {
+        if let Err((name, code)) = result
+            && code != rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition
+        {
+            return Err(format!("deleting topic {name} on {bootstrap}: {code}"));
         }
     }
     Ok(())

@@ -76,6 +76,15 @@ pub struct Step {
     pub target_rate: u64,
     /// Acknowledged rate over the step's measured part (after its settling share), msg/s.
     pub achieved_rate: f64,
+    /// Acknowledged megabytes (10^6, payload) per second over the same part.
+    #[serde(default)]
+    pub mb_per_sec: f64,
+    /// Median delivery latency in the step.
+    #[serde(default)]
+    pub p50_ms: f64,
+    /// 95th percentile delivery latency in the step.
+    #[serde(default)]
+    pub p95_ms: f64,
     /// 99th percentile delivery latency in the step.
     pub p99_ms: f64,
     /// 99th percentile publish delay in the step.
@@ -102,6 +111,9 @@ pub struct WindowUs {
     pub avg: i64,
     /// Median.
     pub p50: i64,
+    /// 95th percentile.
+    #[serde(default)]
+    pub p95: i64,
     /// 99th percentile.
     pub p99: i64,
     /// Largest.
@@ -110,7 +122,7 @@ pub struct WindowUs {
 
 impl From<&rdkafka::statistics::Window> for WindowUs {
     fn from(window: &rdkafka::statistics::Window) -> Self {
-        WindowUs { avg: window.avg, p50: window.p50, p99: window.p99, max: window.max }
+        WindowUs { avg: window.avg, p50: window.p50, p95: window.p95, p99: window.p99, max: window.max }
     }
 }
 

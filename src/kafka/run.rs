@@ -120,6 +120,13 @@ struct Deliveries {
     acked_per_device: Vec<u32>,
 }
 
+impl Deliveries {
+    /// Records acknowledged so far, and their payload bytes.
+    fn counts(&self) -> (u64, u64) {
+        (self.acked, self.acked_bytes)
+    }
+}
+
 struct Context {
     start: Instant,
     deliveries: Mutex<Deliveries>,
@@ -484,20 +491,21 @@ struct StepTally {
     started: Instant,
     started_ms: u64,
     errors: u64,
-    marks: Vec<(Instant, u64)>,
+    /// (when, records acknowledged by then, their bytes)
+    marks: Vec<(Instant, u64, u64)>,
 }
 
 impl StepTally {
     const MARK_EVERY: Duration = Duration::from_millis(100);
 
-    fn new(now: Instant, start: Instant, started_at_ms: u64, acked: u64, errors: u64) -> StepTally {
+    fn new(now: Instant, start: Instant, started_at_ms: u64, (acked, bytes): (u64, u64), errors: u64) -> StepTally {
         let started_ms = started_at_ms + now.duration_since(start).as_millis() as u64;
-        StepTally { started: now, started_ms, errors, marks: vec![(now, acked)] }
+        StepTally { started: now, started_ms, errors, marks: vec![(now, acked, bytes)] }
     }
 
-    fn mark(&mut self, now: Instant, acked: u64) {
-        if self.marks.last().is_none_or(|(at, _)| now.duration_since(*at) >= Self::MARK_EVERY) {
-            self.marks.push((now, acked));
+    fn mark(&mut self, now: Instant, (acked, bytes): (u64, u64)) {
+        if self.marks.last().is_none_or(|(at, _, _)| now.duration_since(*at) >= Self::MARK_EVERY) {
+            self.marks.push((now, acked, bytes));
         }
     }
 
@@ -505,20 +513,22 @@ impl StepTally {
     /// for whatever its driver chose, often right after an overloaded one) is measured
     /// after its settling share; a ramp's over all of it, as seed 000's ramp was — the
     /// settled part counts for the consumers either way (`measured_from_ms`).
-    fn close(&self, now: Instant, acked: u64, errors: u64, target: u64, whole: bool) -> Step {
+    fn close(&self, now: Instant, (acked, bytes): (u64, u64), errors: u64, target: u64, whole: bool) -> Step {
         let settled = self.started + now.duration_since(self.started).mul_f64(super::report::SETTLE_SHARE);
-        let (from, acked_then) =
-            self.marks.iter().copied().find(|(at, _)| *at >= settled).unwrap_or(*self.marks.last().expect("a mark"));
-        let (counted_from, counted_acked) = if whole { self.marks[0] } else { (from, acked_then) };
-        let achieved = (acked - counted_acked) as f64 / now.duration_since(counted_from).as_secs_f64().max(1e-3);
+        let settled_mark =
+            self.marks.iter().copied().find(|(at, _, _)| *at >= settled).unwrap_or(*self.marks.last().expect("a mark"));
+        let (counted_from, counted_acked, counted_bytes) = if whole { self.marks[0] } else { settled_mark };
+        let counted_for = now.duration_since(counted_from);
+        let achieved = (acked - counted_acked) as f64 / counted_for.as_secs_f64().max(1e-3);
         let unix_ms = |at: Instant| self.started_ms + at.duration_since(self.started).as_millis() as u64;
         Step {
             target_rate: target,
             achieved_rate: achieved,
+            mb_per_sec: crate::units::mb_per_sec(bytes - counted_bytes, counted_for.max(Duration::from_millis(1))),
             errors: errors - self.errors,
             sustained: super::report::kept_up(achieved, target as f64),
             started_ms: self.started_ms,
-            measured_from_ms: unix_ms(from),
+            measured_from_ms: unix_ms(settled_mark.0),
             ended_ms: unix_ms(now),
             ..Step::default()
         }
@@ -542,7 +552,7 @@ fn control_loop(
 ) -> Result<Option<String>, ProduceError> {
     let ramp = matches!(config.rate, RateSpec::Ramp(_));
     let mut step_index = 0;
-    let mut step = StepTally::new(start, start, report.started_at_ms, 0, 0);
+    let mut step = StepTally::new(start, start, report.started_at_ms, (0, 0), 0);
     let mut next_report = start + config.interval;
     let mut interval_start = start;
     let (mut interval_acked, mut interval_bytes, mut interval_sent, mut interval_errors) = (0u64, 0u64, 0u64, 0u64);
@@ -571,7 +581,7 @@ fn control_loop(
             live.last_error = d.errors.last_error.clone();
             (live_at, live_acked) = (now, d.acked);
         }
-        step.mark(now, producer.context().deliveries().acked);
+        step.mark(now, producer.context().deliveries().counts());
         if now >= next_report || step_over || run_over {
             let (acked, bytes, errors, latency) = {
                 let mut d = producer.context().deliveries();
@@ -607,9 +617,9 @@ fn control_loop(
         }
         let closing = step_over || (!ramp && control.steps_wanted.load(Ordering::SeqCst) > steps.len() as u64);
         if closing {
-            let (acked, errors, latency) = {
+            let (counts, errors, latency) = {
                 let mut d = producer.context().deliveries();
-                let snapshot = (d.acked, d.errors.total, d.latency_step.clone());
+                let snapshot = (d.counts(), d.errors.total, d.latency_step.clone());
                 d.latency_step.reset();
                 snapshot
             };
@@ -620,15 +630,18 @@ fn control_loop(
                 worker.step.reset();
             }
             let target = if ramp { targets[step_index] } else { control.rate.get() };
+            let latency = LatencyMs::from_micros(&latency);
             let closed = Step {
-                p99_ms: LatencyMs::from_micros(&latency).p99,
+                p50_ms: latency.p50,
+                p95_ms: latency.p95,
+                p99_ms: latency.p99,
                 publish_delay_p99_ms: LatencyMs::from_micros(&delay).p99,
-                ..step.close(now, acked, errors, target, ramp)
+                ..step.close(now, counts, errors, target, ramp)
             };
             misses_in_a_row = if closed.sustained { 0 } else { misses_in_a_row + 1 };
             steps.push(closed);
             control.live.lock().unwrap_or_else(|p| p.into_inner()).steps = steps.clone();
-            step = StepTally::new(now, start, report.started_at_ms, acked, errors);
+            step = StepTally::new(now, start, report.started_at_ms, counts, errors);
             if !ramp {
                 continue;
             }

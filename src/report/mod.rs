@@ -6,4 +6,5 @@ pub mod chart;
 pub mod findings;
 pub mod progress;
 pub mod summary;
+pub mod sweep;
 pub mod terminal;

@@ -564,6 +564,21 @@ pub fn consume_summary(report: &crate::kafka::consume::ConsumeReport) -> String 
             ),
         ),
     ];
+    if let Some(catch_up) = &report.catch_up {
+        rows.push((
+            "catch-up".into(),
+            match catch_up.drained_secs {
+                Some(secs) => format!(
+                    "backlog of {} records drained in {:.1} s: {:.1} records/s, {:.2} MB/s",
+                    catch_up.backlog_records, secs, catch_up.records_per_sec, catch_up.mb_per_sec
+                ),
+                None => format!(
+                    "backlog of {} records NOT drained: {} read, {:.1} records/s, {:.2} MB/s",
+                    catch_up.backlog_records, catch_up.records, catch_up.records_per_sec, catch_up.mb_per_sec
+                ),
+            },
+        ));
+    }
     if let Some(rtt) = report.fetch_rtt_us {
         rows.push(("fetch round trip µs".into(), format!("avg {}, p99 {}, max {}", rtt.avg, rtt.p99, rtt.max)));
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plateau::kafka::consume::sink::SinkConfig;
-use plateau::kafka::consume::{ConsumeConfig, ConsumeControl, ConsumeReport, run_consume};
+use plateau::kafka::consume::{ConsumeConfig, ConsumeControl, ConsumeReport, StartAt, run_consume};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::kafka::KafkaCluster;
@@ -71,6 +71,7 @@ fn every_event_produced_is_in_postgresql_exactly_once_and_a_dropped_or_doubled_o
     let acked = produced["records_acked"].as_u64().unwrap();
     assert!(acked > 10_000, "the generators acknowledged only {acked} events");
     // A device whose event 3 never left it and whose event 2 was sent twice.
+    let by_hand_ms = now_ms();
     let ids: Vec<uuid::Uuid> = (0..4).map(|_| uuid::Uuid::new_v4()).collect();
     produce_by_hand(
         &cluster.bootstrap,
@@ -123,6 +124,37 @@ fn every_event_produced_is_in_postgresql_exactly_once_and_a_dropped_or_doubled_o
         .map(|row| row.get(0))
         .collect();
     assert_eq!(seqs, [1, 2, 4]);
+
+    // The same topic read again as a backlog, by fresh groups: all of it from the earliest
+    // offset, and only the events sent by hand from the time they were sent.
+    let catch_up = |start_at: StartAt| {
+        let mut config = ConsumeConfig::new(&cluster.bootstrap, "pipeline", 3);
+        config.time_secs = Some(Duration::from_secs(60));
+        config.start_at = start_at;
+        config.until_drained = true;
+        let started = std::time::Instant::now();
+        let report = run_consume(&config, &ConsumeControl::default(), |_| {}).expect("the catch-up run failed");
+        assert!(started.elapsed() < Duration::from_secs(50), "the catch-up run did not stop once drained");
+        report
+    };
+    let everything = catch_up(StartAt::Earliest);
+    let drained = everything.catch_up.as_ref().expect("a catch-up run reports its drain");
+    assert_eq!(drained.backlog_records, total);
+    assert_eq!(drained.records, total);
+    let secs = drained.drained_secs.expect("the backlog was drained");
+    assert!(secs > 0.0 && secs <= everything.duration_secs, "{drained:?}");
+    assert!((drained.records_per_sec - total as f64 / secs).abs() < 1e-6 * drained.records_per_sec);
+    assert!(drained.bytes > 200 * total, "{drained:?}");
+    assert_eq!(everything.validation.unique, acked + 3);
+    assert!(!everything.validation.from_first_event);
+    let by_hand = catch_up(StartAt::Time(by_hand_ms));
+    let drained = by_hand.catch_up.as_ref().unwrap();
+    assert_eq!((drained.backlog_records, drained.records), (4, 4), "{drained:?}");
+    assert_eq!((by_hand.validation.lost, by_hand.validation.duplicated), (1, 1));
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[test]

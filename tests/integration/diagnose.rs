@@ -316,6 +316,20 @@ fn add_latency_means(value: &mut Value) {
     }
 }
 
+/// librdkafka windows (`avg`, `p50`, `p99`, `max`) saved before they carried a p95.
+fn add_window_p95s(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if ["avg", "p50", "p99", "max"].iter().all(|k| map.contains_key(*k)) && !map.contains_key("p999") {
+                map.entry("p95").or_insert(0.into());
+            }
+            map.values_mut().for_each(add_window_p95s);
+        }
+        Value::Array(items) => items.iter_mut().for_each(add_window_p95s),
+        _ => {}
+    }
+}
+
 #[test]
 fn evidence_json_keeps_its_layout() {
     // The saved fixture is the layout's snapshot: reading and writing it changes nothing,
@@ -357,6 +371,11 @@ fn evidence_json_keeps_its_layout() {
     ] {
         fixture["plan"][key] = value;
     }
+    for step in fixture["ramp"].as_array_mut().unwrap() {
+        for key in ["achieved_mb_per_sec", "latency_p95_ms", "latency_p99_ms"] {
+            step[key] = 0.0.into();
+        }
+    }
     for run in fixture["produce"].as_array_mut().unwrap() {
         if run["report"].is_object() {
             run["report"]["started_at_ms"] = 0.into();
@@ -364,10 +383,14 @@ fn evidence_json_keeps_its_layout() {
                 for key in ["started_ms", "measured_from_ms", "ended_ms"] {
                     step[key] = 0.into();
                 }
+                for key in ["mb_per_sec", "p50_ms", "p95_ms"] {
+                    step[key] = 0.0.into();
+                }
             }
         }
     }
     add_latency_means(&mut fixture);
+    add_window_p95s(&mut fixture);
     assert_eq!(serde_json::to_value(&diagnosis).unwrap(), fixture);
     let mut future = fixture.clone();
     future["version"] = 2.into();

@@ -17,3 +17,4 @@ mod produce;
 mod root;
 mod rules;
 mod support;
+mod sweep;

@@ -68,13 +68,15 @@ fn a_ramp_stops_at_the_plateau() {
     // One request in flight and one record per batch: a client-side ceiling of one
     // round trip per record, well below the ramp's maximum. Steps of 3 s: in 2 s the first
     // step's start-up (connecting to the leader) left it at 97 % of its target here, and
-    // under CI's parallel load it once fell below the 95 % that counts as keeping up.
+    // under CI's parallel load it once fell below the 95 % that counts as keeping up. The
+    // first step is low: under that load the ceiling once fell under 1,000 msg/s, and a
+    // first step of 1,000 missed with the second.
     let report = produce(
         &broker,
         "telemetry",
         &[
             "--ramp",
-            "1000:1500:3:60000",
+            "200:1500:3:60000",
             "--linger-ms",
             "0",
             "--batch-messages",
@@ -91,7 +93,7 @@ fn a_ramp_stops_at_the_plateau() {
     let last_two: Vec<bool> = steps[steps.len() - 2..].iter().map(|s| s["sustained"].as_bool().unwrap()).collect();
     assert_eq!(last_two, [false, false], "a ramp stops after two steps that did not keep up");
     let sustained = report["max_sustained_rate"].as_f64().unwrap();
-    assert!((900.0..60_000.0).contains(&sustained), "{sustained}");
+    assert!((190.0..60_000.0).contains(&sustained), "{sustained}");
     let within_sla = report["max_rate_within_sla"].as_u64().expect("no step met a p99 of 1 s");
     assert!(within_sla as f64 <= sustained * 1.06, "SLA rate {within_sla} above the sustained {sustained}");
     // The client's queue, not the network, held the records: librdkafka says so.

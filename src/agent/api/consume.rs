@@ -16,7 +16,7 @@ use super::kafka::checked_bootstrap;
 use super::{ApiError, ErrorBody, ProbeStatus, acquire, check_allowed};
 use crate::agent::AgentShared;
 use crate::kafka::consume::sink::SinkConfig;
-use crate::kafka::consume::{ConsumeConfig, ConsumeControl, ConsumeReport, run_consume};
+use crate::kafka::consume::{ConsumeConfig, ConsumeControl, ConsumeReport, StartAt, run_consume};
 use crate::units::Span;
 
 /// The consume run of this agent: the one running now, or the last one.
@@ -72,6 +72,12 @@ pub struct ConsumeRequest {
     /// Extra librdkafka properties (`-X`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
+    /// Where a group without commits starts (`latest` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<StartAt>,
+    /// End once the backlog the topic held at the start is read (a catch-up run).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub until_drained: bool,
 }
 
 impl ConsumeRequest {
@@ -90,6 +96,8 @@ impl ConsumeRequest {
             process_us: Some(config.process_us),
             interval: Some(Span(config.interval)),
             properties: config.extra.iter().cloned().collect(),
+            start_at: (config.start_at != StartAt::Latest).then_some(config.start_at),
+            until_drained: config.until_drained,
         }
     }
 
@@ -113,6 +121,8 @@ impl ConsumeRequest {
             process_us: self.process_us.unwrap_or(defaults.process_us),
             interval: self.interval.map(|i| i.0).unwrap_or(defaults.interval),
             extra: self.properties.clone().into_iter().collect(),
+            start_at: self.start_at.unwrap_or_default(),
+            until_drained: self.until_drained,
             ..defaults
         };
         config.validate_input()?;
@@ -135,7 +145,9 @@ pub fn overlay_status(shared: &AgentShared, probes: &mut BTreeMap<String, ProbeS
     status.members = Some(config.members);
     if let Some(control) = &run.control {
         let live = control.live.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        status.stats.started_at = live.started_at.or(status.stats.started_at);
+        // The group's start (its start offsets committed), not the request's: until then
+        // the run reads nothing, and diagnose waits for it before the first record.
+        status.stats.started_at = live.started_at;
         status.stats.consumed = Some(live.consumed);
         status.stats.consumed_at_ms = live.counted_at_ms;
         status.stats.current_rate_mps = Some(if run.running { live.current_rate_mps } else { 0.0 });

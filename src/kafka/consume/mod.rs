@@ -8,7 +8,10 @@
 //!
 //! A run with a fresh group starts at each partition's end offset: it reads only what is
 //! produced after it starts, so earlier runs in the same topic never count as duplicates,
-//! and every device's sequence is seen from its first event.
+//! and every device's sequence is seen from its first event. A catch-up run starts it
+//! earlier instead — at the first offset, or at the first record of a given time — and with
+//! `until_drained` ends once it has read the backlog the topic held when it started, timing
+//! the drain.
 
 pub mod lag;
 pub mod ledger;
@@ -80,6 +83,46 @@ pub struct ConsumeConfig {
     /// Extra librdkafka properties (security), applied last.
     #[serde(default)]
     pub extra: Vec<(String, String)>,
+    /// Where a group without commits starts reading.
+    #[serde(default)]
+    pub start_at: StartAt,
+    /// End the run once the group has read the backlog: every record between its start
+    /// offsets and the topic's end offsets when it started (a catch-up run). `time_secs`
+    /// still bounds it.
+    #[serde(default)]
+    pub until_drained: bool,
+}
+
+/// Where a group without committed offsets starts reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StartAt {
+    /// Each partition's end: only what is produced after the run starts.
+    #[default]
+    Latest,
+    /// Each partition's first offset: everything the topic holds.
+    Earliest,
+    /// The first record whose timestamp is at or after this Unix ms time.
+    Time(u64),
+}
+
+impl std::str::FromStr for StartAt {
+    type Err = String;
+
+    /// `latest`, `earliest`, an RFC 3339 time (`2026-12-02T18:00:00Z`) or Unix milliseconds.
+    fn from_str(text: &str) -> Result<StartAt, String> {
+        match text.trim() {
+            "latest" => Ok(StartAt::Latest),
+            "earliest" => Ok(StartAt::Earliest),
+            digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => digits
+                .parse()
+                .map(StartAt::Time)
+                .map_err(|_| format!("'{digits}' is too large for a time in Unix milliseconds")),
+            time => humantime::parse_rfc3339_weak(time).map(|at| StartAt::Time(unix_ms(at))).map_err(|_| {
+                format!("'{time}' is not a start: use latest, earliest, an RFC 3339 time or Unix milliseconds")
+            }),
+        }
+    }
 }
 
 mod optional_secs {
@@ -115,6 +158,8 @@ impl ConsumeConfig {
             process_us: 0,
             interval: Duration::from_secs(1),
             extra: Vec::new(),
+            start_at: StartAt::Latest,
+            until_drained: false,
         }
     }
 
@@ -362,9 +407,31 @@ pub struct ConsumeReport {
     pub intervals: Vec<ConsumeInterval>,
     /// Consumer errors.
     pub errors: Errors,
+    /// The drain of a catch-up run (`until_drained`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<CatchUp>,
     /// Why the run ended early, if it did (the report covers what was measured).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub stopped_early: Option<String>,
+}
+
+/// How a catch-up run read its backlog.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+pub struct CatchUp {
+    /// Records between the group's start offsets and the topic's end offsets when the run
+    /// started.
+    pub backlog_records: u64,
+    /// Seconds from the run's start (the group's join included) until the last record of
+    /// the backlog was handled; none when the run ended first.
+    pub drained_secs: Option<f64>,
+    /// Records read by then (or by the run's end), and their payload bytes.
+    pub records: u64,
+    /// Payload bytes of those records.
+    pub bytes: u64,
+    /// Records per second over the drain (or the run, when it did not drain).
+    pub records_per_sec: f64,
+    /// Megabytes (10^6) per second over the same time.
+    pub mb_per_sec: f64,
 }
 
 /// One event as the consumer reads it: seed 000's fields, metrics kept verbatim.
@@ -391,6 +458,10 @@ struct Totals {
     sink: Option<SinkReport>,
     errors: Errors,
     members: Vec<MemberTime>,
+    /// Records to read before the run counts as drained (`until_drained`).
+    backlog: Option<u64>,
+    /// When the backlog was read, with the records and bytes read by then.
+    drained: Option<(Instant, u64, u64)>,
 }
 
 /// A member's view of its group membership, kept by the rebalance callbacks.
@@ -470,7 +541,8 @@ fn client_config(config: &ConsumeConfig) -> ClientConfig {
         .set("bootstrap.servers", &config.bootstrap)
         .set("client.id", "plateau-consume")
         .set("socket.nagle.disable", "true")
-        .set("statistics.interval.ms", "1000");
+        // A catch-up drains in seconds: its fetch round trips are read five times a second.
+        .set("statistics.interval.ms", if config.until_drained { "200" } else { "1000" });
     for (name, value) in &config.extra {
         client.set(name, value);
     }
@@ -513,7 +585,7 @@ pub fn run_consume(
         Some(topic) if topic.error().is_none() && !topic.partitions().is_empty() => topic.partitions().len(),
         _ => return Err(ConsumeError::NoTopic { topic: config.topic.clone(), bootstrap: config.bootstrap.clone() }),
     };
-    let start = start_offsets(&setup, &config.topic, partitions).map_err(unreachable)?;
+    let start = start_offsets(&setup, &config.topic, partitions, config.start_at).map_err(unreachable)?;
     drop(setup);
 
     let lag_reader = {
@@ -533,6 +605,9 @@ pub fn run_consume(
         sink: config.sink.as_ref().map(|sink| SinkReport { table: sink.table.clone(), ..SinkReport::default() }),
         errors: Errors::default(),
         members: vec![MemberTime::default(); config.members],
+        backlog: config.until_drained.then_some(start.backlog),
+        // Nothing to read: drained before the first poll.
+        drained: (config.until_drained && start.backlog == 0).then(|| (Instant::now(), 0, 0)),
     }));
     let stopping = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -583,7 +658,8 @@ pub fn run_consume(
         readings += 1;
         let due = started + config.interval * readings;
         let next = deadline.map_or(due, |end| due.min(end));
-        while Instant::now() < next && !control.cancel.is_cancelled() {
+        let drained = || totals.lock().unwrap_or_else(|p| p.into_inner()).drained.is_some();
+        while Instant::now() < next && !control.cancel.is_cancelled() && !drained() {
             std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
         }
         let now = Instant::now();
@@ -641,7 +717,7 @@ pub fn run_consume(
             }
             break;
         }
-        if deadline.is_some_and(|end| now >= end) {
+        if deadline.is_some_and(|end| now >= end) || drained() {
             break;
         }
     }
@@ -657,7 +733,7 @@ pub fn run_consume(
         group,
         partitions,
         &start,
-        started_at,
+        (started, started_at),
         duration,
         totals,
         ends,
@@ -673,7 +749,7 @@ fn report(
     group: String,
     partitions: usize,
     start: &Start,
-    started_at: SystemTime,
+    (started, started_at): (Instant, SystemTime),
     duration: f64,
     mut totals: Totals,
     ends: Vec<MemberEnd>,
@@ -701,6 +777,21 @@ fn report(
         idle_members: assigned.iter().filter(|&&count| count == 0).count(),
         assigned,
     };
+    let catch_up = totals.backlog.map(|backlog_records| {
+        let (secs, records, bytes) = match totals.drained {
+            Some((at, records, bytes)) => (Some(at.saturating_duration_since(started).as_secs_f64()), records, bytes),
+            None => (None, ledger.consumed, totals.bytes),
+        };
+        let over = Duration::from_secs_f64(secs.unwrap_or(duration).max(1e-3));
+        CatchUp {
+            backlog_records,
+            drained_secs: secs,
+            records,
+            bytes,
+            records_per_sec: records as f64 / over.as_secs_f64(),
+            mb_per_sec: crate::units::mb_per_sec(bytes, over),
+        }
+    });
     ConsumeReport {
         bootstrap: config.bootstrap.clone(),
         topic: config.topic.clone(),
@@ -730,6 +821,7 @@ fn report(
         lag,
         intervals,
         errors: totals.errors.clone(),
+        catch_up,
         stopped_early,
     }
 }
@@ -738,40 +830,74 @@ fn report(
 struct Start {
     /// Each partition's first offset to read.
     offsets: Vec<i64>,
-    /// Whether no partition had a committed offset (so every device is read from its
-    /// first event produced after the start).
+    /// Whether no partition had a committed offset and the run starts at the end or at a
+    /// time (so every device is read from its first event produced after that).
     from_first_event: bool,
+    /// Records between the start offsets and the end offsets.
+    backlog: u64,
 }
 
-/// Commits each partition's end offset for a group that has no offset there yet, so the
-/// run reads only what is produced after it starts; a group's existing commits are kept.
-fn start_offsets(setup: &BaseConsumer, topic: &str, partitions: usize) -> Result<Start, String> {
+/// Commits each partition's start offset for a group that has no offset there yet — its
+/// end, its first offset, or its first record of a time (`start_at`) — so the run reads
+/// only what it should, however long the group takes to form; a group's existing commits
+/// are kept.
+fn start_offsets(setup: &BaseConsumer, topic: &str, partitions: usize, start_at: StartAt) -> Result<Start, String> {
     let mut list = TopicPartitionList::new();
     for partition in 0..partitions as i32 {
         list.add_partition(topic, partition);
     }
     let committed = while_coordinator_loads(|| setup.committed_offsets(list.clone(), METADATA_TIMEOUT))
         .map_err(|err| format!("reading the group's offsets: {err}"))?;
+    let at_time = match start_at {
+        StartAt::Time(ms) => {
+            let mut times = TopicPartitionList::new();
+            for partition in 0..partitions as i32 {
+                times
+                    .add_partition_offset(topic, partition, Offset::Offset(ms as i64))
+                    .map_err(|err| err.to_string())?;
+            }
+            Some(
+                setup
+                    .offsets_for_times(times, METADATA_TIMEOUT)
+                    .map_err(|err| format!("reading the partitions' offsets at {ms} ms: {err}"))?,
+            )
+        }
+        _ => None,
+    };
     let mut offsets = Vec::with_capacity(partitions);
     let mut to_commit = TopicPartitionList::new();
+    let mut backlog = 0;
     for partition in 0..partitions as i32 {
-        match committed.find_partition(topic, partition).map(|p| p.offset()) {
-            Some(Offset::Offset(offset)) => offsets.push(offset),
+        let (first, end) = setup
+            .fetch_watermarks(topic, partition, METADATA_TIMEOUT)
+            .map_err(|err| format!("reading partition {partition}'s offsets: {err}"))?;
+        let offset = match committed.find_partition(topic, partition).map(|p| p.offset()) {
+            Some(Offset::Offset(offset)) => offset,
             _ => {
-                let (_, end) = setup
-                    .fetch_watermarks(topic, partition, METADATA_TIMEOUT)
-                    .map_err(|err| format!("reading partition {partition}'s end offset: {err}"))?;
-                to_commit.add_partition_offset(topic, partition, Offset::Offset(end)).map_err(|err| err.to_string())?;
-                offsets.push(end);
+                let offset = match (start_at, at_time.as_ref().and_then(|t| t.find_partition(topic, partition))) {
+                    (StartAt::Earliest, _) => first,
+                    // No record of that time or later: the partition's end.
+                    (StartAt::Time(_), Some(found)) => match found.offset() {
+                        Offset::Offset(offset) => offset,
+                        _ => end,
+                    },
+                    _ => end,
+                };
+                to_commit
+                    .add_partition_offset(topic, partition, Offset::Offset(offset))
+                    .map_err(|err| err.to_string())?;
+                offset
             }
-        }
+        };
+        backlog += (end - offset).max(0) as u64;
+        offsets.push(offset);
     }
-    let from_first_event = to_commit.count() == partitions;
+    let from_first_event = to_commit.count() == partitions && start_at != StartAt::Earliest;
     if to_commit.count() > 0 {
         while_coordinator_loads(|| setup.commit(&to_commit, CommitMode::Sync))
             .map_err(|err| format!("committing the start offsets: {err}"))?;
     }
-    Ok(Start { offsets, from_first_event })
+    Ok(Start { offsets, from_first_event, backlog })
 }
 
 /// Retries `request` while the group's coordinator is still being chosen or loaded (a
@@ -957,6 +1083,9 @@ fn member(
         for err in errors.drain(..) {
             totals.errors.record(&err);
         }
+        if totals.drained.is_none() && totals.backlog.is_some_and(|backlog| totals.ledger.consumed >= backlog) {
+            totals.drained = Some((Instant::now(), totals.ledger.consumed, totals.bytes));
+        }
         match written {
             Some(Ok(written)) => {
                 let us = written.took.as_micros() as u64;
@@ -1000,6 +1129,17 @@ mod tests {
             handling: Duration::from_millis(handling_ms),
             sink: Duration::from_millis(sink_ms),
         }
+    }
+
+    #[test]
+    fn a_start_is_latest_earliest_a_time_or_unix_milliseconds() {
+        assert_eq!("latest".parse(), Ok(StartAt::Latest));
+        assert_eq!("earliest".parse(), Ok(StartAt::Earliest));
+        assert_eq!("1764700000000".parse(), Ok(StartAt::Time(1_764_700_000_000)));
+        assert_eq!("2026-12-02T18:00:00Z".parse(), Ok(StartAt::Time(1_796_234_400_000)));
+        let err = "yesterday".parse::<StartAt>().unwrap_err();
+        assert!(err.contains("latest, earliest, an RFC 3339 time or Unix milliseconds"), "{err}");
+        assert!("99999999999999999999999".parse::<StartAt>().unwrap_err().contains("too large"));
     }
 
     #[test]
