@@ -83,9 +83,10 @@ fn a_ramp_stops_at_the_plateau() {
             "1",
             "-X",
             "max.in.flight.requests.per.connection=1",
-            // Generous: under CI's parallel load the first step's p99 once passed 100 ms.
+            // Generous: under CI's parallel load the first step's p99 once passed 100 ms,
+            // and with the first step at 200 msg/s once passed 1 s (its start-up stall).
             "--sla-p99-ms",
-            "1000",
+            "5000",
         ],
     );
     let steps = report["steps"].as_array().unwrap();
@@ -94,7 +95,7 @@ fn a_ramp_stops_at_the_plateau() {
     assert_eq!(last_two, [false, false], "a ramp stops after two steps that did not keep up");
     let sustained = report["max_sustained_rate"].as_f64().unwrap();
     assert!((190.0..60_000.0).contains(&sustained), "{sustained}");
-    let within_sla = report["max_rate_within_sla"].as_u64().expect("no step met a p99 of 1 s");
+    let within_sla = report["max_rate_within_sla"].as_u64().expect("no step met a p99 of 5 s");
     assert!(within_sla as f64 <= sustained * 1.06, "SLA rate {within_sla} above the sustained {sustained}");
     // The client's queue, not the network, held the records: librdkafka says so.
     let queue_p99 = report["brokers"][0]["int_latency_us"]["p99"].as_i64().unwrap();
