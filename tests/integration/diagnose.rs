@@ -71,7 +71,7 @@ fn a_client_side_ceiling_is_named_with_evidence_and_a_full_report() {
     let level = verdict["plateau_msgs_per_sec"].as_f64().unwrap();
     // Far below the search's top; how far depends on the machine's load (one record per
     // round trip: a loaded CI once put it at 880 msg/s, under the search's first step).
-    assert!((100.0..30_000.0).contains(&level), "plateau at {level} msg/s");
+    assert!((100.0..60_000.0).contains(&level), "plateau at {level} msg/s");
     let evidence: Vec<&str> = verdict["evidence"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(evidence.iter().any(|line| line.contains("max.in.flight.requests.per.connection = 1")), "{evidence:?}");
     // The unreachable Prometheus is reported as missing, not fatal.
