@@ -389,22 +389,18 @@ fn run_sweep(args: plateau::cli::SweepArgs) -> anyhow::Result<()> {
 }
 
 fn run_report(args: ReportArgs) -> anyhow::Result<()> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.evidence.parent().map(std::path::Path::to_path_buf).unwrap_or_default());
     if plateau::report::sweep::is_sweep(&args.evidence) {
         let sweep = plateau::report::sweep::read_sweep(&args.evidence)?;
-        let out = args
-            .out
-            .clone()
-            .unwrap_or_else(|| args.evidence.parent().map(std::path::Path::to_path_buf).unwrap_or_default());
         std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
         plateau::report::sweep::write_rendered(&sweep, &out)?;
         print!("{}", plateau::report::sweep::terminal(&sweep, &out));
         return Ok(());
     }
     let diagnosis = plateau::report::findings::read_evidence(&args.evidence)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.evidence.parent().map(std::path::Path::to_path_buf).unwrap_or_default());
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     plateau::report::findings::write_rendered(&diagnosis, &out)?;
     print!("{}", plateau::report::findings::terminal(&diagnosis, &out));

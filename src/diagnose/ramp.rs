@@ -59,13 +59,19 @@ pub fn per_generator(plan: &DiagnosePlan, load: &Load, generators: usize) -> Pro
         // Long enough for the longest search; diagnose stops it when the search is over.
         Load::Search(spec) => (RateSpec::Fixed((spec.start / n).max(1)), spec.hold * (search::MAX_STEPS as u32 + 2)),
     };
+    generator_config(plan, rate, time)
+}
+
+/// A generator's produce run of the plan's events and producer settings at `rate` for
+/// `time` (a diagnosis's load, a sweep's backlog), reporting each second; it never stops
+/// by itself at a plateau (diagnose judges the generators' sum).
+pub fn generator_config(plan: &DiagnosePlan, rate: RateSpec, time: Duration) -> ProduceConfig {
     ProduceConfig {
         time,
         events: crate::kafka::EventSpec { devices: plan.devices, size: plan.size as usize, ..Default::default() },
         workers: plan.workers,
         producer: plan.producer.clone(),
         interval: Duration::from_secs(1),
-        // The generators run on until diagnose, judging their sum, stops them all.
         stop_after_missed_steps: 0,
         ..ProduceConfig::new(&plan.bootstrap, &plan.topic, rate)
     }

@@ -17,7 +17,7 @@ use super::{Agents, Capacities, DiagnosePlan, Diagnosis, PlanError, Progress, no
 use crate::agent::client::{AgentClient, AgentError};
 use crate::cancel::Cancel;
 use crate::kafka::consume::{ConsumeConfig, ConsumeReport, StartAt};
-use crate::kafka::{ProduceConfig, ProduceReport, RateSpec};
+use crate::kafka::{ProduceReport, RateSpec};
 use crate::plateau::RampStep;
 use crate::rules::RuleSet;
 
@@ -598,14 +598,11 @@ fn catch_up(
         return failed("no sustainable rate to build a backlog at".into());
     }
     let per_generator = ((rate / generators.len().max(1) as f64).round() as u64).max(1);
-    let config = ProduceConfig {
-        time: Duration::from_secs(grid.catch_up_secs.into()),
-        events: crate::kafka::EventSpec { devices: plan.devices, size: plan.size as usize, ..Default::default() },
-        workers: plan.workers,
-        producer: plan.producer.clone(),
-        interval: Duration::from_secs(1),
-        ..ProduceConfig::new(&plan.bootstrap, &plan.topic, RateSpec::Fixed(per_generator))
-    };
+    let config = super::ramp::generator_config(
+        plan,
+        RateSpec::Fixed(per_generator),
+        Duration::from_secs(grid.catch_up_secs.into()),
+    );
     let clients: Vec<AgentClient> = generators.iter().map(|url| agents.client(url, Duration::from_secs(30))).collect();
     let mut started = Vec::new();
     for (k, client) in clients.iter().enumerate() {

@@ -377,16 +377,26 @@ pub fn csv(sweep: &Sweep) -> String {
 
 type Lines = std::collections::BTreeMap<String, Vec<(f64, f64, f64)>>;
 
-/// Draws each line's points — `(x, throughput, p99)` — on a panel: throughput (panel 0) or
-/// p99 latency, with a legend.
+/// Draws a panel's mesh (`x_desc` under it, the y labels with `y_decimals`) and each line's
+/// points — `(x, throughput, p99)` — on it: throughput (panel 0) or p99 latency, with a
+/// legend.
 fn draw_lines<'a, X>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
     lines: &Lines,
     panel: usize,
+    x_desc: &str,
+    y_decimals: usize,
 ) -> Result<(), String>
 where
-    X: Ranged<ValueType = f64>,
+    X: Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>,
 {
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.y_decimals$}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
     for (k, (name, points)) in lines.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
         let series: Vec<(f64, f64)> = points.iter().map(|p| (p.0, if panel == 0 { p.1 } else { p.2 })).collect();
@@ -471,26 +481,12 @@ fn chart_svg(sweep: &Sweep, axis: Axis) -> Result<String, String> {
                     let mut chart = builder(area)
                         .build_cartesian_2d((x_min * 0.8..x_max * 1.25).log_scale(), 0.0..top_y)
                         .map_err(|e| e.to_string())?;
-                    chart
-                        .configure_mesh()
-                        .x_desc(x_desc)
-                        .x_label_formatter(&|v| format!("{v:.0}"))
-                        .y_label_formatter(&|v| format!("{v:.1}"))
-                        .draw()
-                        .map_err(|e| e.to_string())?;
-                    draw_lines(&mut chart, &lines, panel)?;
+                    draw_lines(&mut chart, &lines, panel, x_desc, 1)?;
                 }
                 Axis::Partitions => {
                     let mut chart =
                         builder(area).build_cartesian_2d(0.0..x_max * 1.1, 0.0..top_y).map_err(|e| e.to_string())?;
-                    chart
-                        .configure_mesh()
-                        .x_desc(x_desc)
-                        .x_label_formatter(&|v| format!("{v:.0}"))
-                        .y_label_formatter(&|v| format!("{v:.0}"))
-                        .draw()
-                        .map_err(|e| e.to_string())?;
-                    draw_lines(&mut chart, &lines, panel)?;
+                    draw_lines(&mut chart, &lines, panel, x_desc, 0)?;
                 }
             }
         }
