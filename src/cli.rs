@@ -96,18 +96,27 @@ pub struct DiagnoseArgs {
     /// The plan's keys as flags, over the plan file's.
     #[command(flatten)]
     pub flags: PlanFlags,
-    /// File holding the agents' bearer token.
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
-    /// Rule directory.
-    #[arg(long, default_value = "rules")]
-    pub rules: PathBuf,
+    /// The agents' token and the rules.
+    #[command(flatten)]
+    pub run: RunFlags,
     /// Report directory (default: ./plateau-report-<unix seconds>).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print the verdict as JSON on stdout instead of the terminal summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What a run that drives agents and judges needs besides its plan: diagnose's and
+/// sweep's.
+#[derive(Debug, Args)]
+pub struct RunFlags {
+    /// File holding the agents' bearer token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Rule directory.
+    #[arg(long, default_value = "rules")]
+    pub rules: PathBuf,
 }
 
 /// The keys of a diagnose plan (`diagnose::DiagnosePlan`) as flags. Each field is named
@@ -262,12 +271,9 @@ pub struct SweepArgs {
     /// The grid's keys as flags, over the plan file's `[sweep]`.
     #[command(flatten)]
     pub grid: SweepFlags,
-    /// File holding the agents' bearer token.
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
-    /// Rule directory.
-    #[arg(long, default_value = "rules")]
-    pub rules: PathBuf,
+    /// The agents' token and the rules.
+    #[command(flatten)]
+    pub run: RunFlags,
     /// Report directory (default: ./plateau-sweep-<unix seconds>).
     #[arg(long)]
     pub out: Option<PathBuf>,

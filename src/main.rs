@@ -302,12 +302,9 @@ fn run_model(args: ModelArgs) -> anyhow::Result<()> {
 }
 
 /// The rules and the agents' token a diagnosis or a sweep needs, or what to fix (exit 2).
-fn rules_and_token(
-    rules: &std::path::Path,
-    token_file: Option<&std::path::Path>,
-    command: &str,
-) -> anyhow::Result<(plateau::rules::RuleSet, String)> {
+fn rules_and_token(run: &plateau::cli::RunFlags, command: &str) -> anyhow::Result<(plateau::rules::RuleSet, String)> {
     use plateau::diagnose::PlanError;
+    let (rules, token_file) = (&run.rules, run.token_file.as_deref());
     let rule_set = plateau::rules::RuleSet::load_dir(rules).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         PlanError(format!("{} error(s) in {}:\n{}", errors.len(), rules.display(), lines.join("\n")))
@@ -335,7 +332,7 @@ fn cancel_on_ctrl_c() -> Cancel {
 
 fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
     let plan = args.plan()?;
-    let (rules, token) = rules_and_token(&args.rules, args.token_file.as_deref(), "diagnose")?;
+    let (rules, token) = rules_and_token(&args.run, "diagnose")?;
     let token = Some(token);
     let out = args.out.clone().unwrap_or_else(plateau::diagnose::default_out_dir);
     let cancel = cancel_on_ctrl_c();
@@ -359,7 +356,7 @@ fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
 
 fn run_sweep(args: plateau::cli::SweepArgs) -> anyhow::Result<()> {
     let plan = args.plan()?;
-    let (rules, token) = rules_and_token(&args.rules, args.token_file.as_deref(), "sweep")?;
+    let (rules, token) = rules_and_token(&args.run, "sweep")?;
     let out = args.out.clone().unwrap_or_else(|| {
         std::path::PathBuf::from(format!("plateau-sweep-{}", plateau::sampler::raw::unix_ms_now() / 1000))
     });

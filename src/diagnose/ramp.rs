@@ -237,6 +237,9 @@ pub fn run(
             &format!("{total:.0} msg/s over {} generators{consumed}", running.len()),
         );
     }
+    // The load is over: the span the rules judge ends here, not after the seconds spent
+    // below collecting reports (idle samples would dilute every average of the window).
+    let ended_ms = now_ms();
     polling.store(false, Ordering::Relaxed);
     let jmx = jmx.and_then(|poller| poller.join().ok());
     // The consumers stop after the last record was produced; their reports cover the ramp.
@@ -279,7 +282,7 @@ pub fn run(
             Err(err) => GeneratorRun { agent: client.url().to_string(), report: None, error: Some(err.to_string()) },
         })
         .collect();
-    Ramped { produce, consume, started_ms, ended_ms: now_ms(), interrupted, jmx }
+    Ramped { produce, consume, started_ms, ended_ms, interrupted, jmx }
 }
 
 /// Splits a search's next `target` (msg/s over all generators) evenly over `running`.

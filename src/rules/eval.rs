@@ -259,6 +259,26 @@ fn render(template: &[TemplatePart], instance: &str, bindings: &Bindings) -> Str
     out
 }
 
+/// Whether the rule's `unless` holds on `instance` — judged only where every one of its
+/// signals was measured there: an unmeasured excuse excuses nothing.
+fn excused(rule: &Rule, rules: &RuleSet, index: &Index, instance: &str) -> bool {
+    let Some(unless) = &rule.unless else { return false };
+    let mut data = Vec::with_capacity(unless.signals.len());
+    for (_, id) in &unless.signals {
+        let host = (rules.catalog.get(*id).scope == Scope::Host).then_some(instance);
+        match index.values(*id, host) {
+            Some(values) => data.push(values),
+            None => return false,
+        }
+    }
+    let bindings = Bindings {
+        names: &unless.signals,
+        handles: (0..unless.signals.len()).map(|i| Value::Int(i as i64)).collect(),
+        data,
+    };
+    unless.when.eval_boolean_with_context(&bindings).unwrap_or(false)
+}
+
 fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index, evidence: &Evidence) -> RuleOutcome {
     let outcome = |state| RuleOutcome {
         id: rule.id.clone(),
@@ -311,6 +331,7 @@ fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index, evidence: &Evidenc
             data,
         };
         match rule.when.eval_boolean_with_context(&bindings) {
+            Ok(true) if excused(rule, rules, index, instance) => evaluated = true,
             Ok(true) => {
                 evaluated = true;
                 fired.push(instance.to_string());

@@ -72,6 +72,8 @@ struct RawRule {
     explains: Option<toml::Spanned<String>>,
     #[serde(default)]
     applies_if: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    unless: Option<toml::Spanned<String>>,
 }
 
 fn default_weight() -> f64 {
@@ -144,6 +146,22 @@ pub struct Rule {
     /// of it at all, the rule does not apply — the stage was not measured, which is not
     /// missing evidence — and it counts neither for nor against the verdict.
     pub applies_if: Option<(String, SignalId)>,
+    /// A condition that, where its own signals were measured and it holds, keeps the rule
+    /// from firing on that instance: another explanation of the same symptom
+    /// (`kafka.slow_broker` unless the leader's produce time went to waiting on
+    /// followers). Where its signals are missing the rule is judged by `when` alone.
+    pub unless: Option<Unless>,
+}
+
+/// A rule's `unless` condition, compiled.
+#[derive(Debug, Clone)]
+pub struct Unless {
+    /// The condition.
+    pub when: evalexpr::Node,
+    /// Its text, for reports.
+    pub text: String,
+    /// The signals it uses.
+    pub signals: Vec<(String, SignalId)>,
 }
 
 /// The catalog and every rule.
@@ -368,6 +386,23 @@ impl RuleSet {
                         }
                     },
                 };
+                let unless = match &raw.unless {
+                    None => None,
+                    Some(text) => match compile_expression(text.get_ref(), &set.catalog).and_then(|(when, signals)| {
+                        eval::type_check(&when, &signals, text.get_ref())?;
+                        Ok(Unless { when, text: text.get_ref().clone(), signals })
+                    }) {
+                        Ok(unless) if !unless.signals.is_empty() => Some(unless),
+                        Ok(_) => {
+                            errors.push(at(text.span().start, format!("rule '{id}': unless uses no signal")));
+                            continue;
+                        }
+                        Err(message) => {
+                            errors.push(at(text.span().start, format!("rule '{id}': its unless: {message}")));
+                            continue;
+                        }
+                    },
+                };
                 let cause =
                     raw.cause.unwrap_or_else(|| id.split_once('.').map_or(&*id, |(_, name)| name).replace('_', " "));
                 set.rules.push(Rule {
@@ -384,6 +419,7 @@ impl RuleSet {
                     file: file.clone(),
                     explains,
                     applies_if,
+                    unless,
                 });
             }
         }
@@ -455,5 +491,18 @@ advice = "Add cores."
             let errors = load(&rule(wrong)).unwrap_err();
             assert!(errors[0].message.contains("must name another bound"), "{}", errors[0]);
         }
+        let unless = |text: &str| {
+            format!(
+                "[[rule]]\nid = \"x\"\nbound = \"cpu\"\nwhen = \"avg(host_cpu_busy) > 1\"\nunless = \"{text}\"\nevidence = \"e\"\nadvice = \"a\"\n"
+            )
+        };
+        assert_eq!(load(&unless("max(host_cpu_busy) > 2")).unwrap().rules[0].unless.as_ref().unwrap().signals.len(), 1);
+        let errors = load(&unless("max(no_such_signal) > 2")).unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "r.toml:5:10: rule 'x': its unless: unknown signal 'no_such_signal'; signals are defined in signals.toml"
+        );
+        let errors = load(&unless("max(host_cpu_busy) + 2")).unwrap_err();
+        assert!(errors[0].message.contains("is not a true/false condition"), "{}", errors[0]);
     }
 }

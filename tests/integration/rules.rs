@@ -284,6 +284,28 @@ fn a_broker_throttle_average_without_throttled_producers_is_an_old_throttle() {
 }
 
 #[test]
+fn a_leader_waiting_on_its_followers_is_not_a_slow_broker() {
+    let rules = shipped();
+    let state = |values: &HashMap<&str, f64>, id: &str| {
+        let verdict = evaluate(&rules, &evidence_of(&rules, values), (0, 20_000), true);
+        verdict.rules.iter().find(|o| o.id == id).unwrap().state.clone()
+    };
+    // Slow round trips with the broker hosts' resources to spare: the broker software.
+    let mut values = healthy();
+    values.insert("producer_rtt_p99_ms", 1500.0);
+    values.insert("kafka_produce_total_time_p99_ms", 400.0);
+    values.insert("kafka_produce_queue_time_p99_ms", 300.0);
+    assert!(matches!(state(&values, "kafka.slow_broker"), RuleState::Fired { .. }));
+    // The same round trips, the leaders' time spent waiting for followers (acks=all).
+    values.insert("kafka_produce_queue_time_p99_ms", 5.0);
+    values.insert("kafka_produce_remote_time_p99_ms", 390.0);
+    assert_eq!(state(&values, "kafka.slow_broker"), RuleState::Quiet);
+    // Without JMX the client's round trips are all there is: the excuse is not measured.
+    values.retain(|name, _| !name.starts_with("kafka_produce_"));
+    assert!(matches!(state(&values, "kafka.slow_broker"), RuleState::Fired { .. }));
+}
+
+#[test]
 fn missing_inputs_make_rules_unknown_and_are_named() {
     let rules = shipped();
     let mut values = healthy();
