@@ -82,6 +82,9 @@ pub fn consumed_steps(per_consumer: &[Vec<ConsumeInterval>], steps: &[RampStep])
             let (mut records, mut megabytes, mut seconds, mut latency_sum, mut p99) = (0u64, 0.0, 0.0, 0.0, 0.0f64);
             let mut covered = false;
             for intervals in per_consumer {
+                // The readings passed the step's end: it is whole, however the readings'
+                // one-second beat drifted (a gap of 1.1 s leaves none in its last second).
+                covered |= intervals.last().is_some_and(|i| i.at_ms > to);
                 let mut previous_end = 0.0;
                 for interval in intervals {
                     let secs = interval.end_secs - previous_end;
@@ -199,9 +202,36 @@ pub fn find_plateau(steps: &[RampStep]) -> Plateau {
     }
 }
 
+/// A search's bracket around the knee: the highest target kept up and the lowest target
+/// missed above it. A missed step below (a first step its re-run kept up) bounds nothing.
+pub fn search_bracket(steps: &[RampStep]) -> Option<(f64, f64)> {
+    let kept = steps.iter().filter(|s| s.sustained).map(|s| s.target_rate).fold(0.0, f64::max);
+    let missed =
+        steps.iter().filter(|s| !s.sustained && s.target_rate > kept).map(|s| s.target_rate).reduce(f64::min)?;
+    Some((kept, missed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_s_bracket_is_the_best_kept_target_and_the_next_missed() {
+        // A seed 002 sweep cell: the first step missed and its re-run kept up; then
+        // 500 kept, 1000 and 2000 missed on a noisy machine, and the bisection found
+        // 1720 kept and 1758 missed.
+        let steps = [
+            step(250.0, 236.0),
+            step(250.0, 259.0),
+            step(500.0, 593.0),
+            step(1000.0, 900.0),
+            step(2000.0, 1412.0),
+            step(1720.0, 1692.0),
+            step(1758.0, 1603.0),
+        ];
+        assert_eq!(search_bracket(&steps), Some((1720.0, 1758.0)));
+        assert_eq!(search_bracket(&steps[..3]), None, "nothing missed above what kept up");
+    }
 
     fn step(target: f64, achieved: f64) -> RampStep {
         RampStep {
@@ -259,6 +289,18 @@ mod tests {
         assert_eq!(consumed.len(), 1, "the second step's readings stop at 15 s");
         assert!((consumed[0].rate - 1200.0).abs() < 1e-9, "{consumed:?}");
         assert!((consumed[0].e2e_avg_ms - (500.0 * 10.0 + 700.0 * 30.0) / 1200.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn readings_that_drift_off_their_beat_still_cover_the_steps_they_pass() {
+        // Readings every 1.1 s: one step's last second holds none, and the steps after
+        // it must not be left without their consumed rate (a seed 002 sweep cell was).
+        let readings: Vec<ConsumeInterval> =
+            (1..=40u64).map(|k| interval(k * 1100, k as f64 * 1.1, 1100, 10.0)).collect();
+        let steps = timed(&[step(1.0, 1.0), step(2.0, 2.0), step(3.0, 3.0), step(4.0, 4.0)], 0, 3_299);
+        let consumed = consumed_steps(&[readings], &steps);
+        assert_eq!(consumed.len(), 4, "{consumed:?}");
+        assert!(consumed.iter().all(|c| (c.rate - 1000.0).abs() < 1e-6), "{consumed:?}");
     }
 
     #[test]

@@ -604,10 +604,8 @@ fn load_line(d: &Diagnosis) -> String {
     match &d.plan.ramp {
         Some(ramp) => format!("The load: the ramp `{ramp}` (START:STEP:EVERY_S:MAX), {steps} steps."),
         None => {
-            let missed = d.ramp.iter().filter(|s| !s.sustained).map(|s| s.target_rate).reduce(f64::min);
-            let bracket = match missed {
-                Some(missed) if d.plateau.found => {
-                    let kept = d.ramp.iter().filter(|s| s.sustained).map(|s| s.target_rate).fold(0.0, f64::max);
+            let bracket = match crate::plateau::search_bracket(&d.ramp) {
+                Some((kept, missed)) if d.plateau.found => {
                     format!("; the knee lies between the targets {kept:.0} (kept up) and {missed:.0} msg/s (did not)")
                 }
                 _ => String::new(),
