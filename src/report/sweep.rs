@@ -317,6 +317,27 @@ fn observations(sweep: &Sweep) -> Vec<String> {
             )
         });
     }
+    // On a VM the neighbours move a cell's figures: say which cells the hypervisor's steal
+    // weighed on, before anyone compares them.
+    let steal = |named: Option<&str>| named == Some("cpu: steal");
+    let stolen: Vec<String> = measured
+        .iter()
+        .filter(|c| {
+            c.verdict.as_ref().is_some_and(|v| {
+                (v.bound == "cpu" && v.cause.as_deref() == Some("steal")) || steal(v.runner_up.as_deref())
+            })
+        })
+        .map(|c| c.spec.name())
+        .collect();
+    if !stolen.is_empty() {
+        lines.push(format!(
+            "the hypervisor took CPU time (cpu: steal, as verdict or runner-up) in {} of {} cells — {}: their figures \
+             measure the VM's neighbours as much as Kafka; re-run them before comparing",
+            stolen.len(),
+            measured.len(),
+            stolen.join(", ")
+        ));
+    }
     lines
 }
 
@@ -619,6 +640,19 @@ mod tests {
         assert!(lines.iter().any(|l| l.starts_with("1000 B: more partitions do not help")), "{lines:?}");
         let more = sweep(vec![cell(1_000, 1, 10_000.0), cell(1_000, 6, 25_000.0)]);
         assert!(observations(&more).iter().any(|l| l.contains("6 partitions give the most, 25000 msg/s, 2.50×")));
+        assert!(!observations(&more).iter().any(|l| l.contains("steal")));
+        // Cells the hypervisor's steal weighed on are named.
+        let mut stolen = cell(1_000, 3, 900.0);
+        stolen.verdict =
+            Some(CellVerdict { bound: "cpu".into(), cause: Some("steal".into()), ..stolen.verdict.unwrap() });
+        let mut runner_up = cell(10_000, 3, 400.0);
+        runner_up.verdict.as_mut().unwrap().runner_up = Some("cpu: steal".into());
+        let noisy = observations(&sweep(vec![cell(1_000, 1, 2_800.0), stolen, runner_up]));
+        assert!(
+            noisy.iter().any(|l| l.starts_with("the hypervisor took CPU time")
+                && l.contains("in 2 of 3 cells — 1000b-3p-acksall-none-1g, 10000b-3p-acksall-none-1g:")),
+            "{noisy:?}"
+        );
     }
 
     #[test]
