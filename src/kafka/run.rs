@@ -149,7 +149,21 @@ impl ClientContext for Context {
                 let _ = self.brokers.check(host, port);
             }
         }
-        *self.statistics.lock().unwrap_or_else(|p| p.into_inner()) = Some(statistics);
+        let mut stored = self.statistics.lock().unwrap_or_else(|p| p.into_inner());
+        let mut statistics = statistics;
+        // A broker's window without samples (no request since the last statistics, as
+        // when the producers stop) keeps the last one that had some.
+        if let Some(before) = stored.as_ref() {
+            for (name, broker) in &mut statistics.brokers {
+                if let Some(was) = before.brokers.get(name) {
+                    keep_sampled(&mut broker.int_latency, &was.int_latency);
+                    keep_sampled(&mut broker.outbuf_latency, &was.outbuf_latency);
+                    keep_sampled(&mut broker.rtt, &was.rtt);
+                    keep_sampled(&mut broker.throttle, &was.throttle);
+                }
+            }
+        }
+        *stored = Some(statistics);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -657,19 +671,29 @@ fn control_loop(
     }
 }
 
+/// Keeps `before` where `now` has no samples.
+fn keep_sampled(now: &mut Option<rdkafka::statistics::Window>, before: &Option<rdkafka::statistics::Window>) {
+    let empty = |w: &Option<rdkafka::statistics::Window>| w.as_ref().is_none_or(|w| w.cnt == 0);
+    if empty(now) && !empty(before) {
+        now.clone_from(before);
+    }
+}
+
 fn broker_stats(context: &Context) -> Vec<BrokerStats> {
     let statistics = context.statistics.lock().unwrap_or_else(|p| p.into_inner());
     let Some(statistics) = statistics.as_ref() else { return Vec::new() };
+    // A window that never had samples is all zeros: no figure, not a round trip of 0 ms.
+    let sampled = |w: &Option<rdkafka::statistics::Window>| w.as_ref().filter(|w| w.cnt > 0).map(Into::into);
     let mut brokers: Vec<BrokerStats> = statistics
         .brokers
         .values()
         .filter(|b| b.nodeid >= 0)
         .map(|b| BrokerStats {
             name: b.name.clone(),
-            int_latency_us: b.int_latency.as_ref().map(Into::into),
-            outbuf_latency_us: b.outbuf_latency.as_ref().map(Into::into),
-            rtt_us: b.rtt.as_ref().map(Into::into),
-            throttle_ms: b.throttle.as_ref().map(Into::into),
+            int_latency_us: sampled(&b.int_latency),
+            outbuf_latency_us: sampled(&b.outbuf_latency),
+            rtt_us: sampled(&b.rtt),
+            throttle_ms: sampled(&b.throttle),
             txretries: b.txretries,
             req_timeouts: b.req_timeouts,
             txbytes: b.txbytes,
@@ -677,4 +701,25 @@ fn broker_stats(context: &Context) -> Vec<BrokerStats> {
         .collect();
     brokers.sort_by(|a, b| a.name.cmp(&b.name));
     brokers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_sampled;
+    use rdkafka::statistics::Window;
+
+    #[test]
+    fn a_window_without_samples_keeps_the_last_one_that_had_some() {
+        let sampled = Some(Window { cnt: 40, p99: 9_000, ..Window::default() });
+        let empty = Some(Window::default());
+        let mut now = empty.clone();
+        keep_sampled(&mut now, &sampled);
+        assert_eq!(now.as_ref().map(|w| (w.cnt, w.p99)), Some((40, 9_000)));
+        let mut fresh = Some(Window { cnt: 3, p99: 1_000, ..Window::default() });
+        keep_sampled(&mut fresh, &sampled);
+        assert_eq!(fresh.as_ref().map(|w| w.p99), Some(1_000), "a window with samples is this interval's");
+        let mut none = None;
+        keep_sampled(&mut none, &empty);
+        assert!(none.is_none());
+    }
 }

@@ -205,6 +205,14 @@ fn every_shipped_rule_fires_on_its_scenario_and_stays_quiet_when_healthy() {
         ("kafka.key_skew", vec![("producer_partition_skew", 4.0)]),
         ("kafka.unused_partitions", vec![("producer_used_partition_ratio", 0.4)]),
         ("kafka.slow_broker", vec![("producer_rtt_p99_ms", 150.0)]),
+        (
+            "kafka.leaders_wait_on_followers",
+            vec![
+                ("producer_rtt_p99_ms", 1500.0),
+                ("kafka_produce_total_time_p99_ms", 400.0),
+                ("kafka_produce_remote_time_p99_ms", 390.0),
+            ],
+        ),
         ("consumer.falling_behind", vec![("consumer_lag_growth_per_sec", 3000.0)]),
         (
             "consumer.partitions",
@@ -300,9 +308,11 @@ fn a_leader_waiting_on_its_followers_is_not_a_slow_broker() {
     values.insert("kafka_produce_queue_time_p99_ms", 5.0);
     values.insert("kafka_produce_remote_time_p99_ms", 390.0);
     assert_eq!(state(&values, "kafka.slow_broker"), RuleState::Quiet);
+    assert!(matches!(state(&values, "kafka.leaders_wait_on_followers"), RuleState::Fired { .. }));
     // Without JMX the client's round trips are all there is: the excuse is not measured.
     values.retain(|name, _| !name.starts_with("kafka_produce_"));
     assert!(matches!(state(&values, "kafka.slow_broker"), RuleState::Fired { .. }));
+    assert!(matches!(state(&values, "kafka.leaders_wait_on_followers"), RuleState::Unknown { .. }));
 }
 
 #[test]
