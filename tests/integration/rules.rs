@@ -312,7 +312,7 @@ fn a_leader_waiting_on_its_followers_is_not_a_slow_broker() {
     // Without JMX the client's round trips are all there is: the excuse is not measured.
     values.retain(|name, _| !name.starts_with("kafka_produce_"));
     assert!(matches!(state(&values, "kafka.slow_broker"), RuleState::Fired { .. }));
-    assert!(matches!(state(&values, "kafka.leaders_wait_on_followers"), RuleState::Unknown { .. }));
+    assert!(matches!(state(&values, "kafka.leaders_wait_on_followers"), RuleState::NotApplicable { .. }));
 }
 
 #[test]
