@@ -142,7 +142,7 @@ impl Context {
 }
 
 impl ClientContext for Context {
-    fn stats(&self, statistics: Statistics) {
+    fn stats(&self, mut statistics: Statistics) {
         // A broker the cluster starts advertising mid-run appears here first.
         for broker in statistics.brokers.values() {
             if let Ok((host, port)) = crate::allow::split_host_port(&broker.nodename) {
@@ -150,7 +150,6 @@ impl ClientContext for Context {
             }
         }
         let mut stored = self.statistics.lock().unwrap_or_else(|p| p.into_inner());
-        let mut statistics = statistics;
         // A broker's window without samples (no request since the last statistics, as
         // when the producers stop) keeps the last one that had some.
         if let Some(before) = stored.as_ref() {

@@ -259,24 +259,35 @@ fn render(template: &[TemplatePart], instance: &str, bindings: &Bindings) -> Str
     out
 }
 
+/// Binds `signals` to their windowed values on `instance` (a host-scoped signal's there, a
+/// cluster-scoped one's the run's), or names each that has none (`signal@instance`).
+fn bind<'a>(
+    signals: &'a [(String, SignalId)],
+    rules: &RuleSet,
+    index: &Index<'a>,
+    instance: &str,
+) -> Result<Bindings<'a>, Vec<String>> {
+    let mut data = Vec::with_capacity(signals.len());
+    let mut absent = Vec::new();
+    for (name, id) in signals {
+        let host = (rules.catalog.get(*id).scope == Scope::Host).then_some(instance);
+        match index.values(*id, host) {
+            Some(values) => data.push(values),
+            None => absent.push(format!("{name}@{}", host.unwrap_or("cluster"))),
+        }
+    }
+    if !absent.is_empty() {
+        return Err(absent);
+    }
+    Ok(Bindings { names: signals, handles: (0..signals.len()).map(|i| Value::Int(i as i64)).collect(), data })
+}
+
 /// Whether the rule's `unless` holds on `instance` — judged only where every one of its
 /// signals was measured there: an unmeasured excuse excuses nothing.
 fn excused(rule: &Rule, rules: &RuleSet, index: &Index, instance: &str) -> bool {
     let Some(unless) = &rule.unless else { return false };
-    let mut data = Vec::with_capacity(unless.signals.len());
-    for (_, id) in &unless.signals {
-        let host = (rules.catalog.get(*id).scope == Scope::Host).then_some(instance);
-        match index.values(*id, host) {
-            Some(values) => data.push(values),
-            None => return false,
-        }
-    }
-    let bindings = Bindings {
-        names: &unless.signals,
-        handles: (0..unless.signals.len()).map(|i| Value::Int(i as i64)).collect(),
-        data,
-    };
-    unless.when.eval_boolean_with_context(&bindings).unwrap_or(false)
+    bind(&unless.signals, rules, index, instance)
+        .is_ok_and(|bindings| unless.when.eval_boolean_with_context(&bindings).unwrap_or(false))
 }
 
 fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index, evidence: &Evidence) -> RuleOutcome {
@@ -312,23 +323,12 @@ fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index, evidence: &Evidenc
         missing.extend(rule.signals.iter().map(|(name, _)| format!("{name}@any host")));
     }
     for instance in instances {
-        let mut data = Vec::with_capacity(rule.signals.len());
-        let mut absent = Vec::new();
-        for (name, id) in &rule.signals {
-            let host = (scope(*id) == Scope::Host).then_some(instance);
-            match index.values(*id, host) {
-                Some(values) => data.push(values),
-                None => absent.push(format!("{name}@{}", host.unwrap_or("cluster"))),
+        let bindings = match bind(&rule.signals, rules, index, instance) {
+            Ok(bindings) => bindings,
+            Err(absent) => {
+                missing.extend(absent);
+                continue;
             }
-        }
-        if !absent.is_empty() {
-            missing.extend(absent);
-            continue;
-        }
-        let bindings = Bindings {
-            names: &rule.signals,
-            handles: (0..rule.signals.len()).map(|i| Value::Int(i as i64)).collect(),
-            data,
         };
         match rule.when.eval_boolean_with_context(&bindings) {
             Ok(true) if excused(rule, rules, index, instance) => evaluated = true,
