@@ -158,8 +158,6 @@ pub struct Rule {
 pub struct Unless {
     /// The condition.
     pub when: evalexpr::Node,
-    /// Its text, for reports.
-    pub text: String,
     /// The signals it uses.
     pub signals: Vec<(String, SignalId)>,
 }
@@ -390,7 +388,7 @@ impl RuleSet {
                     None => None,
                     Some(text) => match compile_expression(text.get_ref(), &set.catalog).and_then(|(when, signals)| {
                         eval::type_check(&when, &signals, text.get_ref())?;
-                        Ok(Unless { when, text: text.get_ref().clone(), signals })
+                        Ok(Unless { when, signals })
                     }) {
                         Ok(unless) if !unless.signals.is_empty() => Some(unless),
                         Ok(_) => {
