@@ -96,8 +96,14 @@ mod tests {
         let before = thread_cpu();
         let start = std::time::Instant::now();
         let mut x = 0u64;
-        while start.elapsed() < Duration::from_millis(50) {
-            x = x.wrapping_add(std::hint::black_box(1));
+        // Busy until the thread's own clock has 20 ms, or 2 s of wall time: on a shared,
+        // stolen-from machine 50 ms of wall time held less than 20 ms of this thread's CPU.
+        while thread_cpu().since(before).total() <= Duration::from_millis(20)
+            && start.elapsed() < Duration::from_secs(2)
+        {
+            for _ in 0..10_000 {
+                x = x.wrapping_add(std::hint::black_box(1));
+            }
         }
         assert!(x > 0);
         assert!(thread_cpu().since(before).total() > Duration::from_millis(20));
