@@ -336,6 +336,11 @@ pub struct ReportArgs {
     /// Directory to write findings.md and timeline.svg to (default: beside evidence.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Judge a diagnosis's saved evidence again with the rule files in this directory (a
+    /// rule edited or added since) and write the new verdict beside the rendered report
+    /// (evidence.json in --out, which must then differ from the evidence's directory).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
 }
 
 /// `plateau agent`.

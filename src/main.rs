@@ -304,17 +304,24 @@ fn run_model(args: ModelArgs) -> anyhow::Result<()> {
 /// The rules and the agents' token a diagnosis or a sweep needs, or what to fix (exit 2).
 fn rules_and_token(run: &plateau::cli::RunFlags, command: &str) -> anyhow::Result<(plateau::rules::RuleSet, String)> {
     use plateau::diagnose::PlanError;
-    let (rules, token_file) = (&run.rules, run.token_file.as_deref());
-    let rule_set = plateau::rules::RuleSet::load_dir(rules).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        PlanError(format!("{} error(s) in {}:\n{}", errors.len(), rules.display(), lines.join("\n")))
-    })?;
-    let token = token_file
+    let rule_set = load_rules(&run.rules)?;
+    let token = run
+        .token_file
+        .as_deref()
         .map(plateau::agent::read_token_file)
         .transpose()
         .map_err(|err| PlanError(format!("{err:#}")))?
         .ok_or_else(|| PlanError(format!("{command} talks to agents and needs their token: pass --token-file FILE")))?;
     Ok((rule_set, token))
+}
+
+/// The rule files in `dir`, or every error in them with its file, line and column (exit 2).
+fn load_rules(dir: &std::path::Path) -> anyhow::Result<plateau::rules::RuleSet> {
+    plateau::rules::RuleSet::load_dir(dir).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        plateau::diagnose::PlanError(format!("{} error(s) in {}:\n{}", errors.len(), dir.display(), lines.join("\n")))
+            .into()
+    })
 }
 
 /// The command line as typed, quoted where it has spaces.
@@ -398,10 +405,35 @@ fn run_report(args: ReportArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let diagnosis = plateau::report::findings::read_evidence(&args.evidence)?;
+    if let Some(dir) = &args.rules {
+        // Judged again, it is a new diagnosis of the same measurements: written whole
+        // elsewhere, so the saved verdict stays beside the evidence it was given on.
+        let beside = args.evidence.parent().unwrap_or(std::path::Path::new(""));
+        if args.out.as_deref().is_none_or(|o| same_dir(o, beside)) {
+            return Err(plateau::diagnose::PlanError(
+                "report --rules writes a new evidence.json: pass --out DIR, a directory other than the saved one's"
+                    .into(),
+            )
+            .into());
+        }
+        let judged = diagnosis.judged_again(&load_rules(dir)?);
+        plateau::report::findings::write_all(&judged, &out)?;
+        print!("{}", plateau::report::findings::terminal(&judged, &out));
+        return Ok(());
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     plateau::report::findings::write_rendered(&diagnosis, &out)?;
     print!("{}", plateau::report::findings::terminal(&diagnosis, &out));
     Ok(())
+}
+
+/// Whether two paths name the same directory (either may not exist yet).
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let canonical = |p: &std::path::Path| {
+        let p = if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p };
+        std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+    };
+    canonical(a) == canonical(b)
 }
 
 fn run_controller(args: plateau::cli::ControllerArgs) -> anyhow::Result<()> {

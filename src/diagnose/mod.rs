@@ -47,6 +47,13 @@ pub struct Check {
     pub detail: String,
 }
 
+impl Check {
+    /// A failed check as a line of the verdict's missing list.
+    pub fn failure(&self) -> Option<String> {
+        (!self.ok).then(|| format!("{}: {}", self.what, self.detail))
+    }
+}
+
 /// The disk probe on one broker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiskCell {
@@ -144,6 +151,22 @@ pub struct Diagnosis {
     pub sla: Option<crate::sla::SlaFinding>,
     /// Whether the run was interrupted.
     pub interrupted: bool,
+}
+
+impl Diagnosis {
+    /// The saved evidence judged again by `rules` (a rule edited or added since): a new
+    /// verdict and model vote over the saved window, knee and model; the measurements stay.
+    pub fn judged_again(mut self, rules: &RuleSet) -> Diagnosis {
+        let failures: Vec<String> = self.preflight.iter().filter_map(Check::failure).collect();
+        let model = self.model.as_ref().zip(self.observed_ingress_mbps).map(|(prediction, observed_ingress_mbps)| {
+            crate::verdict::ModelCheck { prediction, observed_ingress_mbps }
+        });
+        let judged =
+            crate::verdict::judge(rules, &self.evidence, self.window_ms, &self.plateau, &self.ramp, model, &failures);
+        self.verdict = judged.verdict;
+        self.model_agrees = judged.model_agrees;
+        self
+    }
 }
 
 /// Progress reporting for the terminal.

@@ -31,7 +31,7 @@ pub struct Preflight {
 impl Preflight {
     /// The failed checks, as lines for the verdict's missing list.
     pub fn failures(&self) -> Vec<String> {
-        self.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.what, c.detail)).collect()
+        self.checks.iter().filter_map(Check::failure).collect()
     }
 
     fn check(&mut self, progress: &dyn Progress, what: String, outcome: Result<String, String>) -> bool {

@@ -282,12 +282,13 @@ fn bind<'a>(
     Ok(Bindings { names: signals, handles: (0..signals.len()).map(|i| Value::Int(i as i64)).collect(), data })
 }
 
-/// Whether the rule's `unless` holds on `instance` — judged only where every one of its
-/// signals was measured there: an unmeasured excuse excuses nothing.
+/// Whether one of the rule's `unless` conditions holds on `instance` — each judged only
+/// where every one of its signals was measured there: an unmeasured excuse excuses nothing.
 fn excused(rule: &Rule, rules: &RuleSet, index: &Index, instance: &str) -> bool {
-    let Some(unless) = &rule.unless else { return false };
-    bind(&unless.signals, rules, index, instance)
-        .is_ok_and(|bindings| unless.when.eval_boolean_with_context(&bindings).unwrap_or(false))
+    rule.unless.iter().any(|unless| {
+        bind(&unless.signals, rules, index, instance)
+            .is_ok_and(|bindings| unless.when.eval_boolean_with_context(&bindings).unwrap_or(false))
+    })
 }
 
 fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index, evidence: &Evidence) -> RuleOutcome {

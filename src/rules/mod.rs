@@ -73,7 +73,15 @@ struct RawRule {
     #[serde(default)]
     applies_if: Option<toml::Spanned<String>>,
     #[serde(default)]
-    unless: Option<toml::Spanned<String>>,
+    unless: Option<toml::Spanned<OneOrMany>>,
+}
+
+/// A rule's `unless`: one condition or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 fn default_weight() -> f64 {
@@ -146,11 +154,12 @@ pub struct Rule {
     /// of it at all, the rule does not apply — the stage was not measured, which is not
     /// missing evidence — and it counts neither for nor against the verdict.
     pub applies_if: Option<(String, SignalId)>,
-    /// A condition that, where its own signals were measured and it holds, keeps the rule
-    /// from firing on that instance: another explanation of the same symptom
+    /// Conditions each of which, where its own signals were measured and it holds, keeps
+    /// the rule from firing on that instance: another explanation of the same symptom
     /// (`kafka.slow_broker` unless the leader's produce time went to waiting on
-    /// followers). Where its signals are missing the rule is judged by `when` alone.
-    pub unless: Option<Unless>,
+    /// followers, or unless the machine under it was busy). Where a condition's signals
+    /// are missing it excuses nothing and the rule is judged by `when` alone.
+    pub unless: Vec<Unless>,
 }
 
 /// A rule's `unless` condition, compiled.
@@ -384,23 +393,25 @@ impl RuleSet {
                         }
                     },
                 };
-                let unless = match &raw.unless {
-                    None => None,
-                    Some(text) => match compile_expression(text.get_ref(), &set.catalog).and_then(|(when, signals)| {
-                        eval::type_check(&when, &signals, text.get_ref())?;
+                let unless_texts = match raw.unless.as_ref().map(|u| (u.span().start, u.get_ref())) {
+                    None => Vec::new(),
+                    Some((start, OneOrMany::One(text))) => vec![(start, text.clone())],
+                    Some((start, OneOrMany::Many(texts))) => texts.iter().map(|t| (start, t.clone())).collect(),
+                };
+                let mut unless = Vec::new();
+                for (start, text) in &unless_texts {
+                    match compile_expression(text, &set.catalog).and_then(|(when, signals)| {
+                        eval::type_check(&when, &signals, text)?;
                         Ok(Unless { when, signals })
                     }) {
-                        Ok(unless) if !unless.signals.is_empty() => Some(unless),
-                        Ok(_) => {
-                            errors.push(at(text.span().start, format!("rule '{id}': unless uses no signal")));
-                            continue;
-                        }
-                        Err(message) => {
-                            errors.push(at(text.span().start, format!("rule '{id}': its unless: {message}")));
-                            continue;
-                        }
-                    },
-                };
+                        Ok(condition) if !condition.signals.is_empty() => unless.push(condition),
+                        Ok(_) => errors.push(at(*start, format!("rule '{id}': unless '{text}' uses no signal"))),
+                        Err(message) => errors.push(at(*start, format!("rule '{id}': its unless '{text}': {message}"))),
+                    }
+                }
+                if unless.len() < unless_texts.len() {
+                    continue;
+                }
                 let cause =
                     raw.cause.unwrap_or_else(|| id.split_once('.').map_or(&*id, |(_, name)| name).replace('_', " "));
                 set.rules.push(Rule {
@@ -489,18 +500,20 @@ advice = "Add cores."
             let errors = load(&rule(wrong)).unwrap_err();
             assert!(errors[0].message.contains("must name another bound"), "{}", errors[0]);
         }
-        let unless = |text: &str| {
+        let unless = |value: &str| {
             format!(
-                "[[rule]]\nid = \"x\"\nbound = \"cpu\"\nwhen = \"avg(host_cpu_busy) > 1\"\nunless = \"{text}\"\nevidence = \"e\"\nadvice = \"a\"\n"
+                "[[rule]]\nid = \"x\"\nbound = \"cpu\"\nwhen = \"avg(host_cpu_busy) > 1\"\nunless = {value}\nevidence = \"e\"\nadvice = \"a\"\n"
             )
         };
-        assert_eq!(load(&unless("max(host_cpu_busy) > 2")).unwrap().rules[0].unless.as_ref().unwrap().signals.len(), 1);
-        let errors = load(&unless("max(no_such_signal) > 2")).unwrap_err();
+        assert_eq!(load(&unless("\"max(host_cpu_busy) > 2\"")).unwrap().rules[0].unless[0].signals.len(), 1);
+        let two = load(&unless("[\"max(host_cpu_busy) > 2\", \"min(host_cpu_busy) > 0.5\"]")).unwrap();
+        assert_eq!(two.rules[0].unless.len(), 2);
+        let errors = load(&unless("[\"max(host_cpu_busy) > 2\", \"max(no_such_signal) > 2\"]")).unwrap_err();
         assert_eq!(
             errors[0].to_string(),
-            "r.toml:5:10: rule 'x': its unless: unknown signal 'no_such_signal'; signals are defined in signals.toml"
+            "r.toml:5:10: rule 'x': its unless 'max(no_such_signal) > 2': unknown signal 'no_such_signal'; signals are defined in signals.toml"
         );
-        let errors = load(&unless("max(host_cpu_busy) + 2")).unwrap_err();
+        let errors = load(&unless("\"max(host_cpu_busy) + 2\"")).unwrap_err();
         assert!(errors[0].message.contains("is not a true/false condition"), "{}", errors[0]);
     }
 }

@@ -232,20 +232,7 @@ fn the_saved_evidence_judged_again_gives_the_same_verdict() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diagnose/client-bound/evidence.json");
     let diagnosis = plateau::report::findings::read_evidence(&path).unwrap();
     let rules = plateau::rules::RuleSet::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
-    let model = diagnosis
-        .model
-        .as_ref()
-        .zip(diagnosis.observed_ingress_mbps)
-        .map(|(prediction, observed)| plateau::verdict::ModelCheck { prediction, observed_ingress_mbps: observed });
-    let judged = plateau::verdict::judge(
-        &rules,
-        &diagnosis.evidence,
-        diagnosis.window_ms,
-        &diagnosis.plateau,
-        &diagnosis.ramp,
-        model,
-        &[],
-    );
+    let judged = diagnosis.clone().judged_again(&rules);
     let saved = &diagnosis.verdict;
     assert_eq!(judged.verdict.bound, saved.bound);
     assert_eq!(judged.verdict.runner_up, saved.runner_up);
@@ -262,6 +249,70 @@ fn the_saved_evidence_judged_again_gives_the_same_verdict() {
         assert!(judged_texts.contains(&line), "{line:?} not in {judged_texts:?}");
     }
     assert_eq!(judged.model_agrees, diagnosis.model_agrees);
+}
+
+/// `plateau report --rules` judges a saved diagnosis again with edited rules and writes a
+/// new one elsewhere. The fixture is a CI run's healthy testbed at its ceiling — three
+/// brokers on two cores, the machine all used — which the rules of the day judged
+/// `kafka: replication` (the leaders waited on followers that were waiting for a core);
+/// today's rules name the crowded machine, and the saved diagnosis stays as it was.
+#[test]
+fn saved_evidence_is_judged_again_with_edited_rules_into_a_new_report() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let saved = root.join("tests/data/diagnose/crowded-machine/evidence.json");
+    let before = std::fs::read(&saved).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let rules = root.join("rules");
+    let (code, stdout, stderr) = plateau_status(&[
+        "report",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("cpu: machine shared with neighbours"), "{stdout}");
+    let old = read_json(&saved);
+    let new = read_json(&out.path().join("evidence.json"));
+    assert_eq!(old["verdict"]["bound"], "kafka");
+    assert_eq!(
+        (&new["verdict"]["bound"], &new["verdict"]["cause"]),
+        (&"cpu".into(), &"machine shared with neighbours".into())
+    );
+    for measured in ["ramp", "plateau", "network", "disks", "produce", "window_ms", "evidence"] {
+        assert_eq!(old[measured], new[measured], "{measured} changed");
+    }
+    let findings = std::fs::read_to_string(out.path().join("findings.md")).unwrap();
+    assert!(findings.contains("**cpu**-bound — cause: **machine shared with neighbours**"), "{findings}");
+    assert_eq!(std::fs::read(&saved).unwrap(), before, "the saved diagnosis was rewritten");
+
+    // Without --out it would overwrite the saved verdict: refused, and nothing written.
+    let (code, _, stderr) = plateau_status(&["report", "--rules", rules.to_str().unwrap(), saved.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("pass --out DIR"), "{stderr}");
+    assert_eq!(std::fs::read(&saved).unwrap(), before);
+
+    // A broken rule file is named with its line, and no report is written.
+    let broken = tempfile::tempdir().unwrap();
+    std::fs::copy(rules.join("signals.toml"), broken.path().join("signals.toml")).unwrap();
+    std::fs::write(
+        broken.path().join("r.toml"),
+        "[[rule]]\nid = \"x\"\nbound = \"cpu\"\nwhen = \"avg(nope) > 1\"\nevidence = \"e\"\nadvice = \"a\"\n",
+    )
+    .unwrap();
+    let elsewhere = out.path().join("again");
+    let (code, _, stderr) = plateau_status(&[
+        "report",
+        "--rules",
+        broken.path().to_str().unwrap(),
+        "--out",
+        elsewhere.to_str().unwrap(),
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("r.toml:4:") && stderr.contains("unknown signal 'nope'"), "{stderr}");
+    assert!(!elsewhere.exists());
 }
 
 /// "Diagnose now" judges through the same function: the controller's judgment of a saved

@@ -116,8 +116,11 @@ kafka_define() {
     local pipeline=(--consumer "${consumers[0]:-}" --database "${databases[0]:-}")
     case $1 in
         none)
-            expected=none fault="a search up to 160 msg/s of 16 KB events; nothing capped"
-            flags=(--search 40:160 --size 16000) ;;
+            # 1.6 MB/s of ingress, 4.8 MB/s written across three brokers: well under what
+            # the testbed carries on a slow day (2.4 MB/s when the two cores were all the
+            # brokers had; at 160 msg/s the search found that knee, and the machine named).
+            expected=none fault="a search up to 100 msg/s of 16 KB events; nothing capped"
+            flags=(--search 40:100 --size 16000) ;;
         network)
             # Seed 000: with RF 3 every broker's link carries the whole producer ingress;
             # 32 KB events, so that the links bind before two cores do. Seed 000's links
