@@ -157,8 +157,11 @@ impl ClientContext for Context {
                 if let Some(was) = before.brokers.get(name) {
                     keep_sampled(&mut broker.int_latency, &was.int_latency);
                     keep_sampled(&mut broker.outbuf_latency, &was.outbuf_latency);
+                    // The throttle window goes with the round trips it was answered on.
+                    if sampled_window(&broker.rtt).is_none() && sampled_window(&was.rtt).is_some() {
+                        broker.throttle.clone_from(&was.throttle);
+                    }
                     keep_sampled(&mut broker.rtt, &was.rtt);
-                    keep_sampled(&mut broker.throttle, &was.throttle);
                 }
             }
         }
@@ -672,17 +675,33 @@ fn control_loop(
 
 /// Keeps `before` where `now` has no samples.
 fn keep_sampled(now: &mut Option<rdkafka::statistics::Window>, before: &Option<rdkafka::statistics::Window>) {
-    let empty = |w: &Option<rdkafka::statistics::Window>| w.as_ref().is_none_or(|w| w.cnt == 0);
-    if empty(now) && !empty(before) {
+    if sampled_window(now).is_none() && sampled_window(before).is_some() {
         now.clone_from(before);
+    }
+}
+
+/// A window that had samples. One that never had any is all zeros: no figure, not a
+/// round trip of 0 ms.
+fn sampled_window(window: &Option<rdkafka::statistics::Window>) -> Option<&rdkafka::statistics::Window> {
+    window.as_ref().filter(|w| w.cnt > 0)
+}
+
+/// The broker's throttle window, ms. librdkafka adds a response's throttle time to it only
+/// when it is above zero (`rd_kafka_op_throttle_time`), so an empty window beside answered
+/// requests is no throttling at all: zero, not a missing figure. Without answered requests
+/// there is nothing to say.
+fn throttle_of(broker: &rdkafka::statistics::Broker) -> Option<crate::kafka::report::WindowUs> {
+    match (sampled_window(&broker.throttle), sampled_window(&broker.rtt)) {
+        (Some(throttle), _) => Some(throttle.into()),
+        (None, Some(_)) => Some(crate::kafka::report::WindowUs::default()),
+        (None, None) => None,
     }
 }
 
 fn broker_stats(context: &Context) -> Vec<BrokerStats> {
     let statistics = context.statistics.lock().unwrap_or_else(|p| p.into_inner());
     let Some(statistics) = statistics.as_ref() else { return Vec::new() };
-    // A window that never had samples is all zeros: no figure, not a round trip of 0 ms.
-    let sampled = |w: &Option<rdkafka::statistics::Window>| w.as_ref().filter(|w| w.cnt > 0).map(Into::into);
+    let sampled = |w: &Option<rdkafka::statistics::Window>| sampled_window(w).map(Into::into);
     let mut brokers: Vec<BrokerStats> = statistics
         .brokers
         .values()
@@ -692,7 +711,7 @@ fn broker_stats(context: &Context) -> Vec<BrokerStats> {
             int_latency_us: sampled(&b.int_latency),
             outbuf_latency_us: sampled(&b.outbuf_latency),
             rtt_us: sampled(&b.rtt),
-            throttle_ms: sampled(&b.throttle),
+            throttle_ms: throttle_of(b),
             txretries: b.txretries,
             req_timeouts: b.req_timeouts,
             txbytes: b.txbytes,
@@ -704,8 +723,8 @@ fn broker_stats(context: &Context) -> Vec<BrokerStats> {
 
 #[cfg(test)]
 mod tests {
-    use super::keep_sampled;
-    use rdkafka::statistics::Window;
+    use super::{keep_sampled, throttle_of};
+    use rdkafka::statistics::{Broker, Window};
 
     #[test]
     fn a_window_without_samples_keeps_the_last_one_that_had_some() {
@@ -720,5 +739,16 @@ mod tests {
         let mut none = None;
         keep_sampled(&mut none, &empty);
         assert!(none.is_none());
+    }
+
+    #[test]
+    fn an_empty_throttle_window_beside_answered_requests_is_no_throttling() {
+        let answered = Some(Window { cnt: 12, p99: 4_000, ..Window::default() });
+        let broker = |rtt: Option<Window>, throttle: Option<Window>| Broker { rtt, throttle, ..Broker::default() };
+        let unthrottled = throttle_of(&broker(answered.clone(), Some(Window::default())));
+        assert_eq!(unthrottled.map(|w| w.max), Some(0));
+        let throttled = throttle_of(&broker(answered, Some(Window { cnt: 3, max: 250, ..Window::default() })));
+        assert_eq!(throttled.map(|w| w.max), Some(250));
+        assert_eq!(throttle_of(&broker(Some(Window::default()), Some(Window::default()))), None, "nothing answered");
     }
 }

@@ -267,19 +267,40 @@ fn bind<'a>(
     index: &Index<'a>,
     instance: &str,
 ) -> Result<Bindings<'a>, Vec<String>> {
+    let (bindings, absent) = bind_each(signals, rules, index, instance);
+    if absent.is_empty() { Ok(bindings) } else { Err(absent) }
+}
+
+/// Binds `signals` as [`bind`] does, a missing one to no values (its aggregates fail, and
+/// the evidence text says `?`).
+fn bind_present<'a>(
+    signals: &'a [(String, SignalId)],
+    rules: &RuleSet,
+    index: &Index<'a>,
+    instance: &str,
+) -> Bindings<'a> {
+    bind_each(signals, rules, index, instance).0
+}
+
+fn bind_each<'a>(
+    signals: &'a [(String, SignalId)],
+    rules: &RuleSet,
+    index: &Index<'a>,
+    instance: &str,
+) -> (Bindings<'a>, Vec<String>) {
     let mut data = Vec::with_capacity(signals.len());
     let mut absent = Vec::new();
     for (name, id) in signals {
         let host = (rules.catalog.get(*id).scope == Scope::Host).then_some(instance);
         match index.values(*id, host) {
             Some(values) => data.push(values),
-            None => absent.push(format!("{name}@{}", host.unwrap_or("cluster"))),
+            None => {
+                absent.push(format!("{name}@{}", host.unwrap_or("cluster")));
+                data.push(&[][..]);
+            }
         }
     }
-    if !absent.is_empty() {
-        return Err(absent);
-    }
-    Ok(Bindings { names: signals, handles: (0..signals.len()).map(|i| Value::Int(i as i64)).collect(), data })
+    (Bindings { names: signals, handles: (0..signals.len()).map(|i| Value::Int(i as i64)).collect(), data }, absent)
 }
 
 /// Whether one of the rule's `unless` conditions holds on `instance` — each judged only
@@ -309,8 +330,11 @@ fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index, evidence: &Evidenc
         return outcome(RuleState::NotApplicable { absent: name.clone() });
     }
     let scope = |id: SignalId| rules.catalog.get(id).scope;
+    // The condition's signals decide where and whether the rule is judged; a signal only
+    // the evidence text uses shows as `?` where it is missing.
+    let when_signals = &rule.signals[..rule.when_signals];
     let host_signals: Vec<SignalId> =
-        rule.signals.iter().map(|(_, id)| *id).filter(|id| scope(*id) == Scope::Host).collect();
+        when_signals.iter().map(|(_, id)| *id).filter(|id| scope(*id) == Scope::Host).collect();
     let instances: BTreeSet<&str> = if host_signals.is_empty() {
         BTreeSet::from(["cluster"])
     } else {
@@ -321,10 +345,10 @@ fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index, evidence: &Evidenc
     let mut missing = Vec::new();
     let mut evaluated = false;
     if instances.is_empty() {
-        missing.extend(rule.signals.iter().map(|(name, _)| format!("{name}@any host")));
+        missing.extend(when_signals.iter().map(|(name, _)| format!("{name}@any host")));
     }
     for instance in instances {
-        let bindings = match bind(&rule.signals, rules, index, instance) {
+        let bindings = match bind(when_signals, rules, index, instance) {
             Ok(bindings) => bindings,
             Err(absent) => {
                 missing.extend(absent);
@@ -336,7 +360,7 @@ fn evaluate_rule(rule: &Rule, rules: &RuleSet, index: &Index, evidence: &Evidenc
             Ok(true) => {
                 evaluated = true;
                 fired.push(instance.to_string());
-                evidence.push(render(&rule.evidence, instance, &bindings));
+                evidence.push(render(&rule.evidence, instance, &bind_present(&rule.signals, rules, index, instance)));
             }
             Ok(false) => evaluated = true,
             Err(err) => missing.push(format!("{}@{instance} ({err})", rule.id)),
@@ -574,6 +598,32 @@ advice = "Check the producers."
         assert!(!verdict.missing.is_empty());
         let calm = Evidence { series: vec![series("host_cpu_busy", "h", &[0.1])], unavailable: vec![] };
         assert_eq!(evaluate(&rules(), &calm, (0, 10_000), false).bound, Bound::None);
+    }
+
+    #[test]
+    fn a_signal_only_the_evidence_uses_does_not_keep_the_rule_from_being_judged() {
+        let rule = r#"
+[[rule]]
+id = "client.not_keeping_up"
+bound = "client"
+when = "avg(producer_achieved_ratio) < 0.95"
+evidence = "producers achieved {avg(producer_achieved_ratio):pct} of target, the CPU {avg(host_cpu_busy):pct} busy"
+advice = "Check the producers."
+"#;
+        let set = RuleSet::from_sources(rules().catalog, &[("r.toml".into(), rule.into())]).unwrap();
+        let achieved = |ratio: f64| Evidence {
+            series: vec![series("producer_achieved_ratio", "cluster", &[ratio, ratio])],
+            unavailable: vec![],
+        };
+        let lagging = evaluate(&set, &achieved(0.5), (0, 10_000), true);
+        match &lagging.rules[0].state {
+            RuleState::Fired { evidence, .. } => {
+                assert_eq!(evidence[0], "producers achieved 50 % of target, the CPU ? busy");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(lagging.missing.is_empty(), "{:?}", lagging.missing);
+        assert_eq!(evaluate(&set, &achieved(0.99), (0, 10_000), true).rules[0].state, RuleState::Quiet);
     }
 
     #[test]

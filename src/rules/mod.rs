@@ -134,8 +134,11 @@ pub struct Rule {
     pub when: evalexpr::Node,
     /// The `when` text, for reports.
     pub when_text: String,
-    /// The signals the condition and template use.
+    /// The signals the condition and template use: the condition's first.
     pub signals: Vec<(String, SignalId)>,
+    /// How many of `signals` the condition uses; the rest only fill in the evidence text,
+    /// and where one is missing the text says `?` rather than the rule going unknown.
+    pub when_signals: usize,
     /// Weight in the verdict.
     pub weight: f64,
     /// The evidence template.
@@ -354,6 +357,7 @@ impl RuleSet {
                     errors.push(at(raw.when.span().start, format!("rule '{id}': {message}")));
                     continue;
                 }
+                let when_signals = signals.len();
                 let evidence = match compile_template(raw.evidence.get_ref(), &set.catalog, &mut signals) {
                     Ok(parts) => parts,
                     Err(message) => {
@@ -421,6 +425,7 @@ impl RuleSet {
                     when,
                     when_text: raw.when.get_ref().clone(),
                     signals,
+                    when_signals,
                     weight: raw.weight,
                     evidence,
                     advice: raw.advice,

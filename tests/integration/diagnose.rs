@@ -77,6 +77,9 @@ fn a_client_side_ceiling_is_named_with_evidence_and_a_full_report() {
     // The unreachable Prometheus is reported as missing, not fatal.
     let missing = verdict["missing"].to_string();
     assert!(missing.contains(&dead_prometheus), "{missing}");
+    // An unthrottled producer's throttle is zero, not missing (librdkafka's throttle window
+    // counts only throttled responses): the quota rules are judged, not unknown.
+    assert!(!missing.contains("producer_throttle_ms@cluster"), "{missing}");
 
     // evidence.json holds everything measured: the probes, the ramp, the samples.
     let saved = read_json(&report_dir.join("evidence.json"));

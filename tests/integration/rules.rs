@@ -311,6 +311,12 @@ fn a_leader_waiting_on_its_followers_is_not_a_slow_broker() {
     values.insert("kafka_produce_remote_time_p99_ms", 390.0);
     assert_eq!(state(&values, "kafka.slow_broker"), RuleState::Quiet);
     assert!(matches!(state(&values, "kafka.leaders_wait_on_followers"), RuleState::Fired { .. }));
+    // A wait past 500 ms is kafka.waiting_on_followers': the same finding counts once.
+    let mut long_wait = values.clone();
+    long_wait.insert("kafka_produce_total_time_p99_ms", 900.0);
+    long_wait.insert("kafka_produce_remote_time_p99_ms", 800.0);
+    assert!(matches!(state(&long_wait, "kafka.waiting_on_followers"), RuleState::Fired { .. }));
+    assert_eq!(state(&long_wait, "kafka.leaders_wait_on_followers"), RuleState::Quiet);
     // The same again on a machine its neighbours keep busy: the leader's own CPU share
     // looked like room, but it and its followers waited for a core (a CI run's healthy
     // testbed, three brokers on two cores at their ceiling, was judged replication-bound).

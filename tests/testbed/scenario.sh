@@ -52,6 +52,9 @@ if want_runner_up:
 if want_explained:
     ok = ok and want_explained in explained
 scores = ','.join(f'{b}={s:g}' for b, s in sorted(v['scores'].items(), key=lambda kv: -kv[1])) or '-'
+# Which rules made the scores: a CI log is often all there is of a run gone wrong.
+fired = [r['id'] for r in v.get('rules', []) if r.get('state') == 'fired']
+scores += ' fired ' + (','.join(fired) or '-')
 print('\t'.join(['ok' if ok else 'WRONG', got, runner_up, f"{v['confidence']:.2f}",
                  f"{v['plateau_msgs_per_sec']:,.0f}", scores, '']))
 PY
