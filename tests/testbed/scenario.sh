@@ -30,7 +30,7 @@ trap 'rm -f "$results"' EXIT
 score() {
     local name=$1 out=$2 expected=$3 min_confidence=$4 fault=$5 started=$6 line
     line=$(python3 - "$out/verdict.json" "$expected" "$min_confidence" <<'PY'
-import json, sys
+import json, os, sys
 path, expected, min_confidence = sys.argv[1], sys.argv[2], float(sys.argv[3])
 try:
     v = json.load(open(path))['verdict']
@@ -53,7 +53,11 @@ if want_explained:
     ok = ok and want_explained in explained
 scores = ','.join(f'{b}={s:g}' for b, s in sorted(v['scores'].items(), key=lambda kv: -kv[1])) or '-'
 # Which rules made the scores: a CI log is often all there is of a run gone wrong.
-fired = [r['id'] for r in v.get('rules', []) if r.get('state') == 'fired']
+try:
+    report = json.load(open(os.path.join(os.path.dirname(path), 'report', 'evidence.json')))
+    fired = [r['id'] for r in report['verdict']['rules'] if r.get('state') == 'fired']
+except (OSError, ValueError, KeyError):
+    fired = []
 scores += ' fired ' + (','.join(fired) or '-')
 print('\t'.join(['ok' if ok else 'WRONG', got, runner_up, f"{v['confidence']:.2f}",
                  f"{v['plateau_msgs_per_sec']:,.0f}", scores, '']))
