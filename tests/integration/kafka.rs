@@ -55,7 +55,41 @@ impl KafkaCluster {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+        cluster.wait_until_every_broker_knows(topic, partitions);
         cluster
+    }
+
+    /// Waits (up to 60 s) until every broker's own metadata has `topic` with `partitions`
+    /// led partitions. Each KRaft broker applies the metadata log by itself, and a starved
+    /// one can lag the others by seconds: a consumer group whose leader asked it then found
+    /// no partitions to assign (a CI run's four members all stayed idle on a 2-partition
+    /// topic).
+    fn wait_until_every_broker_knows(&self, topic: &str, partitions: u32) {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for broker in self.bootstrap.split(',') {
+            let client: BaseConsumer =
+                rdkafka::ClientConfig::new().set("bootstrap.servers", broker).create().expect("a metadata client");
+            loop {
+                // Asked through this broker: librdkafka asks its bootstrap broker first.
+                let known = client.fetch_metadata(Some(topic), Duration::from_secs(5)).is_ok_and(|metadata| {
+                    metadata.topics().iter().any(|t| {
+                        t.name() == topic
+                            && t.error().is_none()
+                            && t.partitions().len() == partitions as usize
+                            && t.partitions().iter().all(|p| p.leader() >= 0)
+                    })
+                });
+                if known {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "broker {broker} never reported topic {topic}'s {partitions} partitions"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
     }
 
     /// Runs one of Kafka's tools by class name against this cluster.
