@@ -31,6 +31,15 @@ pub struct ModelCheck<'a> {
     pub observed_ingress_mbps: f64,
 }
 
+impl<'a> ModelCheck<'a> {
+    /// The check, where there is both a prediction and an observed plateau.
+    pub fn of(prediction: Option<&'a Prediction>, observed_ingress_mbps: Option<f64>) -> Option<ModelCheck<'a>> {
+        prediction
+            .zip(observed_ingress_mbps)
+            .map(|(prediction, observed_ingress_mbps)| ModelCheck { prediction, observed_ingress_mbps })
+    }
+}
+
 /// What [`judge`] decided.
 #[derive(Debug, Clone)]
 pub struct Judgment {

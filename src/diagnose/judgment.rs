@@ -85,10 +85,7 @@ pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judged 
             Workload::producers(ingress.max(0.001), facts.replication_factor.unwrap_or(1), facts.brokers.max(1) as u32);
         crate::model::predict(workload, Capacities { link_mbps, disk_mbps })
     });
-    let check = model
-        .as_ref()
-        .zip(observed_ingress_mbps)
-        .map(|(prediction, observed_ingress_mbps)| crate::verdict::ModelCheck { prediction, observed_ingress_mbps });
+    let check = crate::verdict::ModelCheck::of(model.as_ref(), observed_ingress_mbps);
     let crate::verdict::Judgment { verdict, model_agrees } =
         crate::verdict::judge(rules, evidence, window_ms, &found, &ramp, check, facts.failures);
     let lifts = match (&model, bytes_per_record, observed_ingress_mbps) {

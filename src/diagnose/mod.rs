@@ -158,9 +158,7 @@ impl Diagnosis {
     /// verdict and model vote over the saved window, knee and model; the measurements stay.
     pub fn judged_again(mut self, rules: &RuleSet) -> Diagnosis {
         let failures: Vec<String> = self.preflight.iter().filter_map(Check::failure).collect();
-        let model = self.model.as_ref().zip(self.observed_ingress_mbps).map(|(prediction, observed_ingress_mbps)| {
-            crate::verdict::ModelCheck { prediction, observed_ingress_mbps }
-        });
+        let model = crate::verdict::ModelCheck::of(self.model.as_ref(), self.observed_ingress_mbps);
         let judged =
             crate::verdict::judge(rules, &self.evidence, self.window_ms, &self.plateau, &self.ramp, model, &failures);
         self.verdict = judged.verdict;

@@ -118,6 +118,13 @@ struct Bindings<'a> {
     data: Vec<&'a [f64]>,
 }
 
+impl<'a> Bindings<'a> {
+    /// `data[i]` bound to `names[i]`.
+    fn new(names: &'a [(String, SignalId)], data: Vec<&'a [f64]>) -> Bindings<'a> {
+        Bindings { names, handles: (0..names.len()).map(|i| Value::Int(i as i64)).collect(), data }
+    }
+}
+
 fn aggregate(name: &str, values: &[f64], threshold: Option<f64>) -> EvalexprResult<f64> {
     if values.is_empty() {
         return Err(EvalexprError::CustomMessage("no data in the window".into()));
@@ -189,11 +196,7 @@ impl Context for Bindings<'_> {
 /// true/false expression (or calls a function wrongly) is an error at load time.
 pub(crate) fn type_check(node: &evalexpr::Node, signals: &[(String, SignalId)], text: &str) -> Result<(), String> {
     let sample = [0.5, 1.0];
-    let bindings = Bindings {
-        names: signals,
-        handles: (0..signals.len()).map(|i| Value::Int(i as i64)).collect(),
-        data: signals.iter().map(|_| &sample[..]).collect(),
-    };
+    let bindings = Bindings::new(signals, signals.iter().map(|_| &sample[..]).collect());
     match node.eval_with_context(&bindings) {
         Ok(Value::Boolean(_)) => Ok(()),
         Ok(_) => Err(format!("'{text}' is not a true/false condition")),
@@ -300,7 +303,7 @@ fn bind_each<'a>(
             }
         }
     }
-    (Bindings { names: signals, handles: (0..signals.len()).map(|i| Value::Int(i as i64)).collect(), data }, absent)
+    (Bindings::new(signals, data), absent)
 }
 
 /// Whether one of the rule's `unless` conditions holds on `instance` — each judged only
