@@ -1,14 +1,20 @@
 //! `plateau export`: a Prometheus scrape configuration for the agents' `/metrics`, and a
 //! Grafana dashboard over those metrics (seed 000 watched its runs in Grafana).
 
+use std::time::Duration;
+
 /// The Grafana dashboard (JSON model, schema version 39), over the agents' metrics.
 pub const GRAFANA_DASHBOARD: &str = include_str!("assets/grafana-dashboard.json");
 
 /// A Prometheus configuration scraping the generator agents (job `plateau-generators`) and
 /// the broker hosts' agents (job `plateau-brokers`) every `interval`.
-pub fn prometheus_config(generators: &[String], brokers: &[String], interval: &str) -> Result<String, String> {
-    humantime::parse_duration(interval)
-        .map_err(|err| format!("--interval '{interval}' is not a duration like 5s: {err}"))?;
+pub fn prometheus_config(generators: &[String], brokers: &[String], interval: Duration) -> Result<String, String> {
+    // Prometheus's durations are whole units: 1500ms, not 1.5s.
+    let interval = match interval.as_millis() {
+        0 => return Err("--interval must be above 0".into()),
+        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{ms}ms"),
+    };
     let mut text = format!(
         "# Prometheus scrape configuration for plateau agents (plateau export prometheus-config).\n\
          # /metrics needs no token; the agents' POST API does.\n\
@@ -45,11 +51,24 @@ mod tests {
 
     #[test]
     fn scrape_config_lists_both_jobs() {
-        let text =
-            prometheus_config(&["http://10.0.0.11:7070".into()], &["http://10.0.0.21:7070".into()], "5s").unwrap();
+        let text = prometheus_config(
+            &["http://10.0.0.11:7070".into()],
+            &["http://10.0.0.21:7070".into()],
+            Duration::from_secs(5),
+        )
+        .unwrap();
         assert!(text.contains("job_name: plateau-generators"));
         assert!(text.contains("targets: ['10.0.0.21:7070']"));
-        assert!(prometheus_config(&["10.0.0.11:7070".into()], &[], "5s").unwrap_err().contains("not a URL"));
-        assert!(prometheus_config(&["http://a:1".into()], &[], "often").is_err());
+        assert!(
+            prometheus_config(&["10.0.0.11:7070".into()], &[], Duration::from_secs(5))
+                .unwrap_err()
+                .contains("not a URL")
+        );
+        assert!(prometheus_config(&["http://a:1".into()], &[], Duration::ZERO).is_err());
+        assert!(
+            prometheus_config(&["http://a:1".into()], &[], Duration::from_millis(1500))
+                .unwrap()
+                .contains("scrape_interval: 1500ms")
+        );
     }
 }

@@ -1,0 +1,155 @@
+//! `plateau model` and `plateau rules`: the capacity model and the rule files on their own.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+
+use crate::report::terminal;
+
+/// `plateau model`. All rates are MB/s, as seed 003 counts them.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Producer ingress, MB/s.
+    #[arg(long)]
+    pub ingress_mbps: f64,
+    /// Replication factor.
+    #[arg(long, default_value_t = 3)]
+    pub rf: u32,
+    /// Brokers.
+    #[arg(long, default_value_t = 3)]
+    pub brokers: u32,
+    /// Real-time consumers, MB/s.
+    #[arg(long, default_value_t = 0.0)]
+    pub realtime_mbps: f64,
+    /// Delayed consumers, MB/s.
+    #[arg(long, default_value_t = 0.0)]
+    pub delayed_mbps: f64,
+    /// Remote (tiered storage) consumers, MB/s.
+    #[arg(long, default_value_t = 0.0)]
+    pub remote_mbps: f64,
+    /// Tiered storage for all topics.
+    #[arg(long)]
+    pub tiered: bool,
+    /// Network link per broker, MB/s each way (a 1 Gbit/s link is 125).
+    #[arg(long, conflicts_with = "link_mbit")]
+    pub link_mbps: Option<f64>,
+    /// Network link per broker in Mbit/s, as iperf3 reports it.
+    #[arg(long)]
+    pub link_mbit: Option<f64>,
+    /// Storage throughput per broker, MB/s.
+    #[arg(long)]
+    pub disk_mbps: Option<f64>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print SankeyMATIC text.
+    #[arg(long)]
+    pub sankey: bool,
+}
+
+impl ModelArgs {
+    /// The workload and capacities, validated.
+    pub fn inputs(&self) -> anyhow::Result<(crate::model::Workload, crate::model::Capacities)> {
+        let rates = [self.ingress_mbps, self.realtime_mbps, self.delayed_mbps, self.remote_mbps];
+        if rates.iter().any(|r| !r.is_finite() || *r < 0.0) || self.ingress_mbps <= 0.0 {
+            anyhow::bail!("rates must be non-negative numbers of MB/s, and --ingress-mbps above 0");
+        }
+        if self.rf == 0 || self.brokers == 0 || self.rf > self.brokers {
+            anyhow::bail!(
+                "--rf {} needs at least that many --brokers (got {}), and both above 0",
+                self.rf,
+                self.brokers
+            );
+        }
+        let workload = crate::model::Workload {
+            ingress_mbps: self.ingress_mbps,
+            replication_factor: self.rf,
+            brokers: self.brokers,
+            realtime_mbps: self.realtime_mbps,
+            delayed_mbps: self.delayed_mbps,
+            remote_mbps: self.remote_mbps,
+            tiered: self.tiered,
+        };
+        let link_mbps = self.link_mbps.or(self.link_mbit.map(|mbit| mbit / 8.0));
+        Ok((workload, crate::model::Capacities { link_mbps, disk_mbps: self.disk_mbps }))
+    }
+}
+
+/// `plateau rules`.
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// What to do with the rules.
+    #[command(subcommand)]
+    pub command: RulesCommand,
+}
+
+/// The rules subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load and type-check every rule file and the signal catalog; errors as
+    /// FILE:LINE:COLUMN: MESSAGE, exit status 2 on any.
+    Check {
+        /// Directory with signals.toml and the rule files.
+        #[arg(default_value = "rules")]
+        dir: PathBuf,
+    },
+    /// Time the engine on synthetic evidence (the benchmark).
+    #[command(hide = true)]
+    Bench {
+        /// Directory with signals.toml and the rule files.
+        #[arg(long, default_value = "rules")]
+        dir: PathBuf,
+        /// Series in the evidence.
+        #[arg(long, default_value_t = 10_000)]
+        series: usize,
+        /// Points per series.
+        #[arg(long, default_value_t = 3_600)]
+        points: usize,
+    },
+}
+
+/// Checks the rule files (exit 2 on any error), or times the engine.
+pub fn run_rules(args: RulesArgs) -> ExitCode {
+    let dir = match &args.command {
+        RulesCommand::Check { dir } | RulesCommand::Bench { dir, .. } => dir.clone(),
+    };
+    let set = match crate::rules::RuleSet::load_dir(&dir) {
+        Ok(set) => set,
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            eprintln!("{} error(s) in {}", errors.len(), dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    match args.command {
+        RulesCommand::Check { .. } => {
+            print!("{}", terminal::rules_checked(&dir, set.catalog.len(), set.rules.len()));
+        }
+        RulesCommand::Bench { series, points, .. } => {
+            let evidence = crate::rules::bench::synthetic_evidence(&set, series, points);
+            let started = Instant::now();
+            let verdict = crate::rules::evaluate(&set, &evidence, (0, u64::MAX), true);
+            let took = started.elapsed();
+            print!("{}", terminal::rules_bench(set.rules.len(), evidence.series.len(), points, took, &verdict));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Prints the capacity model for the given workload and capacities.
+pub fn run_model(args: ModelArgs) -> anyhow::Result<()> {
+    let (workload, capacities) = args.inputs()?;
+    let prediction = crate::model::predict(workload, capacities);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&prediction)?);
+    } else if args.sankey {
+        print!("{}", crate::model::sankey(&prediction));
+    } else {
+        print!("{}", terminal::model_table(&prediction));
+    }
+    Ok(())
+}
