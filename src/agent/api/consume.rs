@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::kafka::checked_bootstrap;
+use super::run::{RunState, start_in_background};
 use super::{ApiError, ErrorBody, ProbeStatus, acquire, check_allowed};
 use crate::agent::AgentShared;
 use crate::kafka::consume::sink::SinkConfig;
@@ -20,19 +21,7 @@ use crate::kafka::consume::{ConsumeConfig, ConsumeControl, ConsumeReport, StartA
 use crate::units::Span;
 
 /// The consume run of this agent: the one running now, or the last one.
-#[derive(Debug, Default)]
-pub struct ConsumeRunState {
-    /// The run's configuration.
-    pub config: Option<ConsumeConfig>,
-    /// Controls of the running run.
-    pub control: Option<Arc<ConsumeControl>>,
-    /// Whether a run is going on.
-    pub running: bool,
-    /// The last finished run's report.
-    pub report: Option<ConsumeReport>,
-    /// Why the last run failed, if it did.
-    pub error: Option<String>,
-}
+pub type ConsumeRunState = RunState<ConsumeConfig, ConsumeControl, ConsumeReport>;
 
 /// Body of `POST /kafka/consume`; field names mirror `plateau consume`'s flags.
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -189,28 +178,7 @@ pub async fn start(
         allow: Some(shared.allow.clone()),
         ..ConsumeControl::default()
     });
-    {
-        let mut run = state(&shared);
-        *run = ConsumeRunState {
-            config: Some(config.clone()),
-            control: Some(Arc::clone(&control)),
-            running: true,
-            report: None,
-            error: None,
-        };
-    }
-    let thread_shared = Arc::clone(&shared);
-    tokio::task::spawn_blocking(move || {
-        let outcome = run_consume(&config, &control, |_| {});
-        slot.record(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
-        let mut run = state(&thread_shared);
-        run.running = false;
-        match outcome {
-            Ok(report) => run.report = Some(report),
-            Err(err) => run.error = Some(err.to_string()),
-        }
-        drop(slot);
-    });
+    start_in_background(&shared, state, slot, config, control, |config, control| run_consume(config, control, |_| {}));
     let mut probes = BTreeMap::new();
     overlay_status(&shared, &mut probes);
     Ok((StatusCode::ACCEPTED, Json(probes.remove("consume").unwrap_or_default())))
@@ -221,13 +189,7 @@ pub async fn start(
 #[utoipa::path(post, path = "/kafka/consume/stop", tag = "kafka", security(("bearer" = [])),
     responses((status = 200, body = ProbeStatus), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn stop(State(shared): State<Arc<AgentShared>>) -> Result<Json<ProbeStatus>, ApiError> {
-    {
-        let run = state(&shared);
-        match (&run.control, run.running) {
-            (Some(control), true) => control.cancel.cancel(),
-            _ => return Err(ApiError::new(StatusCode::CONFLICT, "no consume run is going on")),
-        }
-    }
+    state(&shared).stop("consume")?;
     let mut probes = BTreeMap::new();
     overlay_status(&shared, &mut probes);
     Ok(Json(probes.remove("consume").unwrap_or_default()))

@@ -13,6 +13,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use super::run::{RunState, start_in_background};
 use super::{ApiError, ErrorBody, ProbeStatus, acquire, check_allowed};
 use crate::agent::AgentShared;
 use crate::allow::split_host_port;
@@ -22,19 +23,7 @@ use crate::kafka::{EventSpec, KeyMode, MAX_RATE, ProduceConfig, ProduceReport, P
 use crate::units::{ByteSize, Span};
 
 /// The produce run of this agent: the one running now, or the last one.
-#[derive(Debug, Default)]
-pub struct ProduceRunState {
-    /// The run's configuration.
-    pub config: Option<ProduceConfig>,
-    /// Controls of the running run.
-    pub control: Option<Arc<RunControl>>,
-    /// Whether a run is going on.
-    pub running: bool,
-    /// The last finished run's report.
-    pub report: Option<ProduceReport>,
-    /// Why the last run failed, if it did.
-    pub error: Option<String>,
-}
+pub type ProduceRunState = RunState<ProduceConfig, RunControl, ProduceReport>;
 
 /// Body of `POST /kafka/produce`; field names mirror `plateau produce`'s flags.
 #[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -278,27 +267,8 @@ pub async fn start(
         allow: Some(shared.allow.clone()),
         ..RunControl::default()
     });
-    {
-        let mut run = state(&shared);
-        *run = ProduceRunState {
-            config: Some(config.clone()),
-            control: Some(Arc::clone(&control)),
-            running: true,
-            report: None,
-            error: None,
-        };
-    }
-    let thread_shared = Arc::clone(&shared);
-    tokio::task::spawn_blocking(move || {
-        let outcome = run_produce(&config, &control, &mut |_| {});
-        slot.record(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
-        let mut run = state(&thread_shared);
-        run.running = false;
-        match outcome {
-            Ok(report) => run.report = Some(report),
-            Err(err) => run.error = Some(err.to_string()),
-        }
-        drop(slot);
+    start_in_background(&shared, state, slot, config, control, |config, control| {
+        run_produce(config, control, &mut |_| {})
     });
     let mut probes = BTreeMap::new();
     overlay_status(&shared, &mut probes);
@@ -386,13 +356,7 @@ fn fixed_rate_run(shared: &AgentShared, for_ramp: &str) -> Result<Arc<RunControl
 #[utoipa::path(post, path = "/kafka/stop", tag = "kafka", security(("bearer" = [])),
     responses((status = 200, body = ProbeStatus), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn stop(State(shared): State<Arc<AgentShared>>) -> Result<Json<ProbeStatus>, ApiError> {
-    {
-        let run = state(&shared);
-        match (&run.control, run.running) {
-            (Some(control), true) => control.cancel.cancel(),
-            _ => return Err(ApiError::new(StatusCode::CONFLICT, "no produce run is going on")),
-        }
-    }
+    state(&shared).stop("produce")?;
     let mut probes = BTreeMap::new();
     overlay_status(&shared, &mut probes);
     Ok(Json(probes.remove("produce").unwrap_or_default()))

@@ -21,6 +21,7 @@ use subtle::ConstantTimeEq;
 mod consume;
 mod kafka;
 pub mod openapi;
+mod run;
 
 pub use consume::{ConsumeReportResponse, ConsumeRequest, ConsumeRunState};
 pub use kafka::{ProduceReportResponse, ProduceRequest, ProduceRunState, RateRequest};
