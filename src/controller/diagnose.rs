@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::ControllerConfig;
-use crate::diagnose::{DiagnosePlan, Diagnosis, EVIDENCE_VERSION};
+use crate::diagnose::{DiagnosePlan, Diagnosis, Judgment};
 use crate::evidence::gather::Sources;
 use crate::plateau::{self, RampStep};
 use crate::report::summary::VerdictSummary;
@@ -120,37 +120,24 @@ pub fn run(config: &ControllerConfig, rules: &RuleSet, window: &Window) -> anyho
     plan.prometheus = config.prometheus.clone();
     plan.skip_disk = true;
     plan.skip_net = true;
-    let diagnosis = Diagnosis {
-        version: EVIDENCE_VERSION,
-        command: format!(
-            "plateau controller (Diagnose now over the {} s before {})",
-            (end_ms - start_ms) / 1000,
-            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(end_ms))
-        ),
-        plan,
-        started_ms: start_ms,
-        ramp_started_ms: start_ms,
-        ended_ms: end_ms,
-        preflight: Vec::new(),
-        network: Vec::new(),
-        network_udp: Vec::new(),
-        network_agents: Vec::new(),
-        network_secs: None,
-        disks: Vec::new(),
-        produce: Vec::new(),
-        consume: Vec::new(),
+    let command = format!(
+        "plateau controller (Diagnose now over the {} s before {})",
+        (end_ms - start_ms) / 1000,
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(end_ms))
+    );
+    // No probes ran: no capacity, so the model does not vote.
+    let judgment = Judgment {
         ramp: steps,
         plateau: found,
         window_ms: judged,
-        evidence,
         verdict,
         model: None,
         observed_ingress_mbps: None,
         model_agrees: None,
         lifts: Vec::new(),
         sla: None,
-        interrupted: false,
     };
+    let diagnosis = Diagnosis::new(command, plan, (start_ms, start_ms, end_ms), evidence, judgment);
     let dir = config.reports.join(format!("diagnosis-{}", end_ms));
     crate::report::findings::write_all(&diagnosis, &dir)?;
     Ok((diagnosis, dir))

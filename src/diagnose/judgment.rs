@@ -2,12 +2,12 @@
 //! capacity model from the measured capacities, and the verdict through `verdict::judge`
 //! (the one function the controller's "Diagnose now" calls too).
 
-use super::{ConsumerRun, DiskCell, GeneratorRun};
+use super::{ConsumerRun, DiskCell, GeneratorRun, Judgment};
 use crate::evidence::Evidence;
-use crate::model::{Capacities, Lift, Prediction, Workload};
+use crate::model::{Capacities, Workload};
 use crate::net::matrix::MatrixCell;
-use crate::plateau::{self, Plateau, RampStep};
-use crate::rules::{RuleSet, Verdict};
+use crate::plateau::{self};
+use crate::rules::RuleSet;
 
 /// What judgment needs besides the evidence.
 pub struct Facts<'a> {
@@ -33,31 +33,8 @@ pub struct Facts<'a> {
     pub sla: Option<crate::sla::SlaTarget>,
 }
 
-/// What judgment decided.
-pub struct Judged {
-    /// The ramp summed over the generators.
-    pub ramp: Vec<RampStep>,
-    /// Its knee.
-    pub plateau: Plateau,
-    /// The window the rules judged.
-    pub window_ms: (u64, u64),
-    /// The verdict.
-    pub verdict: Verdict,
-    /// The capacity model, when a capacity was measured.
-    pub model: Option<Prediction>,
-    /// The plateau in MB/s of producer ingress.
-    pub observed_ingress_mbps: Option<f64>,
-    /// Whether the model agreed with it.
-    pub model_agrees: Option<bool>,
-    /// For a network or disk verdict the model explains: what would lift the ceiling to the
-    /// ramp's highest target.
-    pub lifts: Vec<Lift>,
-    /// The highest rate within the SLA and where the latency grew, with an SLA.
-    pub sla: Option<crate::sla::SlaFinding>,
-}
-
 /// Judges a diagnosis's evidence.
-pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judged {
+pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judgment {
     let reports: Vec<_> = facts.produce.iter().filter_map(|p| p.report.as_ref()).collect();
     let mut ramp = plateau::combine_steps(&reports.iter().filter_map(|r| r.steps.clone()).collect::<Vec<_>>());
     let consume_reports: Vec<_> = facts.consume.iter().filter_map(|c| c.report.as_ref()).collect();
@@ -96,5 +73,5 @@ pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judged 
         }
         _ => Vec::new(),
     };
-    Judged { ramp, plateau: found, window_ms, verdict, model, observed_ingress_mbps, model_agrees, lifts, sla }
+    Judgment { ramp, plateau: found, window_ms, verdict, model, observed_ingress_mbps, model_agrees, lifts, sla }
 }

@@ -488,18 +488,16 @@ fn run_cell(
     let generators = live.generators.clone();
     let consumers = live.consumers.clone();
     let cell_command = format!("{command}  # cell {}", spec.name());
-    let diagnosis = super::load_and_judge(
-        &plan,
-        &load,
+    let run = super::Run {
+        plan: &plan,
         rules,
-        agents,
-        &cell_command,
+        agents: Agents { token: agents.token },
+        command: &cell_command,
         started_ms,
-        live,
-        capacities.clone(),
         cancel,
         progress,
-    );
+    };
+    let diagnosis = super::load_and_judge(&run, &load, live, capacities.clone());
     cell.report = Some(format!("cells/{}", spec.name()));
     figures(&mut cell, &diagnosis);
     if sweep_plan.grid.catch_up_secs > 0 && !cancel.is_cancelled() {
