@@ -448,32 +448,26 @@ struct Direction {
     duplicates: Option<u64>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build_report(
-    endpoint: &Endpoint,
-    config: &NetTestConfig,
-    cookie: &str,
-    started_at: SystemTime,
-    connected: Vec<Connected>,
-    streams: &[StreamHandle],
-    run: &RunOutcome,
-    remote: &Results,
+/// What both ends said at the end of a test: the inputs of each direction's totals.
+struct Ends<'a> {
+    config: &'a NetTestConfig,
+    run: &'a Measured,
+    remote: &'a Results,
     receiver_is_local: bool,
-) -> NetReport {
-    let udp = config.protocol == Protocol::Udp;
-    let intervals = &run.intervals;
-    let run = &run.measured;
-    let measured = run.measured.as_secs_f64();
-    let local_busy = |role: Role| tally::busiest_thread(&run.outcomes, Some(role));
-    // iperf3 reports its process CPU; it moves data on one thread, so that is the
-    // busiest thread's share too.
-    let remote_busy = remote.plateau_busiest_thread_ratio.or(Some(remote.cpu_util_total / 100.0));
-    let mut end_streams = Vec::new();
-    let mut directions = Vec::new();
-    // With --bidir the first half of the streams goes one way, the second the other.
-    let p = config.parallel as usize;
-    let halves = if config.bidir { [Some(0..p), Some(p..2 * p)] } else { [Some(0..streams.len()), None] };
-    for range in halves.into_iter().flatten() {
+}
+
+impl Ends<'_> {
+    /// The totals of the streams in `range` (one direction), their per-stream ends pushed
+    /// onto `end_streams`, and the facts that say what limited them.
+    fn direction(
+        &self,
+        streams: &[StreamHandle],
+        range: std::ops::Range<usize>,
+        end_streams: &mut Vec<EndStream>,
+    ) -> Direction {
+        let (config, run, remote) = (self.config, self.run, self.remote);
+        let udp = config.protocol == Protocol::Udp;
+        let measured = run.measured.as_secs_f64();
         let mut sent_parts = Vec::new();
         let mut received_parts = Vec::new();
         let mut udp_parts = Vec::new();
@@ -505,6 +499,10 @@ fn build_report(
         let received_seconds = received_parts.iter().map(|s| s.seconds).fold(0.0, f64::max).max(1e-9);
         let received = tally::sum(&received_parts, (0.0, received_seconds), false);
         let udp_sum = udp.then(|| tally::sum(&udp_parts, (0.0, measured), true));
+        let local_busy = |role: Role| tally::busiest_thread(&run.outcomes, Some(role));
+        // iperf3 reports its process CPU; it moves data on one thread, so that is the
+        // busiest thread's share too.
+        let remote_busy = remote.plateau_busiest_thread_ratio.or(Some(remote.cpu_util_total / 100.0));
         let (sender_busy, receiver_busy) = match local_role {
             Role::Sender => (local_busy(Role::Sender), remote_busy),
             Role::Receiver => (remote_busy, local_busy(Role::Receiver)),
@@ -522,13 +520,37 @@ fn build_report(
             // An iperf3 server on this very host drops into this host's counters.
             receiver_rcvbuf_errors: match local_role {
                 Role::Sender => {
-                    remote.plateau_udp_rcvbuf_errors.or(if receiver_is_local { run.rcvbuf_errors() } else { None })
+                    remote.plateau_udp_rcvbuf_errors.or(if self.receiver_is_local { run.rcvbuf_errors() } else { None })
                 }
                 Role::Receiver => run.rcvbuf_errors(),
             },
         };
-        directions.push(Direction { sent, received, udp_sum, facts, duplicates });
+        Direction { sent, received, udp_sum, facts, duplicates }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_report(
+    endpoint: &Endpoint,
+    config: &NetTestConfig,
+    cookie: &str,
+    started_at: SystemTime,
+    connected: Vec<Connected>,
+    streams: &[StreamHandle],
+    run: &RunOutcome,
+    remote: &Results,
+    receiver_is_local: bool,
+) -> NetReport {
+    let udp = config.protocol == Protocol::Udp;
+    let intervals = &run.intervals;
+    let run = &run.measured;
+    let ends = Ends { config, run, remote, receiver_is_local };
+    let mut end_streams = Vec::new();
+    // With --bidir the first half of the streams goes one way, the second the other.
+    let p = config.parallel as usize;
+    let halves = if config.bidir { [Some(0..p), Some(p..2 * p)] } else { [Some(0..streams.len()), None] };
+    let directions: Vec<Direction> =
+        halves.into_iter().flatten().map(|range| ends.direction(streams, range, &mut end_streams)).collect();
 
     let first = &directions[0];
     let (limited_by, explanation) = judge(&first.facts);

@@ -66,12 +66,132 @@ fn modules() -> Vec<(String, String)> {
         }
         parts.truncate(2);
         let text = std::fs::read_to_string(&file).unwrap();
-        // Test modules may reach anywhere for fixtures.
-        let code = match text.find("#[cfg(test)]\nmod tests") {
-            Some(at) => text[..at].to_string(),
-            None => text,
+        // Test modules may reach anywhere for fixtures; code after them is checked.
+        out.push((parts.join("::"), without_test_modules(&text)));
+    }
+    out
+}
+
+/// Where each byte of Rust source is code rather than a comment, a string or a character
+/// literal: enough of a lexer to match braces and to find `fn` items.
+fn code_mask(text: &str) -> Vec<bool> {
+    let bytes = text.as_bytes();
+    let mut mask = vec![true; bytes.len()];
+    let mut i = 0;
+    let blank = |mask: &mut Vec<bool>, from: usize, to: usize| mask[from..to.min(bytes.len())].fill(false);
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        let end = if rest.starts_with(b"//") {
+            i + rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())
+        } else if rest.starts_with(b"/*") {
+            i + 2 + text[i + 2..].find("*/").map_or(rest.len() - 2, |at| at + 2)
+        } else if rest[0] == b'r'
+            && (rest.get(1) == Some(&b'"') || rest.get(1) == Some(&b'#'))
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_'))
+        {
+            let hashes = rest[1..].iter().take_while(|&&b| b == b'#').count();
+            if rest.get(1 + hashes) != Some(&b'"') {
+                i += 1;
+                continue;
+            }
+            let close = format!("\"{}", "#".repeat(hashes));
+            let body = i + 2 + hashes;
+            text[body..].find(&close).map_or(bytes.len(), |at| body + at + close.len())
+        } else if rest[0] == b'"' {
+            let mut j = i + 1;
+            while j < bytes.len() && bytes[j] != b'"' {
+                j += if bytes[j] == b'\\' { 2 } else { 1 };
+            }
+            j + 1
+        } else if rest[0] == b'\'' {
+            // A character literal ('x', '\n', '\u{..}'), not a lifetime ('a).
+            if rest.get(1) == Some(&b'\\') {
+                i + 2 + rest[2..].iter().position(|&b| b == b'\'').map_or(0, |at| at + 1)
+            } else if let Some(c) = text[i + 1..].chars().next()
+                && text[i + 1 + c.len_utf8()..].starts_with('\'')
+            {
+                i + 2 + c.len_utf8()
+            } else {
+                i + 1
+            }
+        } else {
+            i + 1
         };
-        out.push((parts.join("::"), code));
+        if end > i + 1 || rest[0] == b'"' {
+            blank(&mut mask, i, end);
+        }
+        i = end.max(i + 1);
+    }
+    mask
+}
+
+/// The index just past the brace that closes the one at `open`, in code.
+fn matching_brace(text: &str, mask: &[bool], open: usize) -> usize {
+    let mut depth = 0;
+    for (at, byte) in text.bytes().enumerate().skip(open) {
+        if !mask[at] {
+            continue;
+        }
+        match byte {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return at + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// The source without its `#[cfg(test)] mod … { … }` blocks, wherever they stand.
+fn without_test_modules(text: &str) -> String {
+    let mask = code_mask(text);
+    let mut out = String::new();
+    let mut from = 0;
+    for (at, _) in text.match_indices("#[cfg(test)]") {
+        if at < from || !mask[at] {
+            continue;
+        }
+        let after = text[at + "#[cfg(test)]".len()..].trim_start();
+        if !(after.starts_with("mod ") || after.starts_with("pub mod ")) {
+            continue;
+        }
+        let Some(open) = text[at..].find('{').map(|o| at + o) else { continue };
+        out.push_str(&text[from..at]);
+        from = matching_brace(text, &mask, open);
+    }
+    out.push_str(&text[from..]);
+    out
+}
+
+/// Every function with a body in `text`: its name, first line and length in lines (from
+/// its `fn` line to its closing brace).
+fn functions(text: &str) -> Vec<(String, usize, usize)> {
+    let mask = code_mask(text);
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices("fn ") {
+        if !mask[at] || (at > 0 && (text.as_bytes()[at - 1].is_ascii_alphanumeric() || text.as_bytes()[at - 1] == b'_'))
+        {
+            continue;
+        }
+        let name: String = text[at + 3..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if name.is_empty() {
+            continue;
+        }
+        // The body's brace, unless a `;` ends a declaration first (a trait's method).
+        let Some(open) = (at..text.len()).find(|&i| mask[i] && matches!(text.as_bytes()[i], b'{' | b';')) else {
+            continue;
+        };
+        if text.as_bytes()[open] == b';' {
+            continue;
+        }
+        let close = matching_brace(text, &mask, open);
+        let first = text[..at].lines().count() + usize::from(text[..at].ends_with('\n') || at == 0);
+        let lines = text[at..close].lines().count();
+        out.push((name, first, lines));
     }
     out
 }
@@ -238,4 +358,46 @@ fn only_report_prints_for_people() {
     let others: Vec<&String> =
         found.iter().filter(|m| !matches!(top(m), "report" | "cli") && !daemons.contains(&m.as_str())).collect();
     assert!(others.is_empty(), "printing outside report: {others:?}");
+}
+
+/// Files of real logic stay small enough to read in a sitting, and functions short enough
+/// to hold in one's head. Data tables (an exporter's families, the OpenAPI list) are the
+/// exception, named here with why.
+#[test]
+fn no_file_over_700_lines_and_no_function_over_120() {
+    const MAX_FILE_LINES: usize = 700;
+    const MAX_FN_LINES: usize = 120;
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut too_long = Vec::new();
+    let mut measured = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let name = file.strip_prefix(src()).unwrap().display().to_string();
+        let file_lines = text.lines().count();
+        if file_lines > MAX_FILE_LINES {
+            too_long.push(format!("{name}: {file_lines} lines"));
+        }
+        for (function, line, lines) in functions(&without_test_modules(&text)) {
+            measured += 1;
+            if lines > MAX_FN_LINES {
+                too_long.push(format!("{name}:{line}: fn {function} is {lines} lines"));
+            }
+        }
+    }
+    // The reader sees the functions it should: a check that finds nothing proves nothing.
+    assert!(measured > 500, "only {measured} functions found");
+    assert!(too_long.is_empty(), "split these:\n{}", too_long.join("\n"));
+}
+
+#[test]
+fn the_function_reader_skips_strings_comments_and_characters() {
+    let text = "fn a() {\n    let s = \"}{\"; // }\n    let c = '}';\n    let r = r#\"}\"#;\n}\n\nfn b<'x>(v: &'x str) -> &'x str {\n    v\n}\n#[cfg(test)]\nmod tests {\n    fn c() {}\n}\nfn d() {}\n";
+    let found = functions(text);
+    assert_eq!(
+        found,
+        vec![("a".to_string(), 1, 5), ("b".to_string(), 7, 3), ("c".to_string(), 12, 1), ("d".to_string(), 14, 1),]
+    );
+    let kept = without_test_modules(text);
+    assert!(kept.contains("fn d()") && !kept.contains("fn c()"), "{kept}");
 }
