@@ -78,11 +78,26 @@ fn nic_line(rx: f64, tx: f64, share: Option<f64>) -> String {
     )
 }
 
-/// `findings.md`.
+/// `findings.md`, a section after another.
 pub fn markdown(d: &Diagnosis) -> String {
-    let v = &d.verdict;
     let mut md = String::new();
     let _ = writeln!(md, "# plateau findings\n");
+    verdict_section(&mut md, d);
+    evidence_section(&mut md, d);
+    pipeline_section(&mut md, d);
+    network_section(&mut md, d);
+    disk_section(&mut md, d);
+    cpu_section(&mut md, d);
+    kafka_section(&mut md, d);
+    model_section(&mut md, d);
+    missing_section(&mut md, d);
+    reproduce_section(&mut md, d);
+    md
+}
+
+/// The verdict, the plateau, the advice and what would lift the ceiling.
+fn verdict_section(md: &mut String, d: &Diagnosis) {
+    let v = &d.verdict;
     let _ = writeln!(md, "## Verdict\n");
     let _ = writeln!(
         md,
@@ -137,7 +152,11 @@ pub fn markdown(d: &Diagnosis) -> String {
             let _ = writeln!(md, "- {}: about {:.1} MB/s of producer ingress", lift.change, lift.ceiling_mbps);
         }
     }
+}
 
+/// The rules that fired, the timeline and the load's steps.
+fn evidence_section(md: &mut String, d: &Diagnosis) {
+    let v = &d.verdict;
     let _ = writeln!(md, "\n## Evidence\n");
     let _ = writeln!(md, "| rule | bound | evidence |\n| --- | --- | --- |");
     for line in &v.evidence {
@@ -177,8 +196,10 @@ pub fn markdown(d: &Diagnosis) -> String {
             if step.sustained { "yes" } else { "no" }
         );
     }
-    pipeline_section(&mut md, d);
+}
 
+/// The network tests and each host's NIC traffic.
+fn network_section(md: &mut String, d: &Diagnosis) {
     let _ = writeln!(md, "\n## Network\n");
     if d.network.is_empty() {
         let _ = writeln!(md, "No network tests ran.");
@@ -231,7 +252,10 @@ pub fn markdown(d: &Diagnosis) -> String {
     for (instance, rx, tx, share) in nic_load(d) {
         let _ = writeln!(md, "\n{instance}: NIC traffic {} in the judged window.", nic_line(rx, tx, share));
     }
+}
 
+/// The disk probes and the disks' utilization.
+fn disk_section(md: &mut String, d: &Diagnosis) {
     let _ = writeln!(md, "\n## Disk\n");
     if d.disks.is_empty() {
         let _ = writeln!(md, "No disk probes ran.");
@@ -256,7 +280,10 @@ pub fn markdown(d: &Diagnosis) -> String {
             let _ = writeln!(md, "\n{instance}: {title} {} in the judged window.", ratio(value));
         }
     }
+}
 
+/// Each host's CPU, and the generators'.
+fn cpu_section(md: &mut String, d: &Diagnosis) {
     let _ = writeln!(md, "\n## CPU\n");
     let cpu = per_instance_avg(d, "host_cpu_busy");
     let generators = per_instance_avg(d, "generator_cpu_busy");
@@ -284,7 +311,10 @@ pub fn markdown(d: &Diagnosis) -> String {
     for (_, value) in generators {
         let _ = writeln!(md, "- generators: busiest at {} CPU on average", ratio(value));
     }
+}
 
+/// Each generator's produce run.
+fn kafka_section(md: &mut String, d: &Diagnosis) {
     let _ = writeln!(md, "\n## Kafka\n");
     for run in &d.produce {
         match &run.report {
@@ -324,7 +354,10 @@ pub fn markdown(d: &Diagnosis) -> String {
             }
         }
     }
+}
 
+/// The capacity model against the observed plateau.
+fn model_section(md: &mut String, d: &Diagnosis) {
     let _ = writeln!(md, "\n## Capacity model\n");
     match &d.model {
         Some(model) => {
@@ -364,7 +397,11 @@ pub fn markdown(d: &Diagnosis) -> String {
             let _ = writeln!(md, "Not enough measured capacity (network and disk probes) to model.");
         }
     }
+}
 
+/// What was missing, and the rules it left unknown.
+fn missing_section(md: &mut String, d: &Diagnosis) {
+    let v = &d.verdict;
     let _ = writeln!(md, "\n## What was missing\n");
     if v.missing.is_empty() {
         let _ = writeln!(md, "Nothing: every rule could be evaluated.");
@@ -377,7 +414,10 @@ pub fn markdown(d: &Diagnosis) -> String {
     if !unknown.is_empty() {
         let _ = writeln!(md, "\nRules that could not be evaluated: {}.", unknown.join(", "));
     }
+}
 
+/// The command and the run's times.
+fn reproduce_section(md: &mut String, d: &Diagnosis) {
     let _ = writeln!(md, "\n## How to reproduce\n");
     let _ = writeln!(md, "```\n{}\n```\n", d.command);
     let _ = writeln!(
@@ -388,7 +428,6 @@ pub fn markdown(d: &Diagnosis) -> String {
         secs(d.window_ms.0),
         secs(d.window_ms.1)
     );
-    md
 }
 
 /// The terminal summary.
