@@ -112,114 +112,134 @@ pub fn timeline_svg(d: &Diagnosis) -> Result<String, String> {
         let since_start = |ms: u64| ms.saturating_sub(d.ramp_started_ms) as f64 / 1000.0;
         let last_step_s = d.ramp.iter().map(|s| since_start(s.ended_ms)).fold(0.0, f64::max);
         let end_s = last_step_s.max(since_start(d.ended_ms)).max(1.0);
-        let top_rate = d.ramp.iter().map(|s| s.target_rate.max(s.achieved_rate)).fold(1.0, f64::max) * 1.1;
 
-        let mut rates = ChartBuilder::on(&top)
-            .caption("target vs achieved (msg/s)", ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..end_s, 0.0..top_rate)
-            .map_err(|e| e.to_string())?;
-        rates
-            .configure_mesh()
-            .x_desc("seconds into the load")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        // Each step is a flat segment over its interval (a search's steps jump).
-        let stairs = |pick: fn(&crate::plateau::RampStep) -> f64| {
-            d.ramp
-                .iter()
-                .flat_map(move |step| {
-                    [(since_start(step.started_ms), pick(step)), (since_start(step.ended_ms), pick(step))]
-                })
-                .collect::<Vec<_>>()
-        };
-        rates
-            .draw_series(LineSeries::new(stairs(|s| s.target_rate), BLUE.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label("target")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
-        rates
-            .draw_series(LineSeries::new(stairs(|s| s.achieved_rate), RED.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label("achieved")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
-        if d.ramp.iter().any(|s| s.consumed_rate.is_some()) {
-            rates
-                .draw_series(LineSeries::new(
-                    stairs(|s| s.consumed_rate.unwrap_or(f64::NAN)).into_iter().filter(|(_, v)| v.is_finite()),
-                    GREEN.stroke_width(2),
-                ))
-                .map_err(|e| e.to_string())?
-                .label("consumed")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN));
-        }
-        if d.plateau.found {
-            let level = d.plateau.plateau_msgs_per_sec;
-            rates
-                .draw_series(LineSeries::new([(0.0, level), (end_s, level)], BLACK.mix(0.4)))
-                .map_err(|e| e.to_string())?
-                .label(format!("plateau {level:.0} msg/s"))
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
-        }
-        rates
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
-
-        let mut utilization = ChartBuilder::on(&bottom)
-            .caption("utilization: each resource judged, as a share of its capacity", ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..end_s, 0.0..1.05)
-            .map_err(|e| e.to_string())?;
-        utilization
-            .configure_mesh()
-            .x_desc("seconds into the load")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
-            .draw()
-            .map_err(|e| e.to_string())?;
-        let mut drawn = 0;
-        for (legend, line) in utilization_lines(d) {
-            let points: Vec<(f64, f64)> = line
-                .into_iter()
-                .filter(|(ts, _)| *ts >= d.ramp_started_ms)
-                .map(|(ts, v)| ((ts - d.ramp_started_ms) as f64 / 1000.0, v.clamp(0.0, 1.05)))
-                .filter(|(t, _)| *t <= end_s)
-                .collect();
-            if points.is_empty() {
-                continue;
-            }
-            let color = Palette99::pick(drawn).to_rgba();
-            drawn += 1;
-            utilization
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(legend)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
-        }
-        if drawn > 0 {
-            utilization
-                .configure_series_labels()
-                .position(SeriesLabelPosition::MiddleRight)
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
-        }
+        draw_rates(&top, d, end_s)?;
+        draw_utilization(&bottom, d, end_s)?;
         if !pipeline.is_empty() {
             draw_pipeline(&latency, d, end_s, pipeline)?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
+}
+
+/// The rates panel: target, achieved and consumed as stairs, and the plateau's level.
+fn draw_rates(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    d: &Diagnosis,
+    end_s: f64,
+) -> Result<(), String> {
+    let since_start = |ms: u64| ms.saturating_sub(d.ramp_started_ms) as f64 / 1000.0;
+    let top_rate = d.ramp.iter().map(|s| s.target_rate.max(s.achieved_rate)).fold(1.0, f64::max) * 1.1;
+    let mut rates = ChartBuilder::on(area)
+        .caption("target vs achieved (msg/s)", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..end_s, 0.0..top_rate)
+        .map_err(|e| e.to_string())?;
+    rates
+        .configure_mesh()
+        .x_desc("seconds into the load")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    // Each step is a flat segment over its interval (a search's steps jump).
+    let stairs = |pick: fn(&crate::plateau::RampStep) -> f64| {
+        d.ramp
+            .iter()
+            .flat_map(move |step| {
+                [(since_start(step.started_ms), pick(step)), (since_start(step.ended_ms), pick(step))]
+            })
+            .collect::<Vec<_>>()
+    };
+    rates
+        .draw_series(LineSeries::new(stairs(|s| s.target_rate), BLUE.stroke_width(2)))
+        .map_err(|e| e.to_string())?
+        .label("target")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
+    rates
+        .draw_series(LineSeries::new(stairs(|s| s.achieved_rate), RED.stroke_width(2)))
+        .map_err(|e| e.to_string())?
+        .label("achieved")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
+    if d.ramp.iter().any(|s| s.consumed_rate.is_some()) {
+        rates
+            .draw_series(LineSeries::new(
+                stairs(|s| s.consumed_rate.unwrap_or(f64::NAN)).into_iter().filter(|(_, v)| v.is_finite()),
+                GREEN.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label("consumed")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN));
+    }
+    if d.plateau.found {
+        let level = d.plateau.plateau_msgs_per_sec;
+        rates
+            .draw_series(LineSeries::new([(0.0, level), (end_s, level)], BLACK.mix(0.4)))
+            .map_err(|e| e.to_string())?
+            .label(format!("plateau {level:.0} msg/s"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
+    }
+    rates
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The utilization panel: each resource judged, as a share of its capacity.
+fn draw_utilization(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    d: &Diagnosis,
+    end_s: f64,
+) -> Result<(), String> {
+    let mut utilization = ChartBuilder::on(area)
+        .caption("utilization: each resource judged, as a share of its capacity", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..end_s, 0.0..1.05)
+        .map_err(|e| e.to_string())?;
+    utilization
+        .configure_mesh()
+        .x_desc("seconds into the load")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{:.0} %", v * 100.0))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let mut drawn = 0;
+    for (legend, line) in utilization_lines(d) {
+        let points: Vec<(f64, f64)> = line
+            .into_iter()
+            .filter(|(ts, _)| *ts >= d.ramp_started_ms)
+            .map(|(ts, v)| ((ts - d.ramp_started_ms) as f64 / 1000.0, v.clamp(0.0, 1.05)))
+            .filter(|(t, _)| *t <= end_s)
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        let color = Palette99::pick(drawn).to_rgba();
+        drawn += 1;
+        utilization
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(legend)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+    }
+    if drawn > 0 {
+        utilization
+            .configure_series_labels()
+            .position(SeriesLabelPosition::MiddleRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// The pipeline panel: end-to-end latency and lag, in ms, on the ramp's clock.

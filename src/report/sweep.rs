@@ -152,6 +152,13 @@ pub fn markdown(sweep: &Sweep) -> String {
     );
     let _ = writeln!(md, "Reproduce: `{}`\n", sweep.command);
 
+    comparison_section(&mut md, sweep);
+    cells_section(&mut md, sweep);
+    md
+}
+
+/// One row a cell, the charts and what the grid says.
+fn comparison_section(md: &mut String, sweep: &Sweep) {
     let _ = writeln!(md, "## Comparison\n");
     let _ = writeln!(
         md,
@@ -192,7 +199,10 @@ pub fn markdown(sweep: &Sweep) -> String {
         let _ = writeln!(md, "- {line}");
     }
     let _ = writeln!(md);
+}
 
+/// Each cell in seed 002's template.
+fn cells_section(md: &mut String, sweep: &Sweep) {
     let _ = writeln!(md, "## Cells\n");
     for cell in &sweep.cells {
         let _ = writeln!(md, "### {}\n", cell.spec.name());
@@ -255,7 +265,6 @@ pub fn markdown(sweep: &Sweep) -> String {
         }
         let _ = writeln!(md, "- Notes: {}\n", if notes.is_empty() { "-".into() } else { notes.join("; ") });
     }
-    md
 }
 
 /// What the grid says, in sentences: where MB/s stops growing with size, and whether

@@ -445,6 +445,13 @@ pub fn produce_summary(report: &crate::kafka::ProduceReport) -> String {
         summary.add_row(vec!["stopped early".to_string(), reason.clone()]);
     }
     out.push_str(&format!("{summary}\n"));
+    out.push_str(&produce_tables(report));
+    out
+}
+
+/// A produce run's steps and its brokers as librdkafka saw them, when it has them.
+fn produce_tables(report: &crate::kafka::ProduceReport) -> String {
+    let mut out = String::new();
     if let Some(steps) = &report.steps {
         let mut ramp =
             table(&["target msg/s", "achieved msg/s", "p99 ms", "publish delay p99 ms", "errors", "kept up"]);

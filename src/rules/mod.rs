@@ -322,123 +322,125 @@ impl RuleSet {
                 }
             };
             for raw in parsed.rule {
-                let at = |offset: usize, message: String| RuleError::at(file, text, offset, message);
                 let id = raw.id.get_ref().clone();
                 if !ids.insert(id.clone()) {
-                    errors.push(at(raw.id.span().start, format!("duplicate rule id '{id}'")));
+                    errors.push(RuleError::at(file, text, raw.id.span().start, format!("duplicate rule id '{id}'")));
                     continue;
                 }
-                let Some(bound) = parse_bound(raw.bound.get_ref()) else {
-                    errors.push(at(
-                        raw.bound.span().start,
-                        format!(
-                            "unknown bound '{}'; use network, disk, cpu, client, kafka or consumer",
-                            raw.bound.get_ref()
-                        ),
-                    ));
-                    continue;
-                };
-                if !(raw.weight.is_finite() && raw.weight > 0.0) {
-                    errors.push(at(raw.id.span().start, format!("rule '{id}': weight must be a positive number")));
-                    continue;
+                match compile_rule(raw, id, file, text, &set.catalog) {
+                    Ok(rule) => set.rules.push(rule),
+                    Err(found) => errors.extend(found),
                 }
-                let (when, mut signals) = match compile_expression(raw.when.get_ref(), &set.catalog) {
-                    Ok(compiled) => compiled,
-                    Err(message) => {
-                        errors.push(at(raw.when.span().start, format!("rule '{id}': {message}")));
-                        continue;
-                    }
-                };
-                if signals.is_empty() {
-                    errors.push(at(raw.when.span().start, format!("rule '{id}': the condition uses no signal")));
-                    continue;
-                }
-                if let Err(message) = eval::type_check(&when, &signals, raw.when.get_ref()) {
-                    errors.push(at(raw.when.span().start, format!("rule '{id}': {message}")));
-                    continue;
-                }
-                let when_signals = signals.len();
-                let evidence = match compile_template(raw.evidence.get_ref(), &set.catalog, &mut signals) {
-                    Ok(parts) => parts,
-                    Err(message) => {
-                        errors.push(at(raw.evidence.span().start, format!("rule '{id}': {message}")));
-                        continue;
-                    }
-                };
-                let explains = match &raw.explains {
-                    None => None,
-                    Some(text) => match parse_bound(text.get_ref()) {
-                        Some(explained) if explained != bound => Some(explained),
-                        _ => {
-                            errors.push(at(
-                                text.span().start,
-                                format!(
-                                    "rule '{id}': explains '{}' must name another bound (network, disk, cpu, client, kafka or consumer)",
-                                    text.get_ref()
-                                ),
-                            ));
-                            continue;
-                        }
-                    },
-                };
-                let applies_if = match &raw.applies_if {
-                    None => None,
-                    Some(name) => match set.catalog.id(name.get_ref()) {
-                        Some(signal) => Some((name.get_ref().clone(), signal)),
-                        None => {
-                            errors.push(at(
-                                name.span().start,
-                                format!(
-                                    "rule '{id}': applies_if names '{}', which is not a catalog signal",
-                                    name.get_ref()
-                                ),
-                            ));
-                            continue;
-                        }
-                    },
-                };
-                let unless_texts = match raw.unless.as_ref().map(|u| (u.span().start, u.get_ref())) {
-                    None => Vec::new(),
-                    Some((start, OneOrMany::One(text))) => vec![(start, text.clone())],
-                    Some((start, OneOrMany::Many(texts))) => texts.iter().map(|t| (start, t.clone())).collect(),
-                };
-                let mut unless = Vec::new();
-                for (start, text) in &unless_texts {
-                    match compile_expression(text, &set.catalog).and_then(|(when, signals)| {
-                        eval::type_check(&when, &signals, text)?;
-                        Ok(Unless { when, signals })
-                    }) {
-                        Ok(condition) if !condition.signals.is_empty() => unless.push(condition),
-                        Ok(_) => errors.push(at(*start, format!("rule '{id}': unless '{text}' uses no signal"))),
-                        Err(message) => errors.push(at(*start, format!("rule '{id}': its unless '{text}': {message}"))),
-                    }
-                }
-                if unless.len() < unless_texts.len() {
-                    continue;
-                }
-                let cause =
-                    raw.cause.unwrap_or_else(|| id.split_once('.').map_or(&*id, |(_, name)| name).replace('_', " "));
-                set.rules.push(Rule {
-                    id,
-                    bound,
-                    cause,
-                    when,
-                    when_text: raw.when.get_ref().clone(),
-                    signals,
-                    when_signals,
-                    weight: raw.weight,
-                    evidence,
-                    advice: raw.advice,
-                    anchor: raw.anchor,
-                    file: file.clone(),
-                    explains,
-                    applies_if,
-                    unless,
-                });
             }
         }
         if errors.is_empty() { Ok(set) } else { Err(errors) }
     }
+}
+
+/// Compiles one rule of `file` (whose text is `text`) against `catalog`: its bound, weight,
+/// condition, evidence template, `explains`, `applies_if` and `unless`s; or the errors that
+/// stop it.
+fn compile_rule(
+    raw: RawRule,
+    id: String,
+    file: &str,
+    text: &str,
+    catalog: &SignalCatalog,
+) -> Result<Rule, Vec<RuleError>> {
+    let at = |offset: usize, message: String| RuleError::at(file, text, offset, message);
+    let Some(bound) = parse_bound(raw.bound.get_ref()) else {
+        return Err(vec![at(
+            raw.bound.span().start,
+            format!("unknown bound '{}'; use network, disk, cpu, client, kafka or consumer", raw.bound.get_ref()),
+        )]);
+    };
+    if !(raw.weight.is_finite() && raw.weight > 0.0) {
+        return Err(vec![at(raw.id.span().start, format!("rule '{id}': weight must be a positive number"))]);
+    }
+    let (when, mut signals) = match compile_expression(raw.when.get_ref(), catalog) {
+        Ok(compiled) => compiled,
+        Err(message) => {
+            return Err(vec![at(raw.when.span().start, format!("rule '{id}': {message}"))]);
+        }
+    };
+    if signals.is_empty() {
+        return Err(vec![at(raw.when.span().start, format!("rule '{id}': the condition uses no signal"))]);
+    }
+    if let Err(message) = eval::type_check(&when, &signals, raw.when.get_ref()) {
+        return Err(vec![at(raw.when.span().start, format!("rule '{id}': {message}"))]);
+    }
+    let when_signals = signals.len();
+    let evidence = match compile_template(raw.evidence.get_ref(), catalog, &mut signals) {
+        Ok(parts) => parts,
+        Err(message) => {
+            return Err(vec![at(raw.evidence.span().start, format!("rule '{id}': {message}"))]);
+        }
+    };
+    let explains = match &raw.explains {
+        None => None,
+        Some(text) => match parse_bound(text.get_ref()) {
+            Some(explained) if explained != bound => Some(explained),
+            _ => {
+                return Err(vec![at(
+                    text.span().start,
+                    format!(
+                        "rule '{id}': explains '{}' must name another bound (network, disk, cpu, client, kafka or consumer)",
+                        text.get_ref()
+                    ),
+                )]);
+            }
+        },
+    };
+    let applies_if = match &raw.applies_if {
+        None => None,
+        Some(name) => match catalog.id(name.get_ref()) {
+            Some(signal) => Some((name.get_ref().clone(), signal)),
+            None => {
+                return Err(vec![at(
+                    name.span().start,
+                    format!("rule '{id}': applies_if names '{}', which is not a catalog signal", name.get_ref()),
+                )]);
+            }
+        },
+    };
+    let unless_texts = match raw.unless.as_ref().map(|u| (u.span().start, u.get_ref())) {
+        None => Vec::new(),
+        Some((start, OneOrMany::One(text))) => vec![(start, text.clone())],
+        Some((start, OneOrMany::Many(texts))) => texts.iter().map(|t| (start, t.clone())).collect(),
+    };
+    let mut errors = Vec::new();
+    let mut unless = Vec::new();
+    for (start, text) in &unless_texts {
+        match compile_expression(text, catalog).and_then(|(when, signals)| {
+            eval::type_check(&when, &signals, text)?;
+            Ok(Unless { when, signals })
+        }) {
+            Ok(condition) if !condition.signals.is_empty() => unless.push(condition),
+            Ok(_) => errors.push(at(*start, format!("rule '{id}': unless '{text}' uses no signal"))),
+            Err(message) => errors.push(at(*start, format!("rule '{id}': its unless '{text}': {message}"))),
+        }
+    }
+    if unless.len() < unless_texts.len() {
+        return Err(errors);
+    }
+    let cause = raw.cause.unwrap_or_else(|| id.split_once('.').map_or(&*id, |(_, name)| name).replace('_', " "));
+    Ok(Rule {
+        id,
+        bound,
+        cause,
+        when,
+        when_text: raw.when.get_ref().clone(),
+        signals,
+        when_signals,
+        weight: raw.weight,
+        evidence,
+        advice: raw.advice,
+        anchor: raw.anchor,
+        file: file.to_string(),
+        explains,
+        applies_if,
+        unless,
+    })
 }
 
 #[cfg(test)]
