@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod brokers;
 pub mod consume;
+mod delivery;
 pub mod event;
 mod native;
 pub mod pace;

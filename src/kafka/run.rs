@@ -1,39 +1,28 @@
-//! Driving librdkafka: worker threads generate events and send them on schedule; the
-//! delivery callback measures latency, errors and partitions; the control loop reports
+//! Driving librdkafka: worker threads generate events and send them on schedule (the
+//! delivery callback and the statistics are `delivery`'s); the control loop reports
 //! intervals, steps the ramp, and stops at the plateau, at the end, or on request.
-//!
-//! Each record's delivery opaque carries its send time and device (no allocation per
-//! record): the send time in microseconds since the run started in the high 36 bits,
-//! the device index in the low 28.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
-use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::statistics::Statistics;
+use rdkafka::producer::{Producer, ThreadedProducer};
 use serde::{Deserialize, Serialize};
 
 use super::brokers::BrokerCheck;
+pub use super::delivery::MAX_DEVICES;
+use super::delivery::{self, Context, broker_stats};
 use super::event::EventGenerator;
 use super::pace::{Pacer, SharedRate};
-use super::report::{
-    BrokerStats, Errors, Partitions, ProduceInterval, ProduceReport, Step, expected_used_partitions, skew,
-};
+use super::report::{Partitions, ProduceInterval, ProduceReport, Step, expected_used_partitions, skew};
 use super::validate::Validator;
 use super::{KeyMode, ProduceConfig, ProduceError, RateSpec};
 use crate::allow::AllowList;
 use crate::cancel::Cancel;
 use crate::latency::LatencyMs;
 
-/// Bits of the delivery opaque that hold the device index.
-const DEVICE_BITS: u32 = 28;
-/// The most devices a run can tell apart in its delivery reports.
-pub const MAX_DEVICES: u64 = 1 << DEVICE_BITS;
 /// How long the end of a run waits for outstanding deliveries.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the start of a run waits for the cluster to answer.
@@ -106,114 +95,6 @@ impl RunControl {
     }
 }
 
-/// Delivery-side measurements, updated from librdkafka's callback thread.
-#[derive(Debug)]
-struct Deliveries {
-    acked: u64,
-    acked_bytes: u64,
-    errors: Errors,
-    latency_run: hdrhistogram::Histogram<u64>,
-    latency_interval: hdrhistogram::Histogram<u64>,
-    latency_step: hdrhistogram::Histogram<u64>,
-    partition_counts: Vec<u64>,
-    /// Acknowledged events per device (only with validation).
-    acked_per_device: Vec<u32>,
-}
-
-impl Deliveries {
-    /// Records acknowledged so far, and their payload bytes.
-    fn counts(&self) -> (u64, u64) {
-        (self.acked, self.acked_bytes)
-    }
-}
-
-struct Context {
-    start: Instant,
-    deliveries: Mutex<Deliveries>,
-    statistics: Mutex<Option<Statistics>>,
-    last_client_error: Mutex<Option<String>>,
-    brokers: BrokerCheck,
-}
-
-impl Context {
-    fn deliveries(&self) -> std::sync::MutexGuard<'_, Deliveries> {
-        self.deliveries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl ClientContext for Context {
-    fn stats(&self, mut statistics: Statistics) {
-        // A broker the cluster starts advertising mid-run appears here first.
-        for broker in statistics.brokers.values() {
-            if let Ok((host, port)) = crate::allow::split_host_port(&broker.nodename) {
-                let _ = self.brokers.check(host, port);
-            }
-        }
-        let mut stored = self.statistics.lock().unwrap_or_else(|p| p.into_inner());
-        // A broker's window without samples (no request since the last statistics, as
-        // when the producers stop) keeps the last one that had some.
-        if let Some(before) = stored.as_ref() {
-            for (name, broker) in &mut statistics.brokers {
-                if let Some(was) = before.brokers.get(name) {
-                    keep_sampled(&mut broker.int_latency, &was.int_latency);
-                    keep_sampled(&mut broker.outbuf_latency, &was.outbuf_latency);
-                    // The throttle window goes with the round trips it was answered on.
-                    if sampled_window(&broker.rtt).is_none() && sampled_window(&was.rtt).is_some() {
-                        broker.throttle.clone_from(&was.throttle);
-                    }
-                    keep_sampled(&mut broker.rtt, &was.rtt);
-                }
-            }
-        }
-        *stored = Some(statistics);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::debug!("librdkafka: {error}: {reason}");
-        // The first error says why (e.g. "Connect to ... failed: Connection refused");
-        // later ones only repeat that brokers are down.
-        self.last_client_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| reason.to_string());
-    }
-
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-        use rdkafka::config::RDKafkaLogLevel::*;
-        match level {
-            Emerg | Alert | Critical => tracing::warn!("librdkafka {facility}: {message}"),
-            _ => tracing::debug!("librdkafka {facility}: {message}"),
-        }
-    }
-}
-
-impl ProducerContext for Context {
-    type DeliveryOpaque = usize;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
-        let sent_us = (opaque as u64) >> DEVICE_BITS;
-        let device = (opaque as u64 & (MAX_DEVICES - 1)) as usize;
-        let now_us = self.start.elapsed().as_micros() as u64;
-        let mut deliveries = self.deliveries();
-        match result {
-            Ok(message) => {
-                let latency = now_us.saturating_sub(sent_us).max(1);
-                deliveries.acked += 1;
-                deliveries.acked_bytes += message.payload_len() as u64;
-                deliveries.latency_run.saturating_record(latency);
-                deliveries.latency_interval.saturating_record(latency);
-                deliveries.latency_step.saturating_record(latency);
-                let partition = message.partition().max(0) as usize;
-                if deliveries.partition_counts.len() <= partition {
-                    deliveries.partition_counts.resize(partition + 1, 0);
-                }
-                deliveries.partition_counts[partition] += 1;
-                if let Some(count) = deliveries.acked_per_device.get_mut(device) {
-                    *count += 1;
-                }
-            }
-            Err((error, _)) => deliveries.errors.record(error),
-        }
-    }
-}
-
 /// Creates a producer (or, with `group_id`, the properties for a consumer) for `config`;
 /// librdkafka's own message explains a refused property.
 pub fn client_config(config: &ProduceConfig) -> ClientConfig {
@@ -256,22 +137,8 @@ pub fn run_produce(
         return Err(ProduceError::InvalidInput(format!("--validate tracks at most {MAX_DEVICES} devices")));
     }
     let start = Instant::now();
-    let context = Context {
-        start,
-        deliveries: Mutex::new(Deliveries {
-            acked: 0,
-            acked_bytes: 0,
-            errors: Errors::default(),
-            latency_run: latency_histogram(),
-            latency_interval: latency_histogram(),
-            latency_step: latency_histogram(),
-            partition_counts: Vec::new(),
-            acked_per_device: if validate { vec![0; config.events.devices as usize] } else { Vec::new() },
-        }),
-        statistics: Mutex::new(None),
-        last_client_error: Mutex::new(None),
-        brokers: BrokerCheck::new(control.allow.clone()),
-    };
+    let devices_to_count = if validate { config.events.devices as usize } else { 0 };
+    let context = Context::new(start, devices_to_count, BrokerCheck::new(control.allow.clone()));
     let producer: ThreadedProducer<Context> =
         client_config(config).create_with_context(context).map_err(|err| ProduceError::Config(err.to_string()))?;
     let partitions = topic_partitions(&producer, config)?;
@@ -329,43 +196,8 @@ pub fn run_produce(
         result
     });
 
-    // Deliver what is queued; what cannot be delivered in time counts as an error.
-    let flush_error = producer.flush(FLUSH_TIMEOUT).err();
-    let duration = start.elapsed();
-    let deliveries = producer.context().deliveries();
-    report.records_sent = sent_total.load(Ordering::Relaxed);
-    report.records_acked = deliveries.acked;
-    report.duration_secs = duration.as_secs_f64();
-    report.records_per_sec = deliveries.acked as f64 / report.duration_secs.max(1e-9);
-    report.mb_per_sec = deliveries.acked_bytes as f64 / 1e6 / report.duration_secs.max(1e-9);
-    report.latency_ms = LatencyMs::from_micros(&deliveries.latency_run);
-    let mut publish_delay = latency_histogram();
-    for worker in &delays {
-        let _ = publish_delay.add(&worker.lock().unwrap_or_else(|p| p.into_inner()).run);
-    }
-    report.publish_delay_ms = LatencyMs::from_micros(&publish_delay);
-    report.errors = deliveries.errors.clone();
-    let undelivered = report.records_sent.saturating_sub(deliveries.acked + deliveries.errors.total);
-    if flush_error.is_some() && undelivered > 0 {
-        report.errors.total += undelivered;
-        *report.errors.by_kind.entry("NotDeliveredInTime".into()).or_default() += undelivered;
-        report.errors.last_error =
-            Some(format!("{undelivered} records not delivered within {} s of the end", FLUSH_TIMEOUT.as_secs()));
-    }
-    let mut counts = deliveries.partition_counts.clone();
-    counts.resize(counts.len().max(partitions), 0);
-    let keyed = config.key == KeyMode::Device;
-    report.partitions = Partitions {
-        skew: skew(&counts),
-        used: counts.iter().filter(|&&c| c > 0).count(),
-        total: partitions,
-        key_cardinality: keyed.then_some(config.events.devices),
-        expected_used: keyed.then(|| expected_used_partitions(partitions, config.events.devices)),
-        counts,
-    };
-    report.brokers = broker_stats(producer.context());
-    let acked_per_device = deliveries.acked_per_device.clone();
-    drop(deliveries);
+    let acked_per_device =
+        tally(&mut report, &producer, &delays, sent_total.load(Ordering::Relaxed), partitions, config, start);
     if let RateSpec::Fixed(rate) = config.rate {
         report.target_rate = Some(rate);
     }
@@ -394,6 +226,56 @@ pub fn run_produce(
         }
         Err(err) => Err(err),
     }
+}
+
+/// Flushes what is queued, then fills in the report's totals from the deliveries: counts,
+/// rates, latencies, publish delays, errors (what could not be delivered in time among
+/// them), partitions and the brokers' windows. Returns the acknowledged events per device.
+fn tally(
+    report: &mut ProduceReport,
+    producer: &ThreadedProducer<Context>,
+    delays: &[Arc<Mutex<WorkerDelays>>],
+    records_sent: u64,
+    partitions: usize,
+    config: &ProduceConfig,
+    start: Instant,
+) -> Vec<u32> {
+    // Deliver what is queued; what cannot be delivered in time counts as an error.
+    let flush_error = producer.flush(FLUSH_TIMEOUT).err();
+    let duration = start.elapsed();
+    let deliveries = producer.context().deliveries();
+    report.records_sent = records_sent;
+    report.records_acked = deliveries.acked;
+    report.duration_secs = duration.as_secs_f64();
+    report.records_per_sec = deliveries.acked as f64 / report.duration_secs.max(1e-9);
+    report.mb_per_sec = deliveries.acked_bytes as f64 / 1e6 / report.duration_secs.max(1e-9);
+    report.latency_ms = LatencyMs::from_micros(&deliveries.latency_run);
+    let mut publish_delay = latency_histogram();
+    for worker in delays {
+        let _ = publish_delay.add(&worker.lock().unwrap_or_else(|p| p.into_inner()).run);
+    }
+    report.publish_delay_ms = LatencyMs::from_micros(&publish_delay);
+    report.errors = deliveries.errors.clone();
+    let undelivered = report.records_sent.saturating_sub(deliveries.acked + deliveries.errors.total);
+    if flush_error.is_some() && undelivered > 0 {
+        report.errors.total += undelivered;
+        *report.errors.by_kind.entry("NotDeliveredInTime".into()).or_default() += undelivered;
+        report.errors.last_error =
+            Some(format!("{undelivered} records not delivered within {} s of the end", FLUSH_TIMEOUT.as_secs()));
+    }
+    let mut counts = deliveries.partition_counts.clone();
+    counts.resize(counts.len().max(partitions), 0);
+    let keyed = config.key == KeyMode::Device;
+    report.partitions = Partitions {
+        skew: skew(&counts),
+        used: counts.iter().filter(|&&c| c > 0).count(),
+        total: partitions,
+        key_cardinality: keyed.then_some(config.events.devices),
+        expected_used: keyed.then(|| expected_used_partitions(partitions, config.events.devices)),
+        counts,
+    };
+    report.brokers = broker_stats(producer.context());
+    deliveries.acked_per_device.clone()
 }
 
 /// The topic's partition count, or a clear error when the cluster or topic is missing.
@@ -464,7 +346,7 @@ fn produce_worker(
         let event = generator.next_event_at(now);
         let delay_us = now.saturating_duration_since(due).as_micros() as u64;
         let sent_us = now.duration_since(start).as_micros() as u64;
-        let opaque = ((sent_us << DEVICE_BITS) | (event.device & (MAX_DEVICES - 1))) as usize;
+        let opaque = delivery::opaque(sent_us, event.device);
         let random_key: [u8; 16] = if config.key == KeyMode::Random { rand::random() } else { [0; 16] };
         let key: Option<&[u8]> = match config.key {
             KeyMode::Device => Some(event.device_key),
@@ -670,85 +552,5 @@ fn control_loop(
             }
             control.rate.set(targets[step_index]);
         }
-    }
-}
-
-/// Keeps `before` where `now` has no samples.
-fn keep_sampled(now: &mut Option<rdkafka::statistics::Window>, before: &Option<rdkafka::statistics::Window>) {
-    if sampled_window(now).is_none() && sampled_window(before).is_some() {
-        now.clone_from(before);
-    }
-}
-
-/// A window that had samples. One that never had any is all zeros: no figure, not a
-/// round trip of 0 ms.
-fn sampled_window(window: &Option<rdkafka::statistics::Window>) -> Option<&rdkafka::statistics::Window> {
-    window.as_ref().filter(|w| w.cnt > 0)
-}
-
-/// The broker's throttle window, ms. librdkafka adds a response's throttle time to it only
-/// when it is above zero (`rd_kafka_op_throttle_time`), so an empty window beside answered
-/// requests is no throttling at all: zero, not a missing figure. Without answered requests
-/// there is nothing to say.
-fn throttle_of(broker: &rdkafka::statistics::Broker) -> Option<crate::kafka::report::WindowUs> {
-    match (sampled_window(&broker.throttle), sampled_window(&broker.rtt)) {
-        (Some(throttle), _) => Some(throttle.into()),
-        (None, Some(_)) => Some(crate::kafka::report::WindowUs::default()),
-        (None, None) => None,
-    }
-}
-
-fn broker_stats(context: &Context) -> Vec<BrokerStats> {
-    let statistics = context.statistics.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(statistics) = statistics.as_ref() else { return Vec::new() };
-    let sampled = |w: &Option<rdkafka::statistics::Window>| sampled_window(w).map(Into::into);
-    let mut brokers: Vec<BrokerStats> = statistics
-        .brokers
-        .values()
-        .filter(|b| b.nodeid >= 0)
-        .map(|b| BrokerStats {
-            name: b.name.clone(),
-            int_latency_us: sampled(&b.int_latency),
-            outbuf_latency_us: sampled(&b.outbuf_latency),
-            rtt_us: sampled(&b.rtt),
-            throttle_ms: throttle_of(b),
-            txretries: b.txretries,
-            req_timeouts: b.req_timeouts,
-            txbytes: b.txbytes,
-        })
-        .collect();
-    brokers.sort_by(|a, b| a.name.cmp(&b.name));
-    brokers
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{keep_sampled, throttle_of};
-    use rdkafka::statistics::{Broker, Window};
-
-    #[test]
-    fn a_window_without_samples_keeps_the_last_one_that_had_some() {
-        let sampled = Some(Window { cnt: 40, p99: 9_000, ..Window::default() });
-        let empty = Some(Window::default());
-        let mut now = empty.clone();
-        keep_sampled(&mut now, &sampled);
-        assert_eq!(now.as_ref().map(|w| (w.cnt, w.p99)), Some((40, 9_000)));
-        let mut fresh = Some(Window { cnt: 3, p99: 1_000, ..Window::default() });
-        keep_sampled(&mut fresh, &sampled);
-        assert_eq!(fresh.as_ref().map(|w| w.p99), Some(1_000), "a window with samples is this interval's");
-        let mut none = None;
-        keep_sampled(&mut none, &empty);
-        assert!(none.is_none());
-    }
-
-    #[test]
-    fn an_empty_throttle_window_beside_answered_requests_is_no_throttling() {
-        let answered = Some(Window { cnt: 12, p99: 4_000, ..Window::default() });
-        let broker = |rtt: Option<Window>, throttle: Option<Window>| Broker { rtt, throttle, ..Broker::default() };
-        let unthrottled = throttle_of(&broker(answered.clone(), Some(Window::default())));
-        assert_eq!(unthrottled.map(|w| w.max), Some(0));
-        let throttled = throttle_of(&broker(answered, Some(Window { cnt: 3, max: 250, ..Window::default() })));
-        assert_eq!(throttled.map(|w| w.max), Some(250));
-        assert_eq!(throttle_of(&broker(Some(Window::default()), Some(Window::default()))), None, "nothing answered");
     }
 }
