@@ -133,19 +133,8 @@ fn measure(
 /// the rest of a diagnosis once the preflight and the probes are done.
 fn load_and_judge(run: &Run<'_>, load: &Load, live: preflight::Preflight, capacities: Capacities) -> Diagnosis {
     let Run { plan, rules, progress, .. } = *run;
-    let catalog = &rules.catalog;
     progress.phase("ramp");
-    let mut ramped = ramp::run(
-        plan,
-        load,
-        &live.generators,
-        &live.consumers,
-        live.partitions.is_some(),
-        &run.agents,
-        catalog,
-        run.cancel,
-        progress,
-    );
+    let mut ramped = ramp::run(run, load, &live);
 
     progress.phase("evidence");
     let evidence = evidence::gather(run, &live, &mut ramped, &capacities);

@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::plan::Load;
+use super::preflight::Preflight;
 use super::search::{self, RateSearch};
-use super::{Agents, ConsumerRun, DiagnosePlan, GeneratorRun, Progress, now_ms};
+use super::{Agents, ConsumerRun, DiagnosePlan, GeneratorRun, Progress, Run, now_ms};
 use crate::agent::client::AgentClient;
-use crate::cancel::Cancel;
 use crate::evidence::jmx::{JmxEndpoint, JmxPoller};
 use crate::kafka::consume::ConsumeInterval;
 use crate::kafka::{ProduceConfig, Ramp, RateSpec};
@@ -83,72 +83,103 @@ enum Driver {
     Search { search: RateSearch, hold: Duration, step_started: Instant },
 }
 
-/// Runs the load on `generators` (none when the topic is missing: then nothing runs and
-/// each generator's run says so).
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    plan: &DiagnosePlan,
-    load: &Load,
-    generators: &[String],
-    consumers: &[String],
-    topic_ready: bool,
-    agents: &Agents<'_>,
-    catalog: &SignalCatalog,
-    cancel: &Cancel,
-    progress: &dyn Progress,
-) -> Ramped {
-    let config = per_generator(plan, load, generators.len());
+/// Runs the load on `live`'s generators (none when the topic is missing: then nothing
+/// runs and each generator's run says so), with its consumers reading along.
+pub fn run(ctx: &Run<'_>, load: &Load, live: &Preflight) -> Ramped {
+    let (plan, agents, progress) = (ctx.plan, &ctx.agents, ctx.progress);
+    let topic_ready = live.partitions.is_some();
+    let config = per_generator(plan, load, live.generators.len());
     // One client per generator, reused every second; a silent agent costs 5 s at most.
-    let clients: Vec<AgentClient> = generators.iter().map(|url| agents.client(url, Duration::from_secs(5))).collect();
+    let clients: Vec<AgentClient> =
+        live.generators.iter().map(|url| agents.client(url, Duration::from_secs(5))).collect();
     let started_ms = now_ms();
     let consumer_clients: Vec<AgentClient> =
-        consumers.iter().map(|url| agents.client(url, Duration::from_secs(5))).collect();
+        live.consumers.iter().map(|url| agents.client(url, Duration::from_secs(5))).collect();
     let consuming =
         if topic_ready { start_consumers(plan, &consumer_clients, started_ms, agents, progress) } else { Vec::new() };
-    let mut live_consumed: Vec<LiveConsumer> = consuming.iter().map(|_| LiveConsumer::default()).collect();
-    let mut running: Vec<&AgentClient> = Vec::new();
-    if topic_ready {
-        for (k, client) in clients.iter().enumerate() {
-            // Each generator simulates devices of its own, so that the consumers can
-            // validate every device's sequence.
-            let mut config = config.clone();
-            config.events.first_device = k as u64 * plan.devices;
-            // Starting waits for the run's producer to meet the cluster.
-            match agents.client(client.url(), Duration::from_secs(30)).start_produce(&config) {
-                Ok(_) => running.push(client),
-                Err(err) => progress.note(&format!("{}: could not start: {err}", client.url())),
+    let running = if topic_ready { start_generators(ctx, &config, &clients) } else { Vec::new() };
+    // JMX is polled every second on a thread of its own: a slow broker's answer must not
+    // delay a search's step or the ramp's judgment.
+    let polling = Arc::new(AtomicBool::new(true));
+    let jmx = (!plan.jmx.is_empty()).then(|| poll_jmx(plan, &ctx.rules.catalog, Arc::clone(&polling)));
+    let planned = match load {
+        Load::Ramp(_) => config.time.as_secs(),
+        Load::Search(spec) => spec.hold.as_secs() * RateSearch::new(*spec).planned_steps() as u64,
+    };
+    let interrupted = drive(ctx, load, running, &consuming, planned);
+    // The load is over: the span the rules judge ends here, not after the seconds spent
+    // below collecting reports (idle samples would dilute every average of the window).
+    let ended_ms = now_ms();
+    polling.store(false, Ordering::Relaxed);
+    let jmx = jmx.and_then(|poller| poller.join().ok());
+    // The consumers stop after the last record was produced; their reports cover the ramp.
+    for client in &consuming {
+        let _ = client.stop_consume();
+    }
+    let consume = consumer_reports(&consumer_clients, &consuming, agents);
+    let produce = live
+        .generators
+        .iter()
+        .map(|url| agents.client(url, Duration::from_secs(10)))
+        .map(|client| match client.produce_report() {
+            Ok(response) => {
+                GeneratorRun { agent: client.url().to_string(), report: response.report, error: response.error }
             }
+            Err(err) => GeneratorRun { agent: client.url().to_string(), report: None, error: Some(err.to_string()) },
+        })
+        .collect();
+    Ramped { produce, consume, started_ms, ended_ms, interrupted, jmx }
+}
+
+/// Starts `config` on every generator, each simulating devices of its own (so that the
+/// consumers can validate every device's sequence); returns those that started.
+fn start_generators<'c>(ctx: &Run<'_>, config: &ProduceConfig, clients: &'c [AgentClient]) -> Vec<&'c AgentClient> {
+    let mut running = Vec::new();
+    for (k, client) in clients.iter().enumerate() {
+        let mut config = config.clone();
+        config.events.first_device = k as u64 * ctx.plan.devices;
+        // Starting waits for the run's producer to meet the cluster.
+        match ctx.agents.client(client.url(), Duration::from_secs(30)).start_produce(&config) {
+            Ok(_) => running.push(client),
+            Err(err) => ctx.progress.note(&format!("{}: could not start: {err}", client.url())),
         }
     }
+    running
+}
+
+/// Polls the plan's JMX endpoints once a second, on absolute deadlines, until `polling`
+/// is cleared; the thread returns the poller with what it read.
+fn poll_jmx(
+    plan: &DiagnosePlan,
+    catalog: &SignalCatalog,
+    polling: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<JmxPoller> {
+    let mut poller = JmxPoller::new(catalog, plan.jmx.iter().map(|e| JmxEndpoint::parse(e)).collect());
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut tick = 0u32;
+        while polling.load(Ordering::Relaxed) {
+            tick += 1;
+            std::thread::sleep((start + Duration::from_secs(tick.into())).saturating_duration_since(Instant::now()));
+            poller.poll(now_ms());
+        }
+        poller
+    })
+}
+
+/// Drives the load until the last generator ends: each second, reads the generators and
+/// consumers and judges the pipeline's steps (a ramp stops them all at its knee); a
+/// search's held step is closed on every generator at once and the next target set.
+/// Returns whether Ctrl-C cut it short.
+fn drive(ctx: &Run<'_>, load: &Load, mut running: Vec<&AgentClient>, consuming: &[&AgentClient], planned: u64) -> bool {
+    let progress = ctx.progress;
     let mut driver = match load {
         Load::Ramp(_) => Driver::Ramp,
         Load::Search(spec) => {
             Driver::Search { search: RateSearch::new(*spec), hold: spec.hold, step_started: Instant::now() }
         }
     };
-    // JMX is polled every second on a thread of its own: a slow broker's answer must not
-    // delay a search's step or the ramp's judgment.
-    let polling = Arc::new(AtomicBool::new(true));
-    let jmx = (!plan.jmx.is_empty()).then(|| {
-        let mut poller = JmxPoller::new(catalog, plan.jmx.iter().map(|e| JmxEndpoint::parse(e)).collect());
-        let polling = Arc::clone(&polling);
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            let mut tick = 0u32;
-            while polling.load(Ordering::Relaxed) {
-                tick += 1;
-                std::thread::sleep(
-                    (start + Duration::from_secs(tick.into())).saturating_duration_since(Instant::now()),
-                );
-                poller.poll(now_ms());
-            }
-            poller
-        })
-    });
-    let planned = match load {
-        Load::Ramp(_) => config.time.as_secs(),
-        Load::Search(spec) => spec.hold.as_secs() * RateSearch::new(*spec).planned_steps() as u64,
-    };
+    let mut live_consumed: Vec<LiveConsumer> = consuming.iter().map(|_| LiveConsumer::default()).collect();
     let clock = Instant::now();
     let (mut interrupted, mut stopping, mut over) = (false, false, false);
     let mut next_tick = clock + Duration::from_secs(1);
@@ -163,12 +194,10 @@ pub fn run(
         std::thread::sleep(wake.saturating_duration_since(Instant::now()));
         let now = Instant::now();
         let ticking = now >= next_tick;
-        if ticking {
-            while next_tick <= now {
-                next_tick += Duration::from_secs(1);
-            }
+        while next_tick <= now {
+            next_tick += Duration::from_secs(1);
         }
-        interrupted |= cancel.is_cancelled();
+        interrupted |= ctx.cancel.is_cancelled();
         // A search's held step ends: closed on every generator at once (a generator whose
         // step cannot be closed drops out), then judged with the others below.
         let mut closed = false;
@@ -190,28 +219,7 @@ pub fn run(
         if !ticking && !closed && !interrupted {
             continue;
         }
-        let mut total = 0.0;
-        let mut steps = Vec::new();
-        running.retain(|client| match client.status() {
-            Ok(status) => status.probes.get("produce").is_some_and(|p| {
-                total += p.stats.current_rate_mps.unwrap_or(0.0);
-                steps.push(p.ramp_steps.clone());
-                p.running
-            }),
-            Err(_) => false,
-        });
-        let mut pipeline = plateau::combine_steps(&steps);
-        let mut consumed = String::new();
-        if !consuming.is_empty() {
-            for (client, live) in consuming.iter().zip(&mut live_consumed) {
-                live.read(client);
-            }
-            let readings: Vec<Vec<ConsumeInterval>> = live_consumed.iter().map(|l| l.intervals.clone()).collect();
-            let per_step = plateau::consumed_steps(&readings, &pipeline);
-            pipeline = plateau::with_consumers(&pipeline, &per_step);
-            let rate: f64 = live_consumed.iter().filter_map(|l| l.intervals.last()).map(|i| i.records_per_sec).sum();
-            consumed = format!(", consumers {rate:.0} msg/s");
-        }
+        let (total, pipeline, consumed) = read_pipeline(&mut running, consuming, &mut live_consumed);
         match &mut driver {
             Driver::Ramp => over = plateau::find_plateau(&pipeline).found,
             Driver::Search { search, step_started, .. } if closed && !running.is_empty() => {
@@ -237,16 +245,45 @@ pub fn run(
             &format!("{total:.0} msg/s over {} generators{consumed}", running.len()),
         );
     }
-    // The load is over: the span the rules judge ends here, not after the seconds spent
-    // below collecting reports (idle samples would dilute every average of the window).
-    let ended_ms = now_ms();
-    polling.store(false, Ordering::Relaxed);
-    let jmx = jmx.and_then(|poller| poller.join().ok());
-    // The consumers stop after the last record was produced; their reports cover the ramp.
-    for client in &consuming {
-        let _ = client.stop_consume();
+    interrupted
+}
+
+/// Reads every running generator (one that stopped or does not answer drops out) and
+/// consumer: the generators' summed rate, the pipeline's steps so far (the producers'
+/// combined with what the consumers took) and the consumers' rate for the progress line.
+fn read_pipeline(
+    running: &mut Vec<&AgentClient>,
+    consuming: &[&AgentClient],
+    live_consumed: &mut [LiveConsumer],
+) -> (f64, Vec<plateau::RampStep>, String) {
+    let mut total = 0.0;
+    let mut steps = Vec::new();
+    running.retain(|client| match client.status() {
+        Ok(status) => status.probes.get("produce").is_some_and(|p| {
+            total += p.stats.current_rate_mps.unwrap_or(0.0);
+            steps.push(p.ramp_steps.clone());
+            p.running
+        }),
+        Err(_) => false,
+    });
+    let mut pipeline = plateau::combine_steps(&steps);
+    if consuming.is_empty() {
+        return (total, pipeline, String::new());
     }
-    let consume = consumer_clients
+    for (client, live) in consuming.iter().zip(live_consumed.iter_mut()) {
+        live.read(client);
+    }
+    let readings: Vec<Vec<ConsumeInterval>> = live_consumed.iter().map(|l| l.intervals.clone()).collect();
+    let per_step = plateau::consumed_steps(&readings, &pipeline);
+    pipeline = plateau::with_consumers(&pipeline, &per_step);
+    let rate: f64 = live_consumed.iter().filter_map(|l| l.intervals.last()).map(|i| i.records_per_sec).sum();
+    (total, pipeline, format!(", consumers {rate:.0} msg/s"))
+}
+
+/// Each consumer agent's report: waited for where its consumers ran, else why they did
+/// not.
+fn consumer_reports(clients: &[AgentClient], consuming: &[&AgentClient], agents: &Agents<'_>) -> Vec<ConsumerRun> {
+    clients
         .iter()
         .map(|client| {
             let started = consuming.iter().any(|c| c.url() == client.url());
@@ -271,18 +308,7 @@ pub fn run(
                 Err(err) => ConsumerRun { agent: client.url().to_string(), report: None, error: Some(err.to_string()) },
             }
         })
-        .collect();
-    let produce = generators
-        .iter()
-        .map(|url| agents.client(url, Duration::from_secs(10)))
-        .map(|client| match client.produce_report() {
-            Ok(response) => {
-                GeneratorRun { agent: client.url().to_string(), report: response.report, error: response.error }
-            }
-            Err(err) => GeneratorRun { agent: client.url().to_string(), report: None, error: Some(err.to_string()) },
-        })
-        .collect();
-    Ramped { produce, consume, started_ms, ended_ms, interrupted, jmx }
+        .collect()
 }
 
 /// Splits a search's next `target` (msg/s over all generators) evenly over `running`.
