@@ -26,6 +26,33 @@ pub fn rate_window(step: Duration) -> String {
     format!("{}s", (step.as_secs() * 4).max(10))
 }
 
+/// The cluster's produce rate as the controller shows it beside the generators' own:
+/// Apache Kafka's MessagesInPerSec (jmx_exporter) when scraped, else plateau's agents'
+/// acknowledged records.
+pub struct ClusterRate {
+    client: Result<prometheus_http_query::Client, String>,
+}
+
+impl ClusterRate {
+    const QUERY: &str = "sum(rate(kafka_server_brokertopicmetrics_messagesin_total[30s])) or sum(rate(plateau_produce_acked_records_total[15s]))";
+
+    /// A reader of the Prometheus at `url` (an unusable URL is said at every read).
+    pub fn new(url: &str) -> ClusterRate {
+        ClusterRate { client: prometheus_http_query::Client::try_from(url).map_err(|err| err.to_string()) }
+    }
+
+    /// Records per second now, or why there is no figure.
+    pub async fn read(&self) -> Result<f64, String> {
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        let response = tokio::time::timeout(Duration::from_secs(3), client.query(Self::QUERY).get())
+            .await
+            .map_err(|_| "no answer within 3 s".to_string())?
+            .map_err(|err| err.to_string())?;
+        let vector = response.data().as_vector().map(Vec::as_slice).unwrap_or_default();
+        vector.first().map(|sample| sample.sample().value()).ok_or_else(|| "no throughput series yet".to_string())
+    }
+}
+
 /// Runs every PromQL source of the catalog against the Prometheus at `url` over
 /// `[start_ms, end_ms]` with `step`.
 pub fn collect(url: &str, catalog: &SignalCatalog, start_ms: u64, end_ms: u64, step: Duration) -> Evidence {

@@ -1,23 +1,24 @@
 //! The console's HTTP server (axum): the page and its assets, a JSON API the page calls,
-//! live chart SVGs, "Diagnose now" reports, and the guard in front of all of it (loopback
-//! Host names, the access token, CSRF on every state-changing request).
+//! live chart SVGs, "Diagnose now" reports, and the guard in front of all of it (`guard`).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection};
-use axum::extract::{Form, Path, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
+mod guard;
+
+use self::guard::{LoginThrottle, Sessions, guard, login, login_page, random_token};
 use super::ControllerConfig;
 use super::charts::{self, Chart};
 use super::diagnose::{self, DiagnoseSummary};
@@ -26,12 +27,13 @@ use super::history::{AgentCard, History};
 use crate::agent::api::ErrorBody;
 use crate::agent::api::openapi::BearerAuth;
 use crate::agent::client::{AgentClient, AgentError};
+use crate::evidence::prometheus::ClusterRate;
 use crate::rules::RuleSet;
 
-const INDEX: &str = include_str!("assets/index.html");
-const LOGIN: &str = include_str!("assets/login.html");
-const APP_JS: &str = include_str!("assets/app.js");
-const APP_CSS: &str = include_str!("assets/app.css");
+const INDEX: &str = include_str!("../assets/index.html");
+const LOGIN: &str = include_str!("../assets/login.html");
+const APP_JS: &str = include_str!("../assets/app.js");
+const APP_CSS: &str = include_str!("../assets/app.css");
 const SESSION_COOKIE: &str = "plateau_session";
 const CSRF_HEADER: &str = "x-plateau-csrf";
 
@@ -63,100 +65,12 @@ struct Shared {
     diagnosing: AtomicBool,
 }
 
-/// A session ends this long after its last request.
-const SESSION_IDLE: Duration = Duration::from_secs(3600);
-/// A session ends this long after the login, however busy.
-const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-/// The most sessions held; logging in beyond it ends the oldest.
-const MAX_SESSIONS: usize = 1000;
-/// Wrong tokens allowed within `FAILURE_WINDOW` before every attempt is refused.
-const MAX_FAILURES: usize = 5;
-/// The window over which wrong tokens are counted.
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-
-/// Browser sessions: created at login, ended by idleness, age or count.
-#[derive(Debug, Default)]
-struct Sessions {
-    /// Session id → (logged in, last used).
-    by_id: HashMap<String, (Instant, Instant)>,
-}
-
-impl Sessions {
-    fn start(&mut self, now: Instant) -> String {
-        self.by_id.retain(|_, (born, used)| !expired(now, *born, *used));
-        if self.by_id.len() >= MAX_SESSIONS
-            && let Some(oldest) = self.by_id.iter().min_by_key(|(_, (born, _))| *born).map(|(id, _)| id.clone())
-        {
-            self.by_id.remove(&oldest);
-        }
-        let id = random_token();
-        self.by_id.insert(id.clone(), (now, now));
-        id
-    }
-
-    /// Whether `presented` is a live session; using it keeps it alive.
-    fn touch(&mut self, presented: &str, now: Instant) -> bool {
-        let found = self.by_id.iter_mut().find(|(id, _)| same(id, presented));
-        match found {
-            Some((_, (born, used))) if !expired(now, *born, *used) => {
-                *used = now;
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-fn expired(now: Instant, born: Instant, used: Instant) -> bool {
-    now.duration_since(used) > SESSION_IDLE || now.duration_since(born) > SESSION_LIFETIME
-}
-
-/// Wrong access tokens in the last minute; past `MAX_FAILURES`, every attempt is refused
-/// until the oldest failure is a minute old, so guessing the token is slow.
-#[derive(Debug, Default)]
-struct LoginThrottle {
-    failures: VecDeque<Instant>,
-}
-
-impl LoginThrottle {
-    /// `Err(seconds to wait)` while locked.
-    fn check(&mut self, now: Instant) -> Result<(), u64> {
-        while self.failures.front().is_some_and(|t| now.duration_since(*t) > FAILURE_WINDOW) {
-            self.failures.pop_front();
-        }
-        match self.failures.front() {
-            Some(oldest) if self.failures.len() >= MAX_FAILURES => {
-                Err(FAILURE_WINDOW.saturating_sub(now.duration_since(*oldest)).as_secs() + 1)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn failed(&mut self, now: Instant) {
-        self.failures.push_back(now);
-    }
-}
-
-fn too_many_attempts(wait_secs: u64) -> Response {
-    let mut response =
-        ApiError(StatusCode::TOO_MANY_REQUESTS, format!("too many wrong tokens; try again in {wait_secs} s"))
-            .into_response();
-    if let Ok(value) = wait_secs.to_string().parse() {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
-fn random_token() -> String {
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
 /// An error the page shows as it is.
@@ -263,151 +177,9 @@ async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(<ControllerApi as utoipa::OpenApi>::openapi())
 }
 
-/// How a request proved who it is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Caller {
-    /// Anyone who can reach a loopback console (no access token configured).
-    Local,
-    /// A browser session from the login page.
-    Session,
-    /// `Authorization: Bearer` with the access token (scripts; not a browser's ambient
-    /// credential, so not forgeable cross-site).
-    Bearer,
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
-}
-
-fn same(a: &str, b: &str) -> bool {
-    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
-
-/// Who is calling, `Ok(None)` for nobody known, `Err(seconds to wait)` while wrong tokens
-/// have locked the console.
-fn caller(shared: &Shared, headers: &HeaderMap) -> Result<Option<Caller>, u64> {
-    let Some(token) = &shared.config.access_token else { return Ok(Some(Caller::Local)) };
-    let now = Instant::now();
-    if let Some(bearer) = crate::http_serve::bearer_token(headers) {
-        let mut logins = lock(&shared.logins);
-        logins.check(now)?;
-        if same(bearer, token) {
-            return Ok(Some(Caller::Bearer));
-        }
-        logins.failed(now);
-        return Ok(None);
-    }
-    let Some(session) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
-    Ok(lock(&shared.sessions).touch(session, now).then_some(Caller::Session))
-}
-
-/// The host part of a Host or Origin value (`http://a:1` → `a`, `[::1]:8080` → `::1`).
-fn host_name(value: &str) -> &str {
-    let value = value.split_once("://").map(|(_, rest)| rest).unwrap_or(value);
-    if let Some(rest) = value.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or("");
-    }
-    value.split(':').next().unwrap_or("")
-}
-
-/// Every request passes here: a loopback console answers only to loopback Host names (no
-/// DNS rebinding), a console with an access token only to its sessions or bearers, and a
-/// state-changing request from a browser must carry the page's CSRF token and, when the
-/// browser names its Origin, come from this console's own origin.
-async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if shared.config.listen.ip().is_loopback() && !matches!(host_name(host), "127.0.0.1" | "localhost" | "::1") {
-        return ApiError(
-            StatusCode::MISDIRECTED_REQUEST,
-            format!("this console answers only to localhost, not '{}'", crate::http_serve::echo(host)),
-        )
-        .into_response();
-    }
-    let path = request.uri().path().to_string();
-    let mutating = request.method() != Method::GET && request.method() != Method::HEAD;
-    if mutating && let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let own = [format!("http://{host}"), format!("https://{host}")];
-        if !own.iter().any(|o| o == origin) {
-            return ApiError(
-                StatusCode::FORBIDDEN,
-                format!("cross-site request from {} refused", crate::http_serve::echo(origin)),
-            )
-            .into_response();
-        }
-    }
-    if path == "/login" || path == "/openapi.json" || path.starts_with("/assets/") {
-        return next.run(request).await;
-    }
-    let caller = match caller(&shared, headers) {
-        Ok(caller) => caller,
-        Err(wait_secs) => return too_many_attempts(wait_secs),
-    };
-    let Some(caller) = caller else {
-        return if path == "/" {
-            Redirect::to("/login").into_response()
-        } else {
-            ApiError(
-                StatusCode::UNAUTHORIZED,
-                "log in first (or send Authorization: Bearer with the access token)".into(),
-            )
-            .into_response()
-        };
-    };
-    if mutating && caller != Caller::Bearer {
-        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !same(sent, &shared.csrf) {
-            return ApiError(StatusCode::FORBIDDEN, "missing or wrong CSRF token; reload the page".into())
-                .into_response();
-        }
-    }
-    next.run(request).await
-}
-
 async fn index(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let page = INDEX.replace("{{CSRF}}", &shared.csrf);
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], page)
-}
-
-async fn login_page(State(shared): State<Arc<Shared>>) -> Response {
-    if shared.config.access_token.is_none() {
-        return Redirect::to("/").into_response();
-    }
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], LOGIN.replace("{{MESSAGE}}", "")).into_response()
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    token: String,
-}
-
-async fn login(State(shared): State<Arc<Shared>>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
-    let Some(token) = &shared.config.access_token else { return Redirect::to("/").into_response() };
-    let Ok(Form(form)) = form else {
-        return bad_request("send the form field 'token' (application/x-www-form-urlencoded)").into_response();
-    };
-    let now = Instant::now();
-    if let Err(wait_secs) = lock(&shared.logins).check(now) {
-        return too_many_attempts(wait_secs);
-    }
-    if !same(form.token.trim(), token) {
-        lock(&shared.logins).failed(now);
-        let page = LOGIN.replace("{{MESSAGE}}", "<p class=\"error\" role=\"alert\">Wrong token.</p>");
-        return (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
-    }
-    let session = lock(&shared.sessions).start(now);
-    let cookie = format!(
-        "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        SESSION_LIFETIME.as_secs()
-    );
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
 }
 
 /// What the page polls.
@@ -798,17 +570,14 @@ async fn poll_forever(shared: Arc<Shared>) {
     for (url, client) in &shared.clients {
         tokio::spawn(poll_agent(Arc::clone(&shared), url.clone(), client.clone()));
     }
-    let Some(prometheus) = shared.config.prometheus.as_deref().map(prometheus_http_query::Client::try_from) else {
+    let Some(prometheus) = shared.config.prometheus.as_deref().map(ClusterRate::new) else {
         return;
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
-        let answer = match &prometheus {
-            Ok(client) => cluster_rate(client).await,
-            Err(err) => Err(err.to_string()),
-        };
+        let answer = prometheus.read().await;
         lock(&shared.history).record_prometheus(now_ms(), answer);
     }
 }
@@ -826,38 +595,5 @@ async fn poll_agent(shared: Arc<Shared>, url: String, client: AgentClient) {
         if let Ok(answer) = call.await {
             lock(&shared.history).record(&url, now_ms(), answer);
         }
-    }
-}
-
-/// The cluster's produce rate from Prometheus: Apache Kafka's MessagesInPerSec (jmx_exporter)
-/// when scraped, else plateau's agents' acknowledged records.
-async fn cluster_rate(client: &prometheus_http_query::Client) -> Result<f64, String> {
-    const QUERY: &str = "sum(rate(kafka_server_brokertopicmetrics_messagesin_total[30s])) or sum(rate(plateau_produce_acked_records_total[15s]))";
-    let response = tokio::time::timeout(Duration::from_secs(3), client.query(QUERY).get())
-        .await
-        .map_err(|_| "no answer within 3 s".to_string())?
-        .map_err(|err| err.to_string())?;
-    let vector = response.data().as_vector().map(Vec::as_slice).unwrap_or_default();
-    vector.first().map(|sample| sample.sample().value()).ok_or_else(|| "no throughput series yet".to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_names_come_out_of_host_and_origin_values() {
-        assert_eq!(host_name("127.0.0.1:8080"), "127.0.0.1");
-        assert_eq!(host_name("http://localhost:8080"), "localhost");
-        assert_eq!(host_name("[::1]:8080"), "::1");
-        assert_eq!(host_name("evil.example"), "evil.example");
-    }
-
-    #[test]
-    fn cookies_are_found_by_name() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, "a=1; plateau_session=abc; b=2".parse().unwrap());
-        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
-        assert_eq!(cookie(&headers, "c"), None);
     }
 }
