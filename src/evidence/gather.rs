@@ -117,8 +117,7 @@ fn busiest_cpu(
             Err(err) => unavailable.push(format!("samples of agent {url}: {err}")),
         }
     }
-    let series = catalog.id(signal).map(|id| catalog.get(id)).and_then(|signal| {
-        let mut series = Series::new(&signal.name, "cluster", &signal.unit);
+    let series = super::measured::series(catalog, signal, "cluster").and_then(|mut series| {
         for (ts, busy) in buckets {
             series.push(ts, busy);
         }

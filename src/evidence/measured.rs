@@ -9,7 +9,52 @@ use crate::net::NetReport;
 use crate::probe::disk::DiskResult;
 use crate::signals::SignalCatalog;
 
-fn series(catalog: &SignalCatalog, name: &str, instance: &str) -> Option<Series> {
+/// Every signal plateau measures itself, with the source the catalog declares for it
+/// (`measured = "…"`): the produce and consume runs, the probes, the topic and cluster as
+/// preflight read them, and the generators', consumers' and database's CPU
+/// (`evidence::gather`). A test holds this table and the catalog to each other.
+pub const MEASURED: &[(&str, &str)] = &[
+    ("disk_fsync_p99_ms", "disk.fsync_p99_ms"),
+    ("net_link_capacity_bits_per_sec", "net.capacity_bits_per_sec"),
+    ("net_udp_loss_ratio", "net.udp_loss_ratio"),
+    ("topic_replication_factor", "topic.replication_factor"),
+    ("cluster_brokers", "cluster.brokers"),
+    ("producer_target_rate", "produce.target_rate"),
+    ("producer_achieved_rate", "produce.achieved_rate"),
+    ("producer_achieved_ratio", "produce.achieved_ratio"),
+    ("producer_publish_delay_p99_ms", "produce.publish_delay_p99_ms"),
+    ("producer_queue_p99_ms", "produce.int_latency_p99_ms"),
+    ("producer_rtt_p99_ms", "produce.rtt_p99_ms"),
+    ("producer_throttle_ms", "produce.throttle_max_ms"),
+    ("producer_max_in_flight", "produce.max_in_flight"),
+    ("producer_partition_skew", "produce.partition_skew"),
+    ("producer_used_partition_ratio", "produce.used_partition_ratio"),
+    ("generator_cpu_busy", "generators.cpu_busy_max"),
+    ("producer_outbuf_p99_ms", "produce.outbuf_latency_p99_ms"),
+    ("topic_partitions", "topic.partitions"),
+    ("consumer_records_per_sec", "consume.records_per_sec"),
+    ("consumer_lag", "consume.lag"),
+    ("consumer_lag_growth_per_sec", "consume.lag_growth_per_sec"),
+    ("consumer_e2e_avg_ms", "consume.e2e_avg_ms"),
+    ("consumer_e2e_p99_ms", "consume.e2e_p99_ms"),
+    ("consumer_members_busy_ratio", "consume.members_busy_ratio"),
+    ("consumer_handling_busy_ratio", "consume.handling_busy_ratio"),
+    ("consumer_sink_busy_ratio", "consume.sink_busy_ratio"),
+    ("sink_insert_p99_ms", "consume.insert_p99_ms"),
+    ("consumer_idle_members", "consume.idle_members"),
+    ("consumer_members", "consume.members"),
+    ("consumer_rebalances", "consume.rebalances"),
+    ("consumer_cpu_busy", "consumers.cpu_busy_max"),
+    ("sink_cpu_busy", "databases.cpu_busy_max"),
+];
+
+/// An empty series of the measured signal `name` for `instance`; `None` when the catalog
+/// (a user's edited rule directory) does not have it.
+pub(super) fn series(catalog: &SignalCatalog, name: &str, instance: &str) -> Option<Series> {
+    debug_assert!(
+        MEASURED.iter().any(|(measured, _)| *measured == name),
+        "{name} is filled from plateau's own measurements: add it to MEASURED and the catalog"
+    );
     let signal = catalog.get(catalog.id(name)?);
     Some(Series::new(&signal.name, instance, &signal.unit))
 }
@@ -326,5 +371,48 @@ mod tests {
         let get = |name: &str| series.iter().find(|s| s.signal == name).unwrap();
         assert_eq!(get("producer_queue_p99_ms").timestamps, [12_500]);
         assert_eq!(get("producer_achieved_rate").timestamps, [11_000, 12_000, 12_500]);
+    }
+
+    #[test]
+    fn every_measured_source_of_the_catalog_is_filled_here_and_every_fill_is_in_the_catalog() {
+        let catalog = shipped().catalog;
+        let declared: std::collections::BTreeSet<(String, String)> = catalog
+            .signals()
+            .flat_map(|(_, signal)| {
+                signal.source.iter().filter_map(|s| s.measured.clone()).map(|m| (signal.name.clone(), m))
+            })
+            .collect();
+        let table: std::collections::BTreeSet<(String, String)> =
+            MEASURED.iter().map(|(name, source)| (name.to_string(), source.to_string())).collect();
+        assert_eq!(
+            declared.difference(&table).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "in the catalog only"
+        );
+        assert_eq!(
+            table.difference(&declared).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "in MEASURED only"
+        );
+        // And no signal is filled here by a name the table does not list: every catalog
+        // name written in this file's code (or gather's, which fills the CPU signals) is
+        // a measured one.
+        for file in ["measured.rs", "gather.rs"] {
+            let text = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/evidence").join(file),
+            )
+            .unwrap();
+            let code = &text[..text.find("#[cfg(test)]").unwrap_or(text.len())];
+            for (_, signal) in catalog.signals() {
+                let quoted = format!("\"{}\"", signal.name);
+                if code.contains(&quoted) {
+                    assert!(
+                        MEASURED.iter().any(|(name, _)| *name == signal.name),
+                        "{file} fills {} without a measured source in the catalog",
+                        signal.name
+                    );
+                }
+            }
+        }
     }
 }
