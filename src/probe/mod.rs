@@ -1,6 +1,9 @@
-//! Active probes: measurements that generate load (disk appends and reads now; network
-//! and Kafka produce runs later). Every probe implements [`Probe`] and returns a
-//! [`ProbeOutput`]; probes never format output, the report module does.
+//! Active probes: measurements that generate load on a host — the disk probe (appends with
+//! fsync, then random reads) and the network tests (TCP and UDP, iperf3's protocol). Every
+//! probe implements [`Probe`] and returns a [`ProbeOutput`]; probes never format output,
+//! the report module does. [`PROBES`] is the registry: each probe's output tag, the agent
+//! routes that run it and the catalog sources its results fill — what the rest of the
+//! program must offer for a probe to reach a verdict, checked by a test.
 
 pub mod disk;
 pub mod net;
@@ -27,6 +30,32 @@ pub enum ProbeOutput {
     /// A network test's result (iperf3's JSON layout plus plateau's findings).
     Net(Box<crate::net::NetReport>),
 }
+
+/// A probe as the rest of the program meets it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeKind {
+    /// Its `ProbeOutput` variant's tag (`"probe": "disk"`) and its file under `probe/`.
+    pub name: &'static str,
+    /// The agent's routes that run it (`POST`), each in the agent's OpenAPI description.
+    pub routes: &'static [&'static str],
+    /// The catalog's `measured` sources its results become (`evidence::measured`).
+    pub measured: &'static [&'static str],
+}
+
+/// Every probe. Adding one: a file under `probe/` implementing [`Probe`], a
+/// [`ProbeOutput`] variant, an entry here, then what the entry names — the agent's route
+/// and its client call (`agent::api`, `agent::client`), the run across agents
+/// (`diagnose::probes`), the series it becomes (`evidence::measured`, with the catalog's
+/// signal) and its report section. `tests/integration/architecture.rs` checks that every
+/// entry's routes, sources and file exist, and that every variant has an entry.
+pub const PROBES: &[ProbeKind] = &[
+    ProbeKind { name: "disk", routes: &["/disk"], measured: &["disk.fsync_p99_ms"] },
+    ProbeKind {
+        name: "net",
+        routes: &["/net/tcp", "/net/udp"],
+        measured: &["net.capacity_bits_per_sec", "net.udp_loss_ratio"],
+    },
+];
 
 /// Why a probe did not produce a result.
 #[derive(Debug, thiserror::Error)]

@@ -401,3 +401,49 @@ fn the_function_reader_skips_strings_comments_and_characters() {
     let kept = without_test_modules(text);
     assert!(kept.contains("fn d()") && !kept.contains("fn c()"), "{kept}");
 }
+
+/// The probe registry's recipe holds for every probe there is: each `ProbeOutput` variant
+/// has an entry, each entry its file, its agent routes (in the agent's OpenAPI) and the
+/// measured sources its results fill. Adding nothing, this checks the recipe a new probe
+/// will follow.
+#[test]
+fn every_probe_is_registered_with_its_file_routes_and_measured_sources() {
+    use plateau::probe::PROBES;
+    use utoipa::OpenApi;
+    let spec = serde_json::to_value(plateau::agent::api::openapi::AgentApi::openapi()).unwrap();
+    let schema = &spec["components"]["schemas"]["ProbeOutput"];
+    let tags: BTreeSet<String> = schema["oneOf"]
+        .as_array()
+        .expect("ProbeOutput is a tagged union in the agent's OpenAPI")
+        .iter()
+        .flat_map(|variant| {
+            let parts = variant["allOf"].as_array().cloned().unwrap_or_else(|| vec![variant.clone()]);
+            parts.into_iter().filter_map(|part| part["properties"]["probe"]["enum"][0].as_str().map(str::to_string))
+        })
+        .collect();
+    let registered: BTreeSet<String> = PROBES.iter().map(|p| p.name.to_string()).collect();
+    assert!(!tags.is_empty(), "no ProbeOutput variants found in {schema}");
+    assert_eq!(tags, registered, "ProbeOutput's variants and plateau::probe::PROBES differ");
+    let files: BTreeSet<String> = std::fs::read_dir(src().join("probe"))
+        .unwrap()
+        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|name| name != "mod")
+        .collect();
+    assert_eq!(files, registered, "each probe is one file under src/probe/");
+    for probe in PROBES {
+        for route in probe.routes {
+            assert!(
+                spec["paths"][route]["post"].is_object(),
+                "probe {}: no POST {route} in the agent's API",
+                probe.name
+            );
+        }
+        for source in probe.measured {
+            assert!(
+                plateau::evidence::measured::MEASURED.iter().any(|(_, s)| s == source),
+                "probe {}: its results fill {source}, which evidence::measured does not",
+                probe.name
+            );
+        }
+    }
+}
