@@ -80,7 +80,7 @@ pub struct PlanFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub process_us: Option<u64>,
-    /// Seed 004's SLA: report the highest rate whose mean end-to-end latency stays under this.
+    /// An end-to-end latency SLA: report the highest rate whose mean latency stays under this.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sla_e2e_ms: Option<f64>,
@@ -110,7 +110,7 @@ pub struct PlanFlags {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search: Option<String>,
     /// A fixed ramp instead of the search, START:STEP:EVERY_S:MAX msg/s over all generators
-    /// (seed 000's: 20000:20000:10:200000).
+    /// (e.g. 20000:20000:10:200000).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ramp: Option<String>,

@@ -188,7 +188,7 @@ pub struct ConsumeArgs {
     /// (postgres://USER:PASSWORD@HOST:PORT/DB).
     #[arg(long)]
     pub sink: Option<String>,
-    /// The sink's table (created when missing, seed 000's columns).
+    /// The sink's table (created when missing: event_id, device_id, timestamp, seq, metrics, status).
     #[arg(long, default_value = "events")]
     pub sink_table: String,
     /// Most records handled as one batch (max.poll.records).

@@ -36,8 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Run everything side by side and name the bottleneck; writes a findings report.
     Diagnose(Box<DiagnoseArgs>),
-    /// Seed 002's scenarios: a diagnosis and a backlog catch-up for every cell of a grid
-    /// of message sizes and partition counts; one report with seed 002's template.
+    /// A diagnosis and a backlog catch-up for every cell of a grid of message sizes and
+    /// partition counts (acks, compression, producers); one report comparing the cells.
     Sweep(Box<SweepArgs>),
     /// Run the probe daemon on this host: sampler, /status, /metrics, /samples, probes.
     Agent(AgentArgs),
@@ -48,7 +48,7 @@ pub enum Command {
     /// Rate-controlled Kafka produce run of telemetry events, fixed or ramped to the plateau.
     Produce(Box<ProduceArgs>),
     /// Consumer group past Kafka: consumed rate, end-to-end latency, lag, validation, and
-    /// optionally seed 000's PostgreSQL sink.
+    /// optionally a PostgreSQL sink.
     Consume(Box<ConsumeArgs>),
     /// Sample CPU, disks, NICs, memory and PSI, like iostat/vmstat.
     Sample(SampleArgs),
@@ -57,9 +57,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Check the rule files and the signal catalog.
     Rules(RulesArgs),
-    /// The capacity model (seed 003): load per resource and the ingress each allows.
+    /// The capacity model: the load ingress puts on each resource and the ingress each allows.
     Model(ModelArgs),
-    /// Seed 000's web console: start, stop, rate and ramp the generators, live charts.
+    /// The web console: start, stop, rate and ramp the generators, live charts, Diagnose now.
     Controller(ControllerArgs),
     /// Print a Prometheus scrape configuration or a Grafana dashboard for the agents.
     Export(ExportArgs),

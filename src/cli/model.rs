@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use crate::report::terminal;
 
-/// `plateau model`. All rates are MB/s, as seed 003 counts them.
+/// `plateau model`. All rates are MB/s (10^6 bytes a second).
 #[derive(Debug, Args)]
 pub struct ModelArgs {
     /// Producer ingress, MB/s.

@@ -134,7 +134,7 @@ impl fmt::Display for Ramp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyMode {
-    /// The device id: per-device order within one partition (seed 004's keyed IoT case).
+    /// The device id: per-device order within one partition (the keyed IoT case).
     #[default]
     Device,
     /// No key: the sticky partitioner spreads batches.
