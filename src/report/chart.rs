@@ -182,13 +182,7 @@ fn draw_rates(
             .label(format!("plateau {level:.0} msg/s"))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
     }
-    rates
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    draw_legend(&mut rates, SeriesLabelPosition::MiddleRight)
 }
 
 /// The utilization panel: each resource judged, as a share of its capacity.
@@ -231,13 +225,7 @@ fn draw_utilization(
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
     }
     if drawn > 0 {
-        utilization
-            .configure_series_labels()
-            .position(SeriesLabelPosition::MiddleRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        draw_legend(&mut utilization, SeriesLabelPosition::MiddleRight)?;
     }
     Ok(())
 }
@@ -284,12 +272,20 @@ fn draw_pipeline(
             .label(legend)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
     }
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
+}
+
+/// A chart's legend at `position`, on a translucent white box with a black border: every
+/// chart plateau draws has this one.
+pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(position)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| e.to_string())?;
-    Ok(())
+        .map_err(|e| e.to_string())
 }

@@ -7,6 +7,7 @@ mod architecture;
 mod consume;
 mod controller;
 mod diagnose;
+mod docs;
 mod fixtures;
 mod hostile;
 mod kafka;

@@ -9,7 +9,7 @@
 #   bash tests/testbed/scenario.sh network client none     # or: all (the default)
 #   bash tests/testbed/scenario.sh --file my-faults.toml all
 #   SCENARIO_REPORTS=DIR bash tests/testbed/scenario.sh all  # keeps each report in DIR/NAME
-#   bash tests/testbed/scenario.sh --readme all             # also writes the table into README.md
+#   bash tests/testbed/scenario.sh --readme all             # also writes the table into docs/testing.md
 #
 # On Apache Kafka (TESTBED_BROKER=kafka, the default) every scenario runs on one testbed,
 # brought up and warmed once: a scenario creates a topic of its own, injects its fault,
@@ -188,7 +188,7 @@ case $TESTBED_BROKER in
 esac
 echo "scenarios: done in $((SECONDS - started)) s" >&2
 
-# The table, as the README shows it: generated here, not typed. A run of some scenarios
+# The table, as docs/testing.md shows it: generated here, not typed. A run of some scenarios
 # replaces their rows and says so; a run of all replaces the table.
 if [[ $readme == 1 ]]; then
     build=$(basename "$(dirname "${PLATEAU_BIN:-release/plateau}")")
@@ -197,7 +197,7 @@ if [[ $readme == 1 ]]; then
     read -ra every <<<"$("$judge" names "$catalog" "$TESTBED_BROKER")"
     full=0
     [[ "${scenarios[*]}" == "${every[*]}" ]] && full=1
-    python3 - README.md "$results" "$TESTBED_BROKER" "$build" "$((SECONDS - started))" "${scenarios[*]}" "$full" <<'PY'
+    python3 - docs/testing.md "$results" "$TESTBED_BROKER" "$build" "$((SECONDS - started))" "${scenarios[*]}" "$full" <<'PY'
 import datetime, sys
 readme, results, broker, build, seconds, ran, full = sys.argv[1:]
 rows = open(results).read().splitlines()

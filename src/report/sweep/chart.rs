@@ -38,13 +38,7 @@ where
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
         chart.draw_series(series.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(|e| e.to_string())?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| e.to_string())
+    crate::report::chart::draw_legend(chart, SeriesLabelPosition::UpperLeft)
 }
 
 /// What a chart puts on its x axis; the other dimension gives one line each.
