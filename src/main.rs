@@ -16,9 +16,14 @@ fn main() -> ExitCode {
         // SAFETY: setting a signal disposition to its default has no preconditions.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
+    // librdkafka's own lines (its statistics, "all brokers down") are for PLATEAU_LOG=debug:
+    // plateau says what failed in its own words.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PLATEAU_LOG")
+        .unwrap_or_else(|_| "info,rdkafka=warn,librdkafka=warn".into());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PLATEAU_LOG").unwrap_or_else(|_| "info".into()))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(filter)
         .init();
     let result = match cli.command {
         Command::Agent(args) => cli::host::run_agent(args),

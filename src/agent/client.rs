@@ -82,6 +82,11 @@ impl AgentClient {
         self.send(self.http.get(format!("{}/status", self.url)))
     }
 
+    /// `POST /auth/check`: whether the agent takes this client's token.
+    pub fn check_token(&self) -> Result<(), AgentError> {
+        self.post::<_, serde_json::Value>("/auth/check", &serde_json::json!({})).map(|_| ())
+    }
+
     /// `POST /net/session`: a cookie for a test of `config` served by this agent.
     pub fn net_session(&self, config: &NetTestConfig) -> Result<Session, AgentError> {
         self.post("/net/session", &NetRequest::for_config(config))

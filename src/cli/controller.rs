@@ -45,8 +45,9 @@ pub struct ControllerArgs {
     #[arg(long, default_value = "plateau-controller-reports")]
     pub reports: PathBuf,
     /// Directory of rule files.
-    #[arg(long, default_value = "rules")]
-    pub rules: PathBuf,
+    /// Rule directory [default: the rules built into plateau].
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
 }
 
 /// `plateau export`.
@@ -91,7 +92,7 @@ impl ControllerArgs {
             bootstrap: self.bootstrap,
             topic: self.topic,
             reports: self.reports,
-            rules: self.rules,
+            rules: super::diagnose::load_rules(self.rules.as_deref())?,
         })
     }
 }

@@ -38,8 +38,10 @@ pub struct RunFlags {
     #[arg(long)]
     pub token_file: Option<PathBuf>,
     /// Rule directory.
-    #[arg(long, default_value = "rules")]
-    pub rules: PathBuf,
+    /// Rule directory (signals.toml and the rule files) [default: the rules built into
+    /// plateau; `plateau rules write DIR` writes them out for editing].
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
 }
 
 /// The keys of a diagnose plan (`diagnose::DiagnosePlan`) as flags. Each field is named
@@ -269,7 +271,7 @@ pub struct ReportArgs {
 /// The rules and the agents' token a diagnosis or a sweep needs, or what to fix (exit 2).
 fn rules_and_token(run: &crate::cli::RunFlags, command: &str) -> anyhow::Result<(crate::rules::RuleSet, String)> {
     use crate::diagnose::PlanError;
-    let rule_set = load_rules(&run.rules)?;
+    let rule_set = load_rules(run.rules.as_deref())?;
     let token = run
         .token_file
         .as_deref()
@@ -280,12 +282,13 @@ fn rules_and_token(run: &crate::cli::RunFlags, command: &str) -> anyhow::Result<
     Ok((rule_set, token))
 }
 
-/// The rule files in `dir`, or every error in them with its file, line and column (exit 2).
-fn load_rules(dir: &std::path::Path) -> anyhow::Result<crate::rules::RuleSet> {
-    crate::rules::RuleSet::load_dir(dir).map_err(|errors| {
+/// The rule files in `dir` (the built-in ones without it), or every error in them with
+/// its file, line and column (exit 2).
+pub(crate) fn load_rules(dir: Option<&std::path::Path>) -> anyhow::Result<crate::rules::RuleSet> {
+    crate::rules::RuleSet::load(dir).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        crate::diagnose::PlanError(format!("{} error(s) in {}:\n{}", errors.len(), dir.display(), lines.join("\n")))
-            .into()
+        let place = dir.map_or_else(|| "the built-in rules".to_string(), |dir| dir.display().to_string());
+        crate::diagnose::PlanError(format!("{} error(s) in {place}:\n{}", errors.len(), lines.join("\n"))).into()
     })
 }
 
@@ -316,15 +319,15 @@ pub fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
     let diagnosis = crate::diagnose::run(&plan, &rules, token.as_deref(), &command, &cancel, progress)?;
     crate::report::findings::write_all(&diagnosis, &out)?;
     if args.json {
-        let summary = serde_json::json!({
-            "verdict": crate::report::summary::VerdictSummary::of(&diagnosis),
-            "out": out,
-        });
+        let summary = crate::report::summary::DiagnoseJson::of(&diagnosis, &out);
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print!("{}", crate::report::findings::terminal(&diagnosis, &out));
     }
-    Ok(())
+    match diagnosis.failure() {
+        Some(reason) => Err(super::NothingToJudge { reason, out }.into()),
+        None => Ok(()),
+    }
 }
 
 /// Runs a sweep's grid, writing each cell's report as it ends.
@@ -351,12 +354,21 @@ pub fn run_sweep(args: SweepArgs) -> anyhow::Result<()> {
         Ok(())
     };
     let sweep = crate::diagnose::sweep::run(&plan, &rules, Some(&token), &command, &cancel, progress, &mut save)?;
+    // Nothing produced in any cell: the cluster, the generators or the token stood in the way.
+    let failure = (!sweep.interrupted && sweep.cells.iter().all(|cell| cell.produce.is_none())).then(|| {
+        let why = sweep.cells.iter().find_map(|cell| cell.failed.clone());
+        format!("no cell delivered a record{}", why.map(|why| format!(" ({why})")).unwrap_or_default())
+    });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "cells": sweep.cells, "out": out }))?);
+        let output = serde_json::json!({ "cells": sweep.cells, "error": failure, "out": out });
+        println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
         print!("{}", crate::report::sweep::terminal(&sweep, &out));
     }
-    Ok(())
+    match failure {
+        Some(reason) => Err(super::NothingToJudge { reason, out }.into()),
+        None => Ok(()),
+    }
 }
 
 /// Renders (or, with --rules, judges again) a saved diagnosis or sweep.
@@ -384,7 +396,7 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<()> {
             )
             .into());
         }
-        let judged = diagnosis.judged_again(&load_rules(dir)?);
+        let judged = diagnosis.judged_again(&load_rules(Some(dir))?);
         crate::report::findings::write_all(&judged, &out)?;
         print!("{}", crate::report::findings::terminal(&judged, &out));
         return Ok(());

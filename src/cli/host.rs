@@ -23,43 +23,44 @@ use crate::units::{BitRate, ByteSize, Span};
 /// The agent's default data port.
 pub const DEFAULT_DATA_PORT: u16 = 7075;
 
-/// `plateau agent`.
+/// `plateau agent`. Every flag may also come from the environment (`PLATEAU_LISTEN`,
+/// `PLATEAU_ALLOW`, …: the packaged service reads `/etc/plateau/agent.env`); a flag wins.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// Address to listen on for the HTTP API (port 0 picks a free port).
-    #[arg(long, default_value = "0.0.0.0:7070")]
+    #[arg(long, env = "PLATEAU_LISTEN", default_value = "0.0.0.0:7070")]
     pub listen: SocketAddr,
     /// File holding the bearer token that every POST must carry.
-    #[arg(long)]
+    #[arg(long, env = "PLATEAU_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// Accept POSTs without a token; allowed only on a loopback address.
     #[arg(long)]
     pub no_auth: bool,
     /// Networks probe traffic may be sent to (CIDRs, comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "127.0.0.0/8")]
+    #[arg(long, env = "PLATEAU_ALLOW", value_delimiter = ',', default_value = "127.0.0.0/8")]
     pub allow: Vec<IpNet>,
     /// Workload to follow: a pid, a process name, or a cgroup path [default: the agent's own
     /// cgroup, when it runs in one (a container, a pod, a systemd service)].
-    #[arg(long)]
+    #[arg(long, env = "PLATEAU_WATCH")]
     pub watch: Option<WatchTarget>,
     /// Sampling interval.
-    #[arg(long, default_value = "1s")]
+    #[arg(long, env = "PLATEAU_INTERVAL", default_value = "1s")]
     pub interval: Span,
     /// Largest disk probe a request may ask for.
-    #[arg(long, default_value = "16G")]
+    #[arg(long, env = "PLATEAU_MAX_DISK_SIZE", default_value = "16G")]
     pub max_disk_size: ByteSize,
     /// The broker's log directory on this host: diagnose's disk probe writes there.
-    #[arg(long)]
+    #[arg(long, env = "PLATEAU_LOG_DIR")]
     pub log_dir: Option<PathBuf>,
     /// Port for network test traffic, TCP and UDP (0 picks a free one). Not 7071 (where
     /// the JMX exporter often listens on brokers) nor 5201 (iperf3's).
-    #[arg(long, default_value_t = DEFAULT_DATA_PORT)]
+    #[arg(long, env = "PLATEAU_DATA_PORT", default_value_t = DEFAULT_DATA_PORT)]
     pub data_port: u16,
     /// Longest network test this agent serves or runs, in seconds.
-    #[arg(long, default_value_t = NetCaps::default().max_time_secs)]
+    #[arg(long, env = "PLATEAU_MAX_NET_TIME", default_value_t = NetCaps::default().max_time_secs)]
     pub max_net_time: u32,
     /// Highest UDP rate per stream this agent serves or sends.
-    #[arg(long, default_value = "100G")]
+    #[arg(long, env = "PLATEAU_MAX_NET_RATE", default_value = "100G")]
     pub max_net_rate: BitRate,
 }
 

@@ -86,9 +86,24 @@ impl Command {
     }
 }
 
+/// A diagnosis or sweep that wrote its report but had nothing to judge: the cluster, the
+/// topic, every generator or the agents' token stood in the way (exit status 3).
+#[derive(Debug, thiserror::Error)]
+#[error("nothing to judge: {reason}; the report of what was found is in {}", out.display())]
+pub struct NothingToJudge {
+    /// What stood in the way.
+    pub reason: String,
+    /// The report directory.
+    pub out: std::path::PathBuf,
+}
+
 /// The exit status for a command's error: 2 for input the user can fix (a flag, a plan,
-/// a rule file), 1 for a failure while running.
+/// a rule file), 3 for a diagnosis or sweep with nothing to judge (its report written), 1
+/// for a failure while running.
 pub fn exit_status(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<NothingToJudge>().is_some() {
+        return 3;
+    }
     use crate::kafka::consume::ConsumeError;
     use crate::net::NetError;
     use crate::probe::ProbeError;

@@ -91,16 +91,21 @@ pub enum RulesCommand {
     /// Load and type-check every rule file and the signal catalog; errors as
     /// FILE:LINE:COLUMN: MESSAGE, exit status 2 on any.
     Check {
-        /// Directory with signals.toml and the rule files.
-        #[arg(default_value = "rules")]
+        /// Directory with signals.toml and the rule files [default: the built-in rules].
+        dir: Option<PathBuf>,
+    },
+    /// Write the built-in rules (signals.toml and the rule files) into DIR for editing;
+    /// `--rules DIR` then uses them.
+    Write {
+        /// An empty or new directory.
         dir: PathBuf,
     },
     /// Time the engine on synthetic evidence (the benchmark).
     #[command(hide = true)]
     Bench {
-        /// Directory with signals.toml and the rule files.
-        #[arg(long, default_value = "rules")]
-        dir: PathBuf,
+        /// Directory with signals.toml and the rule files [default: the built-in rules].
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// Series in the evidence.
         #[arg(long, default_value_t = 10_000)]
         series: usize,
@@ -110,34 +115,52 @@ pub enum RulesCommand {
     },
 }
 
-/// Checks the rule files (exit 2 on any error), or times the engine.
+/// Checks the rule files (exit 2 on any error), writes the built-in ones out, or times the
+/// engine.
 pub fn run_rules(args: RulesArgs) -> ExitCode {
-    let dir = match &args.command {
-        RulesCommand::Check { dir } | RulesCommand::Bench { dir, .. } => dir.clone(),
-    };
-    let set = match crate::rules::RuleSet::load_dir(&dir) {
-        Ok(set) => set,
-        Err(errors) => {
-            for error in &errors {
-                eprintln!("{error}");
-            }
-            eprintln!("{} error(s) in {}", errors.len(), dir.display());
-            return ExitCode::from(2);
-        }
-    };
     match args.command {
-        RulesCommand::Check { .. } => {
-            print!("{}", terminal::rules_checked(&dir, set.catalog.len(), set.rules.len()));
-        }
-        RulesCommand::Bench { series, points, .. } => {
-            let evidence = crate::rules::bench::synthetic_evidence(&set, series, points);
-            let started = Instant::now();
-            let verdict = crate::rules::evaluate(&set, &evidence, (0, u64::MAX), true);
-            let took = started.elapsed();
-            print!("{}", terminal::rules_bench(set.rules.len(), evidence.series.len(), points, took, &verdict));
-        }
+        RulesCommand::Write { dir } => match crate::rules::RuleSet::write_built_in(&dir) {
+            Ok(paths) => {
+                print!("{}", terminal::rules_written(&paths));
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        },
+        RulesCommand::Check { dir } => match loaded(dir.as_deref()) {
+            Ok((set, place)) => {
+                print!("{}", terminal::rules_checked(&place, set.catalog.len(), set.rules.len()));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        RulesCommand::Bench { dir, series, points } => match loaded(dir.as_deref()) {
+            Ok((set, _)) => {
+                let evidence = crate::rules::bench::synthetic_evidence(&set, series, points);
+                let started = Instant::now();
+                let verdict = crate::rules::evaluate(&set, &evidence, (0, u64::MAX), true);
+                let took = started.elapsed();
+                print!("{}", terminal::rules_bench(set.rules.len(), evidence.series.len(), points, took, &verdict));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
     }
-    ExitCode::SUCCESS
+}
+
+/// The rules in `dir` (the built-in ones without it) and where they came from, or every
+/// error printed as FILE:LINE:COLUMN: MESSAGE and exit status 2.
+fn loaded(dir: Option<&std::path::Path>) -> Result<(crate::rules::RuleSet, String), ExitCode> {
+    let place = dir.map_or_else(|| "built-in rules".to_string(), |dir| dir.display().to_string());
+    crate::rules::RuleSet::load(dir).map(|set| (set, place.clone())).map_err(|errors| {
+        for error in &errors {
+            eprintln!("{error}");
+        }
+        eprintln!("{} error(s) in {place}", errors.len());
+        ExitCode::from(2)
+    })
 }
 
 /// Prints the capacity model for the given workload and capacities.

@@ -44,7 +44,7 @@ pub struct ControllerConfig {
     /// Where "Diagnose now" writes its reports.
     pub reports: PathBuf,
     /// Rule directory.
-    pub rules: PathBuf,
+    pub rules: crate::rules::RuleSet,
 }
 
 impl ControllerConfig {

@@ -175,6 +175,29 @@ impl Diagnosis {
         }
     }
 
+    /// Why this diagnosis had nothing to judge, if it had not: the cluster or the topic
+    /// could not be reached, no generator agent answered with the token, or no record was
+    /// delivered. (A run cut short by Ctrl-C is the user's choice, not a failure.)
+    pub fn failure(&self) -> Option<String> {
+        let failed = |prefix: &str| self.preflight.iter().find(|c| !c.ok && c.what.starts_with(prefix));
+        if let Some(check) = failed("cluster ").or_else(|| failed("topic ")) {
+            return check.failure();
+        }
+        let generators: Vec<&Check> = self.preflight.iter().filter(|c| c.what.starts_with("generator agent")).collect();
+        if !generators.is_empty() && generators.iter().all(|c| !c.ok) {
+            return Some(format!("no generator agent can be used ({})", generators[0].failure().unwrap_or_default()));
+        }
+        let delivered: u64 = self.produce.iter().filter_map(|p| p.report.as_ref()).map(|r| r.records_acked).sum();
+        if delivered == 0 && !self.interrupted {
+            let why = self.produce.iter().find_map(|p| p.error.clone().map(|e| format!("{}: {e}", p.agent)));
+            return Some(format!(
+                "no generator delivered a record{}",
+                why.map(|why| format!(" ({why})")).unwrap_or_default()
+            ));
+        }
+        None
+    }
+
     /// The saved evidence judged again by `rules` (a rule edited or added since): a new
     /// verdict and model vote over the saved window, knee and model; the measurements stay.
     pub fn judged_again(mut self, rules: &RuleSet) -> Diagnosis {

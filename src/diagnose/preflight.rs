@@ -53,9 +53,16 @@ pub fn run(plan: &DiagnosePlan, agents: &Agents<'_>, progress: &dyn Progress) ->
         ("database", &plan.databases),
     ] {
         for url in urls {
-            let status = agents.client(url, Duration::from_secs(5)).status();
-            let outcome =
-                status.map(|s| format!("{} up {:.0} s", s.hostname, s.uptime_seconds)).map_err(|e| e.to_string());
+            // /status is open; the token is checked where it is needed, before anything runs.
+            let client = agents.client(url, Duration::from_secs(5));
+            let outcome = client
+                .status()
+                .and_then(|s| {
+                    client
+                        .check_token()
+                        .map(|()| format!("{} up {:.0} s, token accepted", s.hostname, s.uptime_seconds))
+                })
+                .map_err(|e| e.to_string());
             if found.check(progress, format!("{role} agent {url}"), outcome) {
                 match role {
                     "generator" => found.generators.push(url.clone()),

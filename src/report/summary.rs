@@ -46,6 +46,47 @@ pub struct VerdictSummary {
     pub sla_latency_grew_on: Option<String>,
 }
 
+/// One preflight check, as `--json` gives it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreflightCheck {
+    /// What was checked (`generator agent http://…`, `topic t`, `prometheus …`).
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found, or why it failed.
+    pub reason: String,
+}
+
+/// What `plateau diagnose --json` prints: the verdict in brief, every preflight check,
+/// why the diagnosis had nothing to judge (`error`, null when it had), and the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiagnoseJson {
+    /// The verdict.
+    pub verdict: VerdictSummary,
+    /// The preflight's checks, in order.
+    pub preflight: Vec<PreflightCheck>,
+    /// Why there was nothing to judge (`Diagnosis::failure`).
+    pub error: Option<String>,
+    /// The report directory.
+    pub out: std::path::PathBuf,
+}
+
+impl DiagnoseJson {
+    /// The output for `diagnosis`, written to `out`.
+    pub fn of(diagnosis: &Diagnosis, out: &std::path::Path) -> DiagnoseJson {
+        DiagnoseJson {
+            verdict: VerdictSummary::of(diagnosis),
+            preflight: diagnosis
+                .preflight
+                .iter()
+                .map(|check| PreflightCheck { name: check.what.clone(), ok: check.ok, reason: check.detail.clone() })
+                .collect(),
+            error: diagnosis.failure(),
+            out: out.to_path_buf(),
+        }
+    }
+}
+
 impl VerdictSummary {
     /// The summary of `diagnosis`.
     pub fn of(diagnosis: &Diagnosis) -> VerdictSummary {

@@ -627,8 +627,15 @@ pub fn generation_rate(rate: &crate::kafka::event::GenerationRate, seconds: f64)
 }
 
 /// `plateau rules check`: what a rule directory holds.
-pub fn rules_checked(dir: &std::path::Path, signals: usize, rules: usize) -> String {
-    format!("{}: {signals} signals, {rules} rules, no errors\n", dir.display())
+pub fn rules_checked(place: &str, signals: usize, rules: usize) -> String {
+    format!("{place}: {signals} signals, {rules} rules, no errors\n")
+}
+
+/// `plateau rules write`: the files written.
+pub fn rules_written(paths: &[std::path::PathBuf]) -> String {
+    let mut out: String = paths.iter().map(|path| format!("wrote {}\n", path.display())).collect();
+    out.push_str("edit them, check them with `plateau rules check DIR`, use them with `--rules DIR`\n");
+    out
 }
 
 /// `plateau rules bench`: how long the rules took over synthetic evidence.

@@ -269,7 +269,52 @@ fn compile_template(
     Ok(parts)
 }
 
+/// The rule set plateau ships, built into the binary: the signal catalog first, then the
+/// rule files, as `(file name, text)`. `plateau rules write DIR` writes them out for
+/// editing; `--rules DIR` reads an edited set instead.
+pub const BUILT_IN: [(&str, &str); 7] = [
+    ("signals.toml", include_str!("../../rules/signals.toml")),
+    ("client.toml", include_str!("../../rules/client.toml")),
+    ("consumer.toml", include_str!("../../rules/consumer.toml")),
+    ("cpu.toml", include_str!("../../rules/cpu.toml")),
+    ("disk.toml", include_str!("../../rules/disk.toml")),
+    ("kafka.toml", include_str!("../../rules/kafka.toml")),
+    ("network.toml", include_str!("../../rules/network.toml")),
+];
+
 impl RuleSet {
+    /// The rules built into plateau (`BUILT_IN`); errors name the file as `(built in)`.
+    pub fn built_in() -> Result<RuleSet, Vec<RuleError>> {
+        let name = |file: &str| format!("(built in) rules/{file}");
+        let (catalog_file, catalog_text) = BUILT_IN[0];
+        let catalog = SignalCatalog::parse(&name(catalog_file), catalog_text)?;
+        let sources: Vec<(String, String)> =
+            BUILT_IN[1..].iter().map(|(file, text)| (name(file), text.to_string())).collect();
+        RuleSet::from_sources(catalog, &sources)
+    }
+
+    /// The rules in `dir`, or the built-in ones without a directory.
+    pub fn load(dir: Option<&Path>) -> Result<RuleSet, Vec<RuleError>> {
+        match dir {
+            Some(dir) => RuleSet::load_dir(dir),
+            None => RuleSet::built_in(),
+        }
+    }
+
+    /// Writes the built-in rule files into `dir` (created when missing) and returns their
+    /// paths; refuses, before writing anything, when one of them is already there.
+    pub fn write_built_in(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+        let paths: Vec<std::path::PathBuf> = BUILT_IN.iter().map(|(file, _)| dir.join(file)).collect();
+        if let Some(existing) = paths.iter().find(|path| path.exists()) {
+            return Err(format!("{} exists; write the built-in rules into an empty directory", existing.display()));
+        }
+        std::fs::create_dir_all(dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+        for (path, (_, text)) in paths.iter().zip(BUILT_IN) {
+            std::fs::write(path, text).map_err(|err| format!("cannot write {}: {err}", path.display()))?;
+        }
+        Ok(paths)
+    }
+
     /// Loads `signals.toml` and every other `*.toml` file of `dir`. Returns every error
     /// found, not only the first.
     pub fn load_dir(dir: &Path) -> Result<RuleSet, Vec<RuleError>> {
@@ -522,5 +567,24 @@ advice = "Add cores."
         );
         let errors = load(&unless("\"max(host_cpu_busy) + 2\"")).unwrap_err();
         assert!(errors[0].message.contains("is not a true/false condition"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn every_shipped_rule_file_is_built_in_and_the_built_in_set_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let mut shipped: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".toml"))
+            .collect();
+        shipped.sort();
+        let mut built_in: Vec<String> = BUILT_IN.iter().map(|(file, _)| file.to_string()).collect();
+        built_in.sort();
+        assert_eq!(shipped, built_in, "a rule file under rules/ is missing from rules::BUILT_IN");
+        let built = RuleSet::built_in().unwrap_or_else(|errors| panic!("{errors:?}"));
+        let from_dir = RuleSet::load_dir(&dir).unwrap_or_else(|errors| panic!("{errors:?}"));
+        assert_eq!(built.rules.len(), from_dir.rules.len());
+        assert_eq!(built.catalog.len(), from_dir.catalog.len());
+        assert!(built.rules.len() > 40);
     }
 }

@@ -307,13 +307,78 @@ fn diagnose_against_an_unreachable_cluster_is_unknown_and_says_why() {
         report.to_str().unwrap(),
         "--json",
     ]);
-    assert_eq!(code, Some(0), "{stderr}");
+    // Nothing to judge: exit 3, one line saying why, and the report of what was found.
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("nothing to judge: cluster 127.0.0.1:"), "{stderr}");
     let summary: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(summary["verdict"]["bound"], "unknown", "{summary}");
+    assert!(summary["error"].as_str().unwrap().starts_with("cluster 127.0.0.1:"), "{summary}");
+    let cluster =
+        summary["preflight"].as_array().unwrap().iter().find(|c| c["name"].as_str().unwrap().starts_with("cluster"));
+    assert_eq!(cluster.map(|c| c["ok"].clone()), Some(Value::Bool(false)), "{summary}");
     let missing = summary["verdict"]["missing"].to_string();
     assert!(missing.contains("no record was delivered"), "{missing}");
     let findings = std::fs::read_to_string(report.join("findings.md")).unwrap();
     assert!(!findings.contains("headroom is above"), "{findings}");
+}
+
+/// A wrong token used to pass preflight (it asked only the open `/status`) and fail later,
+/// and a diagnosis whose every generator was dead exited 0 with "none". Both now stop at
+/// the preflight's word: exit 3, the reason in one line and in `--json`'s `error`.
+#[test]
+fn a_wrong_token_or_dead_generators_give_exit_3_and_say_why() {
+    let broker = TansuBroker::start();
+    let agent = AgentProcess::start(&[]);
+    let out = tempfile::tempdir().unwrap();
+    let wrong = out.path().join("wrong-token");
+    std::fs::write(&wrong, "not-the-agents-token\n").unwrap();
+    let diagnose = |generator: &str, token: &str, name: &str| {
+        let report = out.path().join(format!("report-{name}"));
+        plateau_status(&[
+            "diagnose",
+            "--generator",
+            generator,
+            "--bootstrap",
+            &broker.bootstrap,
+            "--topic",
+            name,
+            "--partitions",
+            "2",
+            "--search",
+            "100:200:2",
+            "--skip-net",
+            "--skip-disk",
+            "--token-file",
+            token,
+            "--out",
+            report.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let (code, stdout, stderr) = diagnose(&agent.url, wrong.to_str().unwrap(), "wrong-token");
+    assert_eq!(code, Some(3), "{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    let error = summary["error"].as_str().unwrap();
+    assert!(error.contains("no generator agent can be used") && error.contains("refused the token"), "{error}");
+    let check = &summary["preflight"][0];
+    assert_eq!(
+        (check["ok"].as_bool(), check["name"].as_str().is_some_and(|n| n.starts_with("generator agent"))),
+        (Some(false), true)
+    );
+    assert!(
+        stderr.lines().any(|l| l.starts_with("error: nothing to judge: no generator agent can be used")),
+        "{stderr}"
+    );
+
+    // Every agent of the tests shares one token: the live agent's file is the dead one's.
+    let dead = AgentProcess::start(&[]);
+    let dead_url = dead.url.clone();
+    drop(dead);
+    let (code, stdout, stderr) = diagnose(&dead_url, agent.token_arg(), "dead-generator");
+    assert_eq!(code, Some(3), "{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(summary["error"].as_str().unwrap().contains("cannot reach the agent"), "{summary}");
+    assert_eq!(summary["verdict"]["bound"], "unknown", "{summary}");
 }
 
 /// Starts a controller on loopback with an access token over `agents`; returns it, its

@@ -14,8 +14,9 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn f(value: &Value) -> f64 {
-    value.as_f64().unwrap_or_else(|| panic!("not a number: {value}"))
+/// A number of the sweep's JSON; `what` names it when it is not one.
+fn f(value: &Value, what: &str) -> f64 {
+    value.as_f64().unwrap_or_else(|| panic!("{what} is not a number: {value}"))
 }
 
 #[test]
@@ -77,20 +78,26 @@ fn a_small_sweep_against_apache_kafka_fills_every_cell_of_the_template() {
         let name = cell["topic"].as_str().unwrap();
         assert_eq!(cell["failed"], Value::Null, "{name}: {cell:#}");
         assert_eq!(cell["replication_factor"], 3, "{name}");
-        let size = f(&cell["spec"]["size"]);
+        let size = f(&cell["spec"]["size"], "cell['spec']['size']");
         // Produce: a sustainable rate, its MB/s measured from the bytes acknowledged.
         let produce = &cell["produce"];
-        let msgs = f(&produce["msgs_per_sec"]);
+        let msgs = f(&produce["msgs_per_sec"], "produce['msgs_per_sec']");
         assert!(msgs > 0.0, "{name}: {produce}");
-        let mb = f(&produce["mb_per_sec"]);
+        let mb = f(&produce["mb_per_sec"], "produce['mb_per_sec']");
         assert!((mb / (msgs * size / 1e6) - 1.0).abs() < 0.05, "{name}: {mb} MB/s at {msgs} msg/s of {size} B");
-        let (p95, p99) = (f(&produce["latency_p95_ms"]), f(&produce["latency_p99_ms"]));
+        let (p95, p99) = (
+            f(&produce["latency_p95_ms"], "produce['latency_p95_ms']"),
+            f(&produce["latency_p99_ms"], "produce['latency_p99_ms']"),
+        );
         assert!(0.0 < p95 && p95 <= p99, "{name}: p95 {p95}, p99 {p99}");
         // The consumers read along at the rate the producers kept up at.
         let consume = &cell["consume"];
-        let consumed = f(&consume["msgs_per_sec"]);
+        let consumed = f(&consume["msgs_per_sec"], "consume['msgs_per_sec']");
         assert!(consumed > 0.5 * msgs, "{name}: consumed {consumed} of {msgs} msg/s");
-        assert!((f(&consume["mb_per_sec"]) / (consumed * size / 1e6) - 1.0).abs() < 0.05, "{name}: {consume}");
+        assert!(
+            (f(&consume["mb_per_sec"], "consume['mb_per_sec']") / (consumed * size / 1e6) - 1.0).abs() < 0.05,
+            "{name}: {consume}"
+        );
         // The catch-up read the whole backlog it was given, once.
         let catch_up = &cell["catch_up"];
         assert_eq!(catch_up["error"], Value::Null, "{name}: {catch_up}");
@@ -99,10 +106,23 @@ fn a_small_sweep_against_apache_kafka_fills_every_cell_of_the_template() {
         assert_eq!(catch_up["backlog_records"].as_u64(), Some(produced), "{name}: {catch_up}");
         assert_eq!(catch_up["records"].as_u64(), Some(produced), "{name}: {catch_up}");
         assert_eq!((catch_up["lost"].as_u64(), catch_up["duplicated"].as_u64()), (Some(0), Some(0)), "{name}");
-        let drained = f(&catch_up["drained_secs"]);
-        assert!((f(&catch_up["records_per_sec"]) - produced as f64 / drained).abs() < 1.0, "{name}: {catch_up}");
-        assert!((f(&catch_up["mb_per_sec"]) / (f(&catch_up["records_per_sec"]) * size / 1e6) - 1.0).abs() < 0.05);
-        assert!(f(&catch_up["fetch_p95_ms"]) <= f(&catch_up["fetch_p99_ms"]), "{name}: {catch_up}");
+        let drained = f(&catch_up["drained_secs"], "catch_up['drained_secs']");
+        assert!(
+            (f(&catch_up["records_per_sec"], "catch_up['records_per_sec']") - produced as f64 / drained).abs() < 1.0,
+            "{name}: {catch_up}"
+        );
+        assert!(
+            (f(&catch_up["mb_per_sec"], "catch_up['mb_per_sec']")
+                / (f(&catch_up["records_per_sec"], "catch_up['records_per_sec']") * size / 1e6)
+                - 1.0)
+                .abs()
+                < 0.05
+        );
+        assert!(
+            f(&catch_up["fetch_p95_ms"], "catch_up['fetch_p95_ms']")
+                <= f(&catch_up["fetch_p99_ms"], "catch_up['fetch_p99_ms']"),
+            "{name}: {catch_up}"
+        );
         // Broker health from the brokers' JMX, and the rules' verdict.
         let health: Vec<&str> =
             cell["broker_health"].as_array().unwrap().iter().map(|h| h["signal"].as_str().unwrap()).collect();
@@ -158,7 +178,7 @@ fn cells_that_cannot_run_are_recorded_and_a_bad_grid_is_named() {
     let dead = format!("http://127.0.0.1:{}", free_port());
     let token = out.path().join("token");
     std::fs::write(&token, "token\n").unwrap();
-    let (ok, stdout, stderr) = plateau(&[
+    let (code, stdout, stderr) = crate::support::plateau_status(&[
         "sweep",
         "--generator",
         &dead,
@@ -176,8 +196,11 @@ fn cells_that_cannot_run_are_recorded_and_a_bad_grid_is_named() {
         report.to_str().unwrap(),
         "--json",
     ]);
-    assert!(ok, "a sweep of failed cells still reports them: {stderr}");
+    // A sweep of failed cells still reports them, and says it had nothing to judge (exit 3).
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("nothing to judge: no cell delivered a record"), "{stderr}");
     let printed: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(printed["error"].as_str().unwrap().contains(&dead), "{printed}");
     let cells = printed["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 2);
     for cell in cells {

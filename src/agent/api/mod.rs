@@ -45,6 +45,7 @@ pub fn router(shared: Arc<AgentShared>) -> Router {
         .route("/net/tcp", post(run_net_tcp))
         .route("/net/udp", post(run_net_udp))
         .route("/probes/cancel", post(cancel_probe))
+        .route("/auth/check", post(check_auth))
         .route("/kafka/produce", post(kafka::start))
         .route("/kafka/rate", post(kafka::set_rate))
         .route("/kafka/step", post(kafka::close_step))
@@ -403,6 +404,21 @@ pub(super) fn acquire(shared: &Arc<AgentShared>, name: &str) -> Result<Slot, Api
 pub struct CancelResponse {
     /// The probe that was asked to stop; it frees the slot once it has stopped.
     pub cancelled: String,
+}
+
+/// `POST /auth/check`'s answer.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuthResponse {
+    /// Always true: only a request that carried the agent's token gets this far.
+    pub authenticated: bool,
+}
+
+/// `POST /auth/check`: whether the bearer token is this agent's (401 when it is not);
+/// changes nothing. Diagnose's preflight asks it of every agent.
+#[utoipa::path(post, path = "/auth/check", tag = "agent", security(("bearer" = [])),
+    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody)))]
+async fn check_auth() -> Json<AuthResponse> {
+    Json(AuthResponse { authenticated: true })
 }
 
 /// `POST /probes/cancel`: asks the running probe (disk, network test, produce run) to stop.

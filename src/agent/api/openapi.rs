@@ -21,6 +21,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::run_net_tcp,
         super::run_net_udp,
         super::cancel_probe,
+        super::check_auth,
         super::kafka::start,
         super::kafka::set_rate,
         super::kafka::close_step,

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The package as a user meets it: builds the static binary and the .deb
+# (packaging/build-deb.sh), checks the binary's linkage (no shared library at all) and the
+# agent's unit (systemd-analyze verify), unpacks the package into a scratch root and runs
+# what it installed as its unit would — the agent from the environment file, reading the
+# token the postinst makes — and the built-in rules from a directory without any.
+#
+#   bash tests/package.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/plateau-target}"
+started=$SECONDS
+package=$(bash packaging/build-deb.sh)
+root=$(mktemp -d)
+agent_pid=""
+cleanup() {
+    [[ -n $agent_pid ]] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
+    rm -rf "$root"
+}
+trap cleanup EXIT
+fail() { echo "package: $*" >&2; exit 1; }
+
+dpkg-deb -x "$package" "$root"
+dpkg-deb -e "$package" "$root/DEBIAN"
+binary="$root/usr/bin/plateau"
+echo "package: $(basename "$package"), $(du -k "$package" | cut -f1) KiB; binary $(du -k "$binary" | cut -f1) KiB"
+for path in lib/systemd/system/plateau-agent.service etc/plateau/agent.env usr/share/doc/plateau/copyright; do
+    [[ -f $root/$path ]] || fail "the package lacks /$path"
+done
+grep -qx /etc/plateau/agent.env "$root/DEBIAN/conffiles" || fail "agent.env is not a conffile"
+if readelf -d "$binary" | grep -q NEEDED; then fail "the binary needs shared libraries: $(readelf -d "$binary" | grep NEEDED)"; fi
+if readelf -l "$binary" | grep -q INTERP; then fail "the binary asks for a dynamic loader"; fi
+
+# The unit, as systemd reads it (with the binary where ExecStart says).
+if command -v systemd-analyze >/dev/null; then
+    unit_dir=$(mktemp -d)
+    sed "s|/usr/bin/plateau|$binary|" "$root/lib/systemd/system/plateau-agent.service" >"$unit_dir/plateau-agent.service"
+    systemd-analyze verify "$unit_dir/plateau-agent.service" || fail "systemd-analyze verify refused the unit"
+    rm -rf "$unit_dir"
+else
+    fail "systemd-analyze is missing: apt-get install systemd (tests/setup.sh does)"
+fi
+
+# The postinst's token: made once, mode 0600, kept on upgrade.
+etc="$root/etc/plateau"
+sed "s|/etc/plateau|$etc|g" "$root/DEBIAN/postinst" >"$root/postinst"
+sh "$root/postinst" configure
+[[ $(stat -c %a "$etc/token") == 600 && -s $etc/token ]] || fail "the postinst made no 0600 token"
+first=$(cat "$etc/token")
+sh "$root/postinst" configure
+[[ $(cat "$etc/token") == "$first" ]] || fail "an upgrade replaced the token"
+
+# The agent as ExecStart runs it: settings from agent.env, the token from the file.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+data_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+(
+    set -a
+    # shellcheck disable=SC1091
+    source "$etc/agent.env"
+    set +a
+    PLATEAU_LISTEN="127.0.0.1:$port" PLATEAU_DATA_PORT=$data_port PLATEAU_TOKEN_FILE="$etc/token" \
+        exec "$binary" agent
+) >"$root/agent.log" 2>&1 &
+agent_pid=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/status" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$port/status" | grep -q '"allow":\["127.0.0.0/8"\]' || fail "the agent did not take agent.env's allow-list: $(cat "$root/agent.log")"
+[[ $(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $first" "http://127.0.0.1:$port/auth/check") == 200 ]] ||
+    fail "the agent refused the postinst's token"
+[[ $(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer wrong" "http://127.0.0.1:$port/auth/check") == 401 ]] ||
+    fail "the agent took a wrong token"
+
+# The rules built in: checked from a directory without rules/.
+(cd "$root" && "$binary" rules check) | grep -q "built-in rules: .* no errors" || fail "the built-in rules do not check"
+echo "package: ok in $((SECONDS - started)) s"
