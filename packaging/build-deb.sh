@@ -15,7 +15,7 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 out="$CARGO_TARGET_DIR/packages"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-install -D -m 0755 "$binary" "$stage/usr/bin/plateau"
+install -D -s -m 0755 "$binary" "$stage/usr/bin/plateau"
 install -D -m 0644 packaging/plateau-agent.service "$stage/lib/systemd/system/plateau-agent.service"
 install -D -m 0644 packaging/agent.env "$stage/etc/plateau/agent.env"
 install -D -m 0644 LICENSE "$stage/usr/share/doc/plateau/copyright"

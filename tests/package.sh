@@ -35,7 +35,9 @@ if readelf -l "$binary" | grep -q INTERP; then fail "the binary asks for a dynam
 if command -v systemd-analyze >/dev/null; then
     unit_dir=$(mktemp -d)
     sed "s|/usr/bin/plateau|$binary|" "$root/lib/systemd/system/plateau-agent.service" >"$unit_dir/plateau-agent.service"
-    systemd-analyze verify "$unit_dir/plateau-agent.service" || fail "systemd-analyze verify refused the unit"
+    # It exits 0 on settings it ignores: any word from it is a fault in the unit.
+    verdict=$(systemd-analyze verify "$unit_dir/plateau-agent.service" 2>&1) || fail "systemd-analyze verify refused the unit: $verdict"
+    [[ -z $verdict ]] || fail "systemd-analyze verify: $verdict"
     rm -rf "$unit_dir"
 else
     fail "systemd-analyze is missing: apt-get install systemd (tests/setup.sh does)"

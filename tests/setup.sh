@@ -19,7 +19,7 @@ only=${1:-all}
 
 packages=(prometheus prometheus-node-exporter iperf3 iproute2 curl procps python3 python3-venv
     pkg-config libssl-dev zlib1g-dev libzstd-dev make g++ chromium chromium-driver maven openjdk-17-jre-headless
-    postgresql)
+    postgresql musl-tools systemd binutils)
 if [ "$(id -u)" = 0 ]; then
     missing=()
     for package in "${packages[@]}"; do

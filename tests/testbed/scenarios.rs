@@ -364,7 +364,7 @@ fn score(s: &Scenario, diagnosis: Option<&Diagnosis>, seconds: u64) -> Score {
     let fired: Vec<&str> =
         v.rules.iter().filter(|r| matches!(r.state, RuleState::Fired { .. })).map(|r| r.id.as_str()).collect();
     let verdict = if right { "ok" } else { "WRONG" };
-    let plateau = format!("{:.0}", d.plateau.plateau_msgs_per_sec);
+    let plateau = thousands(d.plateau.plateau_msgs_per_sec);
     Score {
         right,
         line: format!(
@@ -380,6 +380,19 @@ fn score(s: &Scenario, diagnosis: Option<&Diagnosis>, seconds: u64) -> Score {
             s.name, s.about, v.confidence, s.min_confidence
         ),
     }
+}
+
+/// A rate as the table writes it: whole, with thousands separated (`20,790`).
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if value < -0.5 { format!("-{out}") } else { out }
 }
 
 fn find<'a>(catalog: &'a Catalog, broker: &str, name: &str) -> Result<&'a Scenario, String> {
