@@ -16,10 +16,11 @@ fn main() -> ExitCode {
         // SAFETY: setting a signal disposition to its default has no preconditions.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
-    // librdkafka's own lines (its statistics, "all brokers down") are for PLATEAU_LOG=debug:
-    // plateau says what failed in its own words.
+    // librdkafka's own lines (its statistics, each failed connection, "all brokers down")
+    // only when asked for (PLATEAU_LOG=info,librdkafka=debug,rdkafka=debug): plateau says
+    // what failed in one line of its own.
     let filter = tracing_subscriber::EnvFilter::try_from_env("PLATEAU_LOG")
-        .unwrap_or_else(|_| "info,rdkafka=warn,librdkafka=warn".into());
+        .unwrap_or_else(|_| "info,rdkafka=off,librdkafka=off".into());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

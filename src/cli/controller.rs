@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::UsageError;
 use crate::agent::read_token_file;
 use crate::controller::{ControllerConfig, export};
 use crate::units::Span;
@@ -80,7 +81,8 @@ pub enum ExportCommand {
 impl ControllerArgs {
     /// The console's configuration, with the token files read.
     pub fn into_config(self) -> anyhow::Result<ControllerConfig> {
-        let read = |path: &Option<PathBuf>| path.as_deref().map(read_token_file).transpose();
+        let read =
+            |path: &Option<PathBuf>| path.as_deref().map(read_token_file).transpose().map_err(UsageError::from_err);
         Ok(ControllerConfig {
             agent_token: read(&self.token_file)?,
             access_token: read(&self.access_token_file)?,
@@ -120,7 +122,7 @@ pub fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
 pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     match args.what {
         ExportCommand::PrometheusConfig { agents, brokers, interval } => {
-            print!("{}", export::prometheus_config(&agents, &brokers, interval.0).map_err(anyhow::Error::msg)?);
+            print!("{}", export::prometheus_config(&agents, &brokers, interval.0).map_err(UsageError)?);
         }
         ExportCommand::GrafanaDashboard => print!("{}", export::GRAFANA_DASHBOARD),
     }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use ipnet::IpNet;
 
+use super::UsageError;
 use crate::agent::{AgentConfig, read_token_file};
 use crate::cancel::Cancel;
 use crate::net::NetCaps;
@@ -67,8 +68,8 @@ pub struct AgentArgs {
 impl AgentArgs {
     /// Validates the flags into a configuration.
     pub fn into_config(self) -> anyhow::Result<AgentConfig> {
-        let token = self.token_file.as_deref().map(read_token_file).transpose()?;
-        AgentConfig::check_auth(self.listen, token.as_deref(), self.no_auth)?;
+        let token = self.token_file.as_deref().map(read_token_file).transpose().map_err(UsageError::from_err)?;
+        AgentConfig::check_auth(self.listen, token.as_deref(), self.no_auth).map_err(UsageError::from_err)?;
         Ok(AgentConfig {
             listen: self.listen,
             token,
@@ -157,7 +158,7 @@ impl SampleArgs {
 
 fn sampler_config(interval: Span, watch: Option<WatchTarget>) -> anyhow::Result<SamplerConfig> {
     if interval.0 < std::time::Duration::from_millis(100) || interval.0 > std::time::Duration::from_secs(3600) {
-        anyhow::bail!("--interval {interval} is out of range; use 100ms to 1h");
+        return Err(UsageError(format!("--interval {interval} is out of range; use 100ms to 1h")).into());
     }
     Ok(SamplerConfig { interval: interval.0, watch, ..SamplerConfig::default() })
 }

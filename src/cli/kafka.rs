@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::UsageError;
 use crate::kafka::consume::ConsumeConfig;
 use crate::kafka::consume::sink::SinkConfig;
 use crate::kafka::{EventSpec, KeyMode, ProduceConfig, ProducerSettings, Ramp, RateSpec};
@@ -245,7 +246,7 @@ impl ConsumeArgs {
 pub fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
     let config = args.config();
     if let Some(events) = args.print_events {
-        config.events.validate().map_err(anyhow::Error::msg)?;
+        config.events.validate().map_err(UsageError)?;
         let mut generator = crate::kafka::event::EventGenerator::new(&config.events, 0, 1);
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for _ in 0..events {
@@ -256,7 +257,7 @@ pub fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.dry_run {
-        config.events.validate().map_err(anyhow::Error::msg)?;
+        config.events.validate().map_err(UsageError)?;
         let rate = crate::kafka::event::generation_rate(&config.events, config.workers, config.time);
         if args.json {
             println!("{}", serde_json::to_string_pretty(&rate)?);

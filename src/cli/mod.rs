@@ -86,6 +86,18 @@ impl Command {
     }
 }
 
+/// Input the user can fix — a flag, a file it names — said in one line (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl UsageError {
+    /// Turns any error about the input into a usage error, keeping its whole text.
+    pub fn from_err(err: impl std::fmt::Display) -> anyhow::Error {
+        UsageError(format!("{err:#}")).into()
+    }
+}
+
 /// A diagnosis or sweep that wrote its report but had nothing to judge: the cluster, the
 /// topic, every generator or the agents' token stood in the way (exit status 3).
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +119,8 @@ pub fn exit_status(err: &anyhow::Error) -> u8 {
     use crate::kafka::consume::ConsumeError;
     use crate::net::NetError;
     use crate::probe::ProbeError;
-    let usage_error = err.downcast_ref::<ProbeError>().is_some_and(|e| matches!(e, ProbeError::InvalidInput(_)))
+    let usage_error = err.downcast_ref::<UsageError>().is_some()
+        || err.downcast_ref::<ProbeError>().is_some_and(|e| matches!(e, ProbeError::InvalidInput(_)))
         || err.downcast_ref::<NetError>().is_some_and(|e| matches!(e, NetError::InvalidInput(_)))
         || err.downcast_ref::<crate::diagnose::PlanError>().is_some()
         || err.downcast_ref::<ConsumeError>().is_some_and(|e| matches!(e, ConsumeError::InvalidInput(_)));

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 
+use super::UsageError;
 use crate::report::terminal;
 
 /// `plateau model`. All rates are MB/s (10^6 bytes a second).
@@ -54,14 +55,16 @@ impl ModelArgs {
     pub fn inputs(&self) -> anyhow::Result<(crate::model::Workload, crate::model::Capacities)> {
         let rates = [self.ingress_mbps, self.realtime_mbps, self.delayed_mbps, self.remote_mbps];
         if rates.iter().any(|r| !r.is_finite() || *r < 0.0) || self.ingress_mbps <= 0.0 {
-            anyhow::bail!("rates must be non-negative numbers of MB/s, and --ingress-mbps above 0");
+            return Err(
+                UsageError("rates must be non-negative numbers of MB/s, and --ingress-mbps above 0".into()).into()
+            );
         }
         if self.rf == 0 || self.brokers == 0 || self.rf > self.brokers {
-            anyhow::bail!(
+            return Err(UsageError(format!(
                 "--rf {} needs at least that many --brokers (got {}), and both above 0",
-                self.rf,
-                self.brokers
-            );
+                self.rf, self.brokers
+            ))
+            .into());
         }
         let workload = crate::model::Workload {
             ingress_mbps: self.ingress_mbps,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::UsageError;
 use crate::agent::read_token_file;
 use crate::cancel::Cancel;
 use crate::net::{self, NetCaps, NetTestConfig, Protocol, Target};
@@ -147,7 +148,7 @@ pub fn run_net(args: NetArgs) -> anyhow::Result<()> {
 fn run_net_test(args: &NetCommonArgs, config: net::NetTestConfig) -> anyhow::Result<()> {
     let token = args.token()?;
     if token.is_none() && (matches!(args.target, net::Target::Agent(_)) || args.from.is_some()) {
-        anyhow::bail!("talking to an agent needs its token: pass --token-file FILE");
+        return Err(UsageError("talking to an agent needs its token: pass --token-file FILE".into()).into());
     }
     let endpoint = crate::agent::remote::endpoint_for(&args.target, &config, token.as_deref())?;
     let report = match &args.from {
@@ -183,7 +184,7 @@ fn run_net_test(args: &NetCommonArgs, config: net::NetTestConfig) -> anyhow::Res
 
 fn run_net_matrix(args: NetMatrixArgs) -> anyhow::Result<()> {
     if args.agents.len() < 2 {
-        anyhow::bail!("--agents needs at least two agent URLs");
+        return Err(UsageError("--agents needs at least two agent URLs".into()).into());
     }
     let token = args.token_file.as_deref().map(crate::agent::read_token_file).transpose()?;
     let config = net::NetTestConfig { time_secs: args.time, parallel: args.parallel, ..net::NetTestConfig::tcp() };

@@ -193,6 +193,9 @@ fn a_sink_or_a_cluster_that_cannot_be_reached_is_named_with_what_to_fix() {
         plateau_status(&["consume", "--bootstrap", "127.0.0.1:1", "--topic", "t", "--time", "5s"]);
     assert_eq!(status, Some(1));
     assert!(stderr.contains("cannot reach the Kafka cluster at 127.0.0.1:1"), "{stderr}");
+    // One line that says what, not librdkafka's statistics and "all brokers down" (62 KB
+    // of them once), and no colour codes in a redirected stream.
+    assert!(stderr.len() < 2_000 && !stderr.contains('\x1b'), "{} bytes: {stderr}", stderr.len());
 
     let (status, _, stderr) =
         plateau_status(&["consume", "--bootstrap", "h:9092", "--topic", "t", "--members", "0", "--time", "5s"]);
