@@ -16,6 +16,7 @@
 # diagnoses, and removes the fault, so that the next starts from a healthy warm cluster.
 # On tansu (TESTBED_BROKER=tansu) each scenario brings up a testbed of its own.
 set -euo pipefail
+caller=$PWD
 cd "$(dirname "$0")/../.."
 export TESTBED_BROKER="${TESTBED_BROKER:-kafka}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/plateau-target}"
@@ -24,7 +25,7 @@ catalog=tests/testbed/scenarios.toml
 while [[ ${1:-} == --* ]]; do
     case $1 in
         --readme) readme=1; shift ;;
-        --file) catalog=$2; shift 2 ;;
+        --file) [[ $2 == /* ]] && catalog=$2 || catalog="$caller/$2"; shift 2 ;;
         *) echo "unknown option '$1' (known: --readme, --file FILE)" >&2; exit 2 ;;
     esac
 done
