@@ -88,6 +88,14 @@ fn default_min_confidence() -> f64 {
     0.5
 }
 
+/// A bound as the table writes it, with its cause when it has one: `network:link`.
+fn named(bound: Bound, cause: &Option<String>) -> String {
+    match cause {
+        Some(cause) => format!("{bound}:{cause}"),
+        None => bound.to_string(),
+    }
+}
+
 /// The verdict a scenario must give.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,10 +111,6 @@ struct Expect {
 impl Expect {
     /// As the table writes it: `bound:cause~symptom>runner-up:cause`.
     fn text(&self) -> String {
-        let named = |bound: Bound, cause: &Option<String>| match cause {
-            Some(cause) => format!("{bound}:{cause}"),
-            None => bound.to_string(),
-        };
         let mut text = named(self.bound, &self.cause);
         if let Some(symptom) = self.explains {
             text.push_str(&format!("~{symptom}"));
@@ -341,10 +345,6 @@ fn score(s: &Scenario, diagnosis: Option<&Diagnosis>, seconds: u64) -> Score {
         };
     };
     let v = &d.verdict;
-    let named = |bound: Bound, cause: &Option<String>| match cause {
-        Some(cause) => format!("{bound}:{cause}"),
-        None => bound.to_string(),
-    };
     let matches = |want: Bound, want_cause: &Option<String>, got: Bound, cause: &Option<String>| {
         want == got && (want_cause.is_none() || want_cause == cause)
     };

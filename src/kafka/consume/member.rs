@@ -170,6 +170,8 @@ pub(super) struct Batch {
     /// When the poll started, and when its first record (or error) came.
     pub(super) polled: Instant,
     pub(super) first_record: Option<Instant>,
+    /// Whether the records become rows for a sink.
+    with_rows: bool,
 }
 
 impl Batch {
@@ -182,12 +184,13 @@ impl Batch {
             bytes: 0,
             polled: Instant::now(),
             first_record: None,
+            with_rows,
         }
     }
 
     /// Polls up to `config.max_batch` records: waits for the first, then takes what is
     /// already fetched.
-    fn poll(&mut self, consumer: &BaseConsumer<MemberContext>, config: &ConsumeConfig, with_rows: bool) {
+    fn poll(&mut self, consumer: &BaseConsumer<MemberContext>, config: &ConsumeConfig) {
         self.handled.clear();
         self.rows.clear();
         self.offsets.clear();
@@ -218,7 +221,7 @@ impl Batch {
                         event_ms: humantime::parse_rfc3339(&event.timestamp).ok().map(unix_ms),
                         record_ms,
                     });
-                    if with_rows {
+                    if self.with_rows {
                         self.rows.push(Row {
                             event_id: event.event_id,
                             device_id: event.device_id,
@@ -260,7 +263,7 @@ pub(super) fn member(
     }
     let mut batch = Batch::new(config.max_batch, sink.is_some());
     while !stopping.load(Ordering::Relaxed) {
-        batch.poll(&consumer, config, sink.is_some());
+        batch.poll(&consumer, config);
         let handling_from = batch.first_record.unwrap_or_else(Instant::now);
         if batch.handled.is_empty() && batch.errors.is_empty() {
             member_time(totals, index, |time| time.waiting += handling_from - batch.polled);
