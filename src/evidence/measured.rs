@@ -4,6 +4,7 @@
 
 use super::Series;
 use crate::kafka::ProduceReport;
+use crate::kafka::report::{BrokerStats, ProduceInterval, worst_p99_ms};
 use crate::kafka::consume::ConsumeReport;
 use crate::net::NetReport;
 use crate::probe::disk::DiskResult;
@@ -65,7 +66,7 @@ pub fn from_produce(catalog: &SignalCatalog, report: &ProduceReport, start_ms: u
     let mut all = Vec::new();
     let at = |secs: f64| start_ms + (secs * 1000.0) as u64;
     let end_ms = at(report.duration_secs);
-    let mut per_interval = |name: &str, value: &dyn Fn(&crate::kafka::report::ProduceInterval) -> Option<f64>| {
+    let mut per_interval = |name: &str, value: &dyn Fn(&ProduceInterval) -> Option<f64>| {
         if let Some(mut s) = series(catalog, name, "cluster") {
             for interval in &report.intervals {
                 if let Some(v) = value(interval) {
@@ -78,14 +79,22 @@ pub fn from_produce(catalog: &SignalCatalog, report: &ProduceReport, start_ms: u
     per_interval("producer_target_rate", &|i| Some(i.target_rate as f64));
     per_interval("producer_achieved_rate", &|i| Some(i.records_per_sec));
     per_interval("producer_achieved_ratio", &|i| (i.target_rate > 0).then(|| i.records_per_sec / i.target_rate as f64));
-    let p99_of = |f: fn(&crate::kafka::report::BrokerStats) -> Option<crate::kafka::report::WindowUs>| {
-        report.brokers.iter().filter_map(f).map(|w| w.p99 as f64 / 1000.0).reduce(f64::max)
-    };
+    let p99_of = |f: fn(&BrokerStats) -> Option<crate::kafka::report::WindowUs>| worst_p99_ms(&report.brokers, f);
+    // Queueing and round trips interval by interval, so that a window judged on a part of
+    // the run sees that part; a run saved before intervals kept them has its end figure.
+    let windowed = |per: fn(&ProduceInterval) -> Option<f64>| report.intervals.iter().any(|i| per(i).is_some());
+    let (queue_at_end, rtt_at_end) = (!windowed(|i| i.queue_p99_ms), !windowed(|i| i.rtt_p99_ms));
+    if !queue_at_end {
+        per_interval("producer_queue_p99_ms", &|i| i.queue_p99_ms);
+    }
+    if !rtt_at_end {
+        per_interval("producer_rtt_p99_ms", &|i| i.rtt_p99_ms);
+    }
     let ends = [
         ("producer_publish_delay_p99_ms", Some(report.publish_delay_ms.p99)),
-        ("producer_queue_p99_ms", p99_of(|b| b.int_latency_us)),
+        ("producer_queue_p99_ms", p99_of(|b| b.int_latency_us).filter(|_| queue_at_end)),
         ("producer_outbuf_p99_ms", p99_of(|b| b.outbuf_latency_us)),
-        ("producer_rtt_p99_ms", p99_of(|b| b.rtt_us)),
+        ("producer_rtt_p99_ms", p99_of(|b| b.rtt_us).filter(|_| rtt_at_end)),
         (
             "producer_throttle_ms",
             report.brokers.iter().filter_map(|b| b.throttle_ms).map(|w| w.max as f64).reduce(f64::max),
@@ -323,6 +332,37 @@ mod tests {
         let verdict = evaluate(&rules, &evidence, (0, u64::MAX), true);
         assert_eq!(verdict.bound, Bound::Client, "{:?}", verdict.evidence);
         assert!(verdict.evidence.iter().any(|l| l.rule == "client.one_in_flight"));
+    }
+
+    #[test]
+    fn queueing_is_read_interval_by_interval_where_the_run_kept_it() {
+        let rules = shipped();
+        // The queue built up in the first half and drained by the end: the end figure
+        // alone (2 ms) would hide what the window's first half shows.
+        let report = ProduceReport {
+            duration_secs: 4.0,
+            intervals: (1..=4)
+                .map(|i| ProduceInterval {
+                    end_secs: i as f64,
+                    target_rate: 1000,
+                    records_per_sec: 700.0,
+                    queue_p99_ms: Some(if i <= 2 { 400.0 } else { 2.0 }),
+                    rtt_p99_ms: (i != 3).then_some(1.5),
+                    ..Default::default()
+                })
+                .collect(),
+            brokers: vec![BrokerStats { name: "b".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let evidence =
+            crate::evidence::Evidence { series: from_produce(&rules.catalog, &report, 0, 1), ..Default::default() };
+        let queue = evidence.find("producer_queue_p99_ms", "cluster").unwrap();
+        assert_eq!(queue.values, [400.0, 400.0, 2.0, 2.0]);
+        assert_eq!(queue.timestamps, [1000, 2000, 3000, 4000]);
+        let rtt = evidence.find("producer_rtt_p99_ms", "cluster").unwrap();
+        assert_eq!(rtt.timestamps, [1000, 2000, 4000], "an interval without a sampled window has no figure");
+        let verdict = evaluate(&rules, &evidence, (0, u64::MAX), true);
+        assert!(verdict.evidence.iter().any(|l| l.rule == "client.one_in_flight"), "{:?}", verdict.evidence);
     }
 
     #[test]

@@ -67,6 +67,13 @@ pub struct ProduceInterval {
     pub latency_max_ms: f64,
     /// Errors in the interval.
     pub errors: u64,
+    /// The producer's queueing (librdkafka's `int_latency`) in the statistics last seen
+    /// at the interval's end, ms, p99, the worst broker's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_p99_ms: Option<f64>,
+    /// Request round trips in the same statistics, ms, p99, the worst broker's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_p99_ms: Option<f64>,
 }
 
 /// One step of a ramp.
@@ -145,6 +152,11 @@ pub struct BrokerStats {
     pub req_timeouts: u64,
     /// Bytes sent to this broker.
     pub txbytes: u64,
+}
+
+/// The worst broker's p99 of one of librdkafka's windows, ms; `None` without a sampled one.
+pub fn worst_p99_ms(brokers: &[BrokerStats], window: fn(&BrokerStats) -> Option<WindowUs>) -> Option<f64> {
+    brokers.iter().filter_map(window).map(|w| w.p99 as f64 / 1000.0).reduce(f64::max)
 }
 
 /// Per-partition distribution.

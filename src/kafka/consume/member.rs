@@ -56,6 +56,9 @@ pub(super) struct MemberState {
     pub(super) revocations: u64,
     pub(super) revoked_at: Option<Instant>,
     pub(super) rebalance_max_ms: f64,
+    /// Partitions held when the run was told to stop: the members leave one by one
+    /// after that, and the rebalances their leaving causes are not the run's.
+    pub(super) assigned: usize,
 }
 
 pub(super) struct MemberContext {
@@ -83,18 +86,23 @@ impl ClientContext for MemberContext {
 
 impl ConsumerContext for MemberContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(_) = rebalance
+        if let Rebalance::Revoke(partitions) = rebalance
             && !self.stopping.load(Ordering::Relaxed)
         {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             state.revocations += 1;
             state.revoked_at = Some(Instant::now());
+            // An eager revoke lists everything held, a cooperative one what is taken away.
+            state.assigned = state.assigned.saturating_sub(partitions.count());
         }
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(_) = rebalance {
+        if let Rebalance::Assign(partitions) = rebalance
+            && !self.stopping.load(Ordering::Relaxed)
+        {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.assigned += partitions.count();
             let now = Instant::now();
             if state.first_assignment_ms.is_none() {
                 state.first_assignment_ms = state.subscribed.map(|at| (now - at).as_secs_f64() * 1000.0);
@@ -110,7 +118,6 @@ impl ConsumerContext for MemberContext {
 #[derive(Debug, Default)]
 pub(super) struct MemberEnd {
     pub(super) state: MemberState,
-    pub(super) assigned: usize,
     pub(super) statistics: Option<Statistics>,
 }
 
@@ -293,11 +300,9 @@ pub(super) fn member(
     // Commit what was handled before leaving the group, so that lag read after the run
     // is the truth and a next run with the same group starts after it.
     let _ = consumer.commit_consumer_state(CommitMode::Sync);
-    let assigned = consumer.assignment().map_or(0, |list| list.count());
     let context = consumer.context();
     MemberEnd {
         state: std::mem::take(&mut *context.state.lock().unwrap_or_else(|p| p.into_inner())),
-        assigned,
         statistics: context.statistics.lock().unwrap_or_else(|p| p.into_inner()).take(),
     }
 }

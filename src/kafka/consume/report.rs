@@ -205,7 +205,7 @@ pub(super) fn report(
         .filter_map(|broker| broker.rtt.as_ref().filter(|rtt| rtt.cnt > 0))
         .max_by_key(|rtt| rtt.p99)
         .map(WindowUs::from);
-    let assigned: Vec<usize> = ends.iter().map(|end| end.assigned).collect();
+    let assigned: Vec<usize> = ends.iter().map(|end| end.state.assigned).collect();
     let membership = Membership {
         rebalances: ends.iter().map(|end| end.state.revocations).max().unwrap_or(0),
         join_ms: ends.iter().filter_map(|end| end.state.first_assignment_ms).fold(0.0, f64::max),
