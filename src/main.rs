@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Consume(args) => cli::kafka::run_consume(*args),
         Command::Rules(args) => return cli::model::run_rules(args),
         Command::Model(args) => cli::model::run_model(args),
+        Command::Init(args) => cli::diagnose::run_init(*args),
         Command::Diagnose(args) => cli::diagnose::run_diagnose(*args),
         Command::Sweep(args) => cli::diagnose::run_sweep(*args),
         Command::Report(args) => cli::diagnose::run_report(args),

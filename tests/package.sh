@@ -3,7 +3,11 @@
 # (packaging/build-deb.sh), checks the binary's linkage (no shared library at all) and the
 # agent's unit (systemd-analyze verify), unpacks the package into a scratch root and runs
 # what it installed as its unit would — the agent from the environment file, reading the
-# token the postinst makes — and the built-in rules from a directory without any.
+# token the postinst makes — and the built-in rules from a directory without any. As root,
+# the package meets the Kafka testbed as strangers' VMs: each broker host's agent run as its
+# unit says, beside a broker in its own systemd unit, with no --watch, and the static
+# binary diagnosing the `cpu` and `network` scenarios (tests/testbed/testbed.sh,
+# TESTBED_PACKAGE).
 #
 #   bash tests/package.sh
 set -euo pipefail
@@ -73,4 +77,31 @@ curl -sf "http://127.0.0.1:$port/status" | grep -q '"allow":\["127.0.0.0/8"\]' |
 
 # The rules built in: checked from a directory without rules/.
 (cd "$root" && "$binary" rules check) | grep -q "built-in rules: .* no errors" || fail "the built-in rules do not check"
+# Strangers' VMs: the scenarios' verdicts, and what each broker agent said it read.
+if [[ $(id -u) == 0 && ${PACKAGE_SCENARIOS:-1} == 1 ]]; then
+    reports="$root/reports"
+    SCENARIO_REPORTS=$reports TESTBED_PACKAGE=$root TESTBED_KEEP_PLAN=$root PLATEAU_BIN=$binary \
+        bash tests/testbed/scenario.sh cpu network || fail "the packaged agents' scenarios failed (above)"
+    # The plan `plateau init` wrote: every broker matched to its host's agent, both generators.
+    python3 - "$root/plan.toml" <<'PY' || fail "plateau init's plan is not the testbed's"
+import sys, tomllib
+plan = tomllib.load(open(sys.argv[1], "rb"))
+assert len(plan["brokers"]) == 3 and len(plan["generators"]) == 2, plan
+assert len(plan["bootstrap"].split(",")) == 3 and "prometheus" in plan, plan
+PY
+    for scenario in cpu network; do
+        python3 - "$reports/$scenario/evidence.json" <<'PY' || fail "a broker agent read something else than its broker's unit"
+import json, sys
+diagnosis = json.load(open(sys.argv[1]))
+brokers = diagnosis["plan"]["brokers"]
+watching = diagnosis.get("watching", {})
+for url in brokers:
+    reads = watching.get(url, "nothing reported")
+    if not reads.startswith("cgroup:/") or not reads.split(" ")[0].endswith("/system.slice/kafka.service") \
+            or "kafka.Kafka" not in reads:
+        sys.exit(f"{url} reads {reads}")
+print(f"package: {len(brokers)} broker agents read their broker's unit, e.g. {watching[brokers[0]]}")
+PY
+    done
+fi
 echo "package: ok in $((SECONDS - started)) s"

@@ -253,6 +253,49 @@ pub struct SweepFlags {
     pub keep_topics: bool,
 }
 
+/// `plateau init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Bootstrap servers of the cluster.
+    #[arg(long)]
+    pub bootstrap: String,
+    /// The topic the diagnosis will produce to (created by diagnose if it does not exist).
+    #[arg(long, default_value = "telemetry")]
+    pub topic: String,
+    /// An agent on any host (repeatable): matched to the cluster's brokers by address;
+    /// one on no broker's host is a generator.
+    #[arg(long = "agent")]
+    pub agents: Vec<String>,
+    /// An agent on a producer host (repeatable).
+    #[arg(long = "generator")]
+    pub generators: Vec<String>,
+    /// An agent on a consumer host (repeatable).
+    #[arg(long = "consumer")]
+    pub consumers: Vec<String>,
+    /// An agent on the sink's database host (repeatable).
+    #[arg(long = "database")]
+    pub databases: Vec<String>,
+    /// The port the agents listen on at the brokers' addresses.
+    #[arg(long, default_value_t = 7070)]
+    pub agent_port: u16,
+    /// The Prometheus that scrapes the cluster.
+    #[arg(long)]
+    pub prometheus: Option<String>,
+    /// librdkafka property to read the cluster with (repeatable), e.g. -X
+    /// security.protocol=SASL_SSL. Secrets are used, never written to the plan.
+    #[arg(short = 'X', value_parser = crate::kafka::parse_property)]
+    pub property: Vec<(String, String)>,
+    /// File holding the agents' bearer token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Where to write the plan.
+    #[arg(long, default_value = "plateau-plan.toml")]
+    pub out: PathBuf,
+    /// Replace the file at --out if there is one.
+    #[arg(long)]
+    pub force: bool,
+}
+
 /// `plateau report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -327,6 +370,61 @@ pub fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
     match diagnosis.failure() {
         Some(reason) => Err(super::NothingToJudge { reason, out }.into()),
         None => Ok(()),
+    }
+}
+
+/// Reads the cluster, checks its agents and writes a plan. The plan is written even when a
+/// check fails (its header lists what to fix); the exit status is then 1.
+pub fn run_init(args: InitArgs) -> anyhow::Result<()> {
+    let token = args
+        .token_file
+        .as_deref()
+        .map(crate::agent::read_token_file)
+        .transpose()
+        .map_err(super::UsageError::from_err)?
+        .ok_or_else(|| super::UsageError("init checks each agent's token: pass --token-file FILE".into()))?;
+    if args.out.exists() && !args.force {
+        return Err(super::UsageError(format!(
+            "{} exists: pass --force to replace it, or --out another file",
+            args.out.display()
+        ))
+        .into());
+    }
+    let request = crate::diagnose::init::InitRequest {
+        bootstrap: args.bootstrap,
+        properties: args.property,
+        topic: args.topic,
+        agent_port: args.agent_port,
+        agents: args.agents,
+        generators: args.generators,
+        consumers: args.consumers,
+        databases: args.databases,
+        prometheus: args.prometheus,
+        command: command_line(),
+    };
+    let started = std::time::Instant::now();
+    let progress = crate::report::progress::TerminalProgress::default();
+    let agents = crate::diagnose::Agents { token: Some(&token) };
+    let found = crate::diagnose::init::discover(&request, &agents, &progress).map_err(anyhow::Error::msg)?;
+    let text = crate::diagnose::init::plan_text(&request, &found);
+    std::fs::write(&args.out, text).with_context(|| format!("writing the plan to {}", args.out.display()))?;
+    let with_agents = found.brokers.iter().filter(|b| b.agent.is_some()).count();
+    println!(
+        "wrote {} in {:.1} s: {} broker(s), {with_agents} with an agent; {} generator(s)",
+        args.out.display(),
+        started.elapsed().as_secs_f64(),
+        found.brokers.len(),
+        found.generators.len()
+    );
+    match found.failures().len() {
+        0 => {
+            println!("next: plateau diagnose --plan {} --token-file TOKEN_FILE", args.out.display());
+            Ok(())
+        }
+        n => anyhow::bail!(
+            "{n} check(s) failed (above, and at the top of {}): fix them and run init again",
+            args.out.display()
+        ),
     }
 }
 

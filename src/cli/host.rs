@@ -40,8 +40,10 @@ pub struct AgentArgs {
     /// Networks probe traffic may be sent to (CIDRs, comma-separated).
     #[arg(long, env = "PLATEAU_ALLOW", value_delimiter = ',', default_value = "127.0.0.0/8")]
     pub allow: Vec<IpNet>,
-    /// Workload to follow: a pid, a process name, or a cgroup path [default: the agent's own
-    /// cgroup, when it runs in one (a container, a pod, a systemd service)].
+    /// Workload to follow: a pid, a process name, a cgroup path, `broker` (the Kafka broker
+    /// on this host: the JVM running kafka.Kafka, else the process listening on port 9092;
+    /// its cgroup, a systemd unit, a container or a pod, when it has one) or `host`
+    /// (nothing but the host) [default: broker; the host alone when there is none].
     #[arg(long, env = "PLATEAU_WATCH")]
     pub watch: Option<WatchTarget>,
     /// Sampling interval.
@@ -74,12 +76,9 @@ impl AgentArgs {
             listen: self.listen,
             token,
             allow: self.allow,
-            // An agent in a container (a cgroup of its own: a pod, a systemd service, the
-            // testbed's hosts) watches that container unless told to watch something else.
-            sampler: sampler_config(
-                self.interval,
-                self.watch.or_else(|| crate::sampler::raw::own_cgroup().map(WatchTarget::Cgroup)),
-            )?,
+            // Never the agent's own cgroup (its systemd unit would be read as the host):
+            // the host's broker where it runs, else the host alone.
+            sampler: sampler_config(self.interval, Some(self.watch.unwrap_or(WatchTarget::Broker)))?,
             max_disk_size: self.max_disk_size,
             data_port: self.data_port,
             net_caps: NetCaps {

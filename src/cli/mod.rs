@@ -15,7 +15,7 @@ pub mod model;
 pub mod net;
 
 pub use controller::{ControllerArgs, ExportArgs, ExportCommand};
-pub use diagnose::{DiagnoseArgs, PlanFlags, ReportArgs, RunFlags, SweepArgs, SweepFlags};
+pub use diagnose::{DiagnoseArgs, InitArgs, PlanFlags, ReportArgs, RunFlags, SweepArgs, SweepFlags};
 pub use host::{AgentArgs, DEFAULT_DATA_PORT, DiskArgs, SampleArgs};
 pub use kafka::{ConsumeArgs, ProduceArgs};
 pub use model::{ModelArgs, RulesArgs, RulesCommand};
@@ -34,6 +34,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Read a cluster's metadata, find and check its hosts' agents, write a plan to edit.
+    Init(Box<InitArgs>),
     /// Run everything side by side and name the bottleneck; writes a findings report.
     Diagnose(Box<DiagnoseArgs>),
     /// A diagnosis and a backlog catch-up for every cell of a grid of message sizes and
@@ -69,6 +71,7 @@ impl Command {
     /// The subcommand's name as typed.
     pub fn name(&self) -> &'static str {
         match self {
+            Command::Init(_) => "init",
             Command::Diagnose(_) => "diagnose",
             Command::Sweep(_) => "sweep",
             Command::Agent(_) => "agent",

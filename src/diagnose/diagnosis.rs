@@ -2,6 +2,8 @@
 //! the preflight's checks, the disk probes, each generator's and consumer's run, and the
 //! judgment (`Judgment`) that `judgment::judge` (or the controller) reaches.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::DiagnosePlan;
@@ -87,6 +89,10 @@ pub struct Diagnosis {
     pub ended_ms: u64,
     /// Preflight.
     pub preflight: Vec<Check>,
+    /// What each agent's CPU and I/O figures follow beside its host's (by agent URL):
+    /// `cgroup:/system.slice/kafka.service (the JVM running kafka.Kafka …)`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub watching: BTreeMap<String, String>,
     /// Network tests (indices into generators then brokers).
     pub network: Vec<MatrixCell>,
     /// UDP tests into each broker, offered above the TCP capacity measured towards it.
@@ -154,6 +160,7 @@ impl Diagnosis {
             ramp_started_ms: span_ms.1,
             ended_ms: span_ms.2,
             preflight: Vec::new(),
+            watching: BTreeMap::new(),
             network: Vec::new(),
             network_udp: Vec::new(),
             network_agents: Vec::new(),

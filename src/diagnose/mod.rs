@@ -9,6 +9,7 @@
 
 mod diagnosis;
 mod evidence;
+pub mod init;
 mod judgment;
 mod plan;
 mod preflight;
@@ -158,6 +159,7 @@ fn load_and_judge(run: &Run<'_>, load: &Load, live: preflight::Preflight, capaci
     let span_ms = (run.started_ms, ramped.started_ms, ramped.ended_ms);
     Diagnosis {
         preflight: live.checks,
+        watching: live.watching,
         network_secs: (network.rounds > 0).then_some(network.elapsed_secs),
         network: network.tcp,
         network_udp: network.udp,

@@ -2,6 +2,7 @@
 //! when the plan asks for it), and whether Prometheus is ready. Every check is recorded;
 //! none stops the diagnosis.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Agents, Check, DiagnosePlan, Progress};
@@ -26,6 +27,8 @@ pub struct Preflight {
     pub replication_factor: Option<u32>,
     /// The brokers in the cluster's metadata, when the topic was found.
     pub cluster_brokers: Option<usize>,
+    /// What each agent that answered reads beside its host, and why (by URL).
+    pub watching: BTreeMap<String, String>,
 }
 
 impl Preflight {
@@ -58,9 +61,11 @@ pub fn run(plan: &DiagnosePlan, agents: &Agents<'_>, progress: &dyn Progress) ->
             let outcome = client
                 .status()
                 .and_then(|s| {
-                    client
-                        .check_token()
-                        .map(|()| format!("{} up {:.0} s, token accepted", s.hostname, s.uptime_seconds))
+                    client.check_token()?;
+                    let reads = watching(&s.sampler);
+                    let line = format!("{} up {:.0} s, token accepted; reads {reads}", s.hostname, s.uptime_seconds);
+                    found.watching.insert(url.clone(), reads);
+                    Ok(line)
                 })
                 .map_err(|e| e.to_string());
             if found.check(progress, format!("{role} agent {url}"), outcome) {
@@ -78,6 +83,15 @@ pub fn run(plan: &DiagnosePlan, agents: &Agents<'_>, progress: &dyn Progress) ->
         found.check(progress, format!("prometheus {url}"), crate::evidence::gather::prometheus_ready(url));
     }
     found
+}
+
+/// What an agent's CPU and I/O figures follow beside the host's, and why.
+fn watching(sampler: &crate::agent::api::SamplerStatus) -> String {
+    let why = sampler.watch_reason.as_deref().map(|why| format!(" ({why})")).unwrap_or_default();
+    match &sampler.watch {
+        Some(target) => format!("{target}{why}"),
+        None => format!("the host alone{why}"),
+    }
 }
 
 /// The topic's layout, or its creation when the plan gives partitions.

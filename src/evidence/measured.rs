@@ -4,8 +4,8 @@
 
 use super::Series;
 use crate::kafka::ProduceReport;
-use crate::kafka::report::{BrokerStats, ProduceInterval, worst_p99_ms};
 use crate::kafka::consume::ConsumeReport;
+use crate::kafka::report::{BrokerStats, ProduceInterval, worst_p99_ms};
 use crate::net::NetReport;
 use crate::probe::disk::DiskResult;
 use crate::signals::SignalCatalog;

@@ -40,19 +40,50 @@ pub fn topic_layout(
     properties: &[(String, String)],
     topic: &str,
 ) -> Result<Option<TopicLayout>, String> {
-    let consumer: rdkafka::consumer::BaseConsumer =
-        config(bootstrap, properties).create().map_err(|err| format!("client configuration refused: {err}"))?;
-    let metadata = rdkafka::consumer::Consumer::fetch_metadata(&consumer, Some(topic), TIMEOUT)
-        .map_err(|err| format!("no answer from {bootstrap} within {} s ({err})", TIMEOUT.as_secs()))?;
+    cluster(bootstrap, properties, topic).map(|(_, layout)| layout)
+}
+
+fn layout_of(metadata: &rdkafka::metadata::Metadata, topic: &str) -> Option<TopicLayout> {
     let brokers = metadata.brokers().len();
-    Ok(metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()).map(
-        |t| TopicLayout {
+    metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()).map(|t| {
+        TopicLayout {
             partitions: t.partitions().len(),
             replication_factor: t.partitions().iter().map(|p| p.replicas().len() as u32).min().unwrap_or(1).max(1),
             under_replicated: t.partitions().iter().filter(|p| p.isr().len() < p.replicas().len()).count(),
             brokers,
-        },
-    ))
+        }
+    })
+}
+
+/// A broker as the cluster's metadata advertises it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvertisedBroker {
+    /// Its node id.
+    pub id: i32,
+    /// The host it advertises.
+    pub host: String,
+    /// The port it advertises.
+    pub port: u16,
+}
+
+/// The brokers the cluster advertises, by id, with the layout of `topic` (`None` when it
+/// does not exist), or why the cluster could not be asked.
+pub fn cluster(
+    bootstrap: &str,
+    properties: &[(String, String)],
+    topic: &str,
+) -> Result<(Vec<AdvertisedBroker>, Option<TopicLayout>), String> {
+    let consumer: rdkafka::consumer::BaseConsumer =
+        config(bootstrap, properties).create().map_err(|err| format!("client configuration refused: {err}"))?;
+    let metadata = rdkafka::consumer::Consumer::fetch_metadata(&consumer, Some(topic), TIMEOUT)
+        .map_err(|err| format!("no answer from {bootstrap} within {} s ({err})", TIMEOUT.as_secs()))?;
+    let mut brokers: Vec<AdvertisedBroker> = metadata
+        .brokers()
+        .iter()
+        .map(|b| AdvertisedBroker { id: b.id(), host: b.host().to_string(), port: b.port().clamp(0, 65535) as u16 })
+        .collect();
+    brokers.sort_by_key(|b| b.id);
+    Ok((brokers, layout_of(&metadata, topic)))
 }
 
 /// Creates `topic` with `partitions` partitions and replication factor `replication`.

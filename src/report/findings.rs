@@ -311,6 +311,12 @@ fn cpu_section(md: &mut String, d: &Diagnosis) {
     for (_, value) in generators {
         let _ = writeln!(md, "- generators: busiest at {} CPU on average", ratio(value));
     }
+    if !d.watching.is_empty() {
+        let _ = writeln!(md, "\nWhat each agent read beside its host's CPU:\n");
+        for (url, reads) in &d.watching {
+            let _ = writeln!(md, "- {}: {reads}", agent_name(d, url));
+        }
+    }
 }
 
 /// Each generator's produce run.

@@ -168,6 +168,9 @@ impl CgroupDirs {
                 counters.io = Some(parse_io_stat(&text));
             }
             counters.write_bps_limit = read(&self.blkio, "io.max").and_then(|text| parse_io_max_wbps(&text));
+            counters.cpu_pressure_some_us = read(&self.cpu, "cpu.pressure")
+                .and_then(|text| super::raw::parse_pressure(&text))
+                .map(|pressure| pressure.some.total);
         } else {
             if let (Some(quota), Some(period)) =
                 (read(&self.cpu, "cpu.cfs_quota_us"), read(&self.cpu, "cpu.cfs_period_us"))
@@ -227,6 +230,9 @@ pub struct CgroupCounters {
     /// The write bandwidth limit in bytes/s (the smallest over devices); `None` when
     /// unlimited.
     pub write_bps_limit: Option<u64>,
+    /// Time some of the cgroup's tasks waited for a CPU, µs (v2 `cpu.pressure`'s `some`
+    /// total; v1 has no per-cgroup pressure).
+    pub cpu_pressure_some_us: Option<u64>,
 }
 
 fn key_values(text: &str) -> BTreeMap<&str, u64> {

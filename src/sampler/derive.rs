@@ -40,8 +40,7 @@ pub fn counter_delta(prev: u64, cur: u64) -> Option<u64> {
 }
 
 /// Derives the sample for the interval between `prev` and `cur`.
-/// `watch_target` names the watched workload for the report.
-pub fn derive(prev: &RawSnapshot, cur: &RawSnapshot, watch_target: Option<&str>) -> Sample {
+pub fn derive(prev: &RawSnapshot, cur: &RawSnapshot) -> Sample {
     let secs = cur.taken_at.saturating_duration_since(prev.taken_at).as_secs_f64().max(1e-3);
     Sample {
         ts_ms: cur.ts_ms,
@@ -59,8 +58,8 @@ pub fn derive(prev: &RawSnapshot, cur: &RawSnapshot, watch_target: Option<&str>)
         },
         memory: derive_memory(prev, cur, secs),
         psi: derive_psi(prev, cur, secs),
-        watch: match (&prev.watch, &cur.watch, watch_target) {
-            (Some(p), Some(c), Some(target)) => Some(derive_watch(p, c, secs, target)),
+        watch: match (&prev.watch, &cur.watch) {
+            (Some(p), Some(c)) if p.target == c.target => Some(derive_watch(p, c, secs)),
             _ => None,
         },
     }
@@ -255,7 +254,7 @@ fn process_sum(
     total
 }
 
-fn derive_watch(prev: &WatchRaw, cur: &WatchRaw, secs: f64, target: &str) -> WatchSample {
+fn derive_watch(prev: &WatchRaw, cur: &WatchRaw, secs: f64) -> WatchSample {
     let prev_cg = prev.cgroup.as_ref().map(|(_, c)| c);
     let cur_cg = cur.cgroup.as_ref().map(|(_, c)| c);
     let cg_delta = |field: fn(&super::cgroup::CgroupCounters) -> Option<u64>| -> Option<u64> {
@@ -280,7 +279,7 @@ fn derive_watch(prev: &WatchRaw, cur: &WatchRaw, secs: f64, target: &str) -> Wat
     let write_limit = cur_cg.and_then(|c| c.write_bps_limit).map(|bps| bps as f64);
     let io_write_bytes_per_sec = io_write.map(|b| b as f64 / secs);
     WatchSample {
-        target: target.to_string(),
+        target: cur.target.clone(),
         n_processes: cur.processes.len(),
         cpu_seconds_per_sec,
         cpu_quota_cores,
@@ -297,6 +296,7 @@ fn derive_watch(prev: &WatchRaw, cur: &WatchRaw, secs: f64, target: &str) -> Wat
             _ => None,
         },
         throttled_seconds: cg_delta(|c| c.cpu.throttled_ns).map(|ns| ns as f64 / 1e9),
+        cpu_pressure_some_ratio: cg_delta(|c| c.cpu_pressure_some_us).map(|us| us as f64 / 1e6 / secs),
         io_read_bytes_per_sec: io_read.map(|b| b as f64 / secs),
         io_write_bytes_per_sec,
         io_write_limit_bytes_per_sec: write_limit,

@@ -5,6 +5,7 @@
 //! and `watch` follow a workload, and this module paces the readings against absolute
 //! deadlines and keeps the recent ones in a ring buffer.
 
+pub mod broker;
 pub mod cgroup;
 pub mod derive;
 pub mod raw;
@@ -54,7 +55,6 @@ pub struct Sampler {
     paths: HostPaths,
     info: ExplicitSystemInfo,
     watcher: Option<watch::Watcher>,
-    watch_label: Option<String>,
     previous: Option<RawSnapshot>,
 }
 
@@ -66,30 +66,30 @@ impl Sampler {
             .watch
             .clone()
             .map(|target| watch::Watcher::new(target, &config.paths.proc_root, info.ticks_per_second));
-        Sampler {
-            paths: config.paths.clone(),
-            watch_label: watcher.as_ref().map(|w| w.target().to_string()),
-            info,
-            watcher,
-            previous: None,
-        }
+        Sampler { paths: config.paths.clone(), info, watcher, previous: None }
     }
 
     /// Takes one reading; returns the sample for the interval since the previous one
     /// (none on the first call) and the problems met while reading.
     pub fn step(&mut self) -> (Option<Sample>, Vec<String>) {
         let mut snapshot = RawSnapshot::read(&self.paths, &self.info);
-        if let Some(watcher) = &self.watcher {
-            let watch = watcher.read();
-            if let Some(problem) = &watch.problem {
-                snapshot.problems.push(problem.clone());
-            }
+        if let Some(watch) = self.watcher.as_mut().and_then(watch::Watcher::read) {
+            snapshot.problems.extend(watch.problem.clone());
             snapshot.watch = Some(watch);
         }
-        let sample = self.previous.as_ref().map(|prev| derive::derive(prev, &snapshot, self.watch_label.as_deref()));
+        let sample = self.previous.as_ref().map(|prev| derive::derive(prev, &snapshot));
         let problems = std::mem::take(&mut snapshot.problems);
         self.previous = Some(snapshot);
         (sample, problems)
+    }
+
+    /// What the workload reading follows now (`None`: the host alone) and why; `None`
+    /// altogether when nothing was asked to be watched.
+    pub fn watching(&self) -> Option<(Option<String>, String)> {
+        self.watcher.as_ref().map(|w| {
+            let (target, reason) = w.watching();
+            (target, reason.to_string())
+        })
     }
 
     /// The most recent raw reading (cumulative counters), for /metrics.
@@ -194,8 +194,10 @@ pub struct SamplerState {
     pub missed_deadlines_total: u64,
     /// The configured interval.
     pub interval: Duration,
-    /// What is watched, if anything.
+    /// What is watched, if anything (`cgroup:/system.slice/kafka.service`).
     pub watch: Option<String>,
+    /// Why: `as --watch says`, or what the search for the host's broker found.
+    pub watch_reason: Option<String>,
     /// Clock ticks per second, to turn /proc/stat ticks into seconds.
     pub ticks_per_second: u64,
 }
@@ -219,7 +221,8 @@ impl BackgroundSampler {
             last_problems: Vec::new(),
             missed_deadlines_total: 0,
             interval: config.interval,
-            watch: config.watch.as_ref().map(ToString::to_string),
+            watch: None,
+            watch_reason: None,
             ticks_per_second: sampler.ticks_per_second(),
         }));
         let (stop_tx, stop_rx) = mpsc::channel();
@@ -236,6 +239,10 @@ impl BackgroundSampler {
                         state.last_problems = problems;
                     }
                     state.latest_raw = sampler.latest_raw().cloned();
+                    (state.watch, state.watch_reason) = match sampler.watching() {
+                        Some((target, reason)) => (target, Some(reason)),
+                        None => (None, None),
+                    };
                     if let Some(sample) = sample {
                         state.ring.push(sample);
                     }

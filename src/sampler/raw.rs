@@ -116,29 +116,6 @@ pub fn system_info() -> ExplicitSystemInfo {
     }
 }
 
-/// The cgroup this process runs in, as a path inside the hierarchy (`/kubepods/pod1`,
-/// `/system.slice/kafka.service`): the CPU controller's under cgroup v1, the unified one
-/// under v2. `None` in the root cgroup (a whole VM or machine) or when it cannot be read.
-pub fn own_cgroup() -> Option<String> {
-    parse_own_cgroup(&std::fs::read_to_string("/proc/self/cgroup").ok()?)
-}
-
-/// Parses /proc/self/cgroup (`ID:CONTROLLERS:PATH` lines) into [`own_cgroup`]'s answer.
-pub fn parse_own_cgroup(text: &str) -> Option<String> {
-    let entries: Vec<(&str, &str)> = text
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-            Some((controllers, path))
-        })
-        .collect();
-    let cpu_v1 = entries.iter().find(|(controllers, _)| controllers.split(',').any(|c| c == "cpu"));
-    let unified = entries.iter().find(|(controllers, _)| controllers.is_empty());
-    let path = cpu_v1.or(unified)?.1.trim();
-    (path != "/" && !path.is_empty()).then(|| path.to_string())
-}
-
 /// Milliseconds since the Unix epoch, now.
 pub fn unix_ms_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -341,17 +318,6 @@ pub fn parse_link_speed(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_process_knows_its_container_from_proc_self_cgroup() {
-        let v1 = "12:blkio:/pltb1-gen1\n4:cpu,cpuacct:/pltb1-gen1\n1:name=systemd:/user.slice\n0::/\n";
-        assert_eq!(parse_own_cgroup(v1).as_deref(), Some("/pltb1-gen1"));
-        assert_eq!(parse_own_cgroup("0::/kubepods/pod1/c1\n").as_deref(), Some("/kubepods/pod1/c1"));
-        // The root cgroup is the whole machine: no container.
-        assert_eq!(parse_own_cgroup("4:cpu,cpuacct:/\n0::/\n"), None);
-        assert_eq!(parse_own_cgroup("0::/\n"), None);
-        assert_eq!(parse_own_cgroup("garbage"), None);
-    }
 
     #[test]
     fn snmp_tcp_section_is_found_among_others() {

@@ -219,6 +219,10 @@ pub struct WatchSample {
     /// CPU used over the CPU limit.
     #[serde(default)]
     pub quota_used_ratio: Option<f64>,
+    /// Share of the interval in which some of the cgroup's tasks waited for a CPU (v2's
+    /// per-cgroup `cpu.pressure`): waiting, whatever the quota or the neighbours.
+    #[serde(default)]
+    pub cpu_pressure_some_ratio: Option<f64>,
     /// Bytes read from block devices per second.
     pub io_read_bytes_per_sec: Option<f64>,
     /// Bytes written to block devices per second.

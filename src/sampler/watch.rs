@@ -1,4 +1,5 @@
-//! The watched workload (`--watch`): a process, every process of a name, or a cgroup.
+//! The watched workload (`--watch`): a process, every process of a name, a cgroup, the
+//! host's Kafka broker wherever it runs (an agent's default), or nothing but the host.
 //!
 //! Each snapshot records per-process CPU and I/O counters (so a process that exits
 //! between two snapshots does not look like a counter reset) and, where the workload
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use procfs::prelude::*;
 
@@ -23,6 +25,11 @@ pub enum WatchTarget {
     /// A cgroup: a directory under a cgroup mount, or a path inside the hierarchy
     /// (`/sys/fs/cgroup/cpu/kafka` or `/kubepods/pod1`).
     Cgroup(String),
+    /// The Kafka broker on this host, found anew when it restarts (`broker`): its cgroup
+    /// (a systemd unit, a container, a pod) or, in the root cgroup, its process.
+    Broker,
+    /// Nothing but the host itself (`host`).
+    Host,
 }
 
 impl FromStr for WatchTarget {
@@ -38,6 +45,11 @@ impl FromStr for WatchTarget {
         }
         if let Some(name) = text.strip_prefix("name:") {
             return Ok(WatchTarget::Name(name.to_string()));
+        }
+        match text {
+            "broker" => return Ok(WatchTarget::Broker),
+            "host" => return Ok(WatchTarget::Host),
+            _ => {}
         }
         if let Some(path) = text.strip_prefix("cgroup:") {
             return Ok(WatchTarget::Cgroup(path.to_string()));
@@ -58,6 +70,8 @@ impl fmt::Display for WatchTarget {
             WatchTarget::Pid(pid) => write!(f, "pid:{pid}"),
             WatchTarget::Name(name) => write!(f, "name:{name}"),
             WatchTarget::Cgroup(path) => write!(f, "cgroup:{path}"),
+            WatchTarget::Broker => write!(f, "broker"),
+            WatchTarget::Host => write!(f, "host"),
         }
     }
 }
@@ -76,6 +90,9 @@ pub struct ProcessCounters {
 /// The watched workload at one instant.
 #[derive(Debug, Clone, Default)]
 pub struct WatchRaw {
+    /// What was read (`pid:123`, `cgroup:/system.slice/kafka.service`): two readings of
+    /// different targets (a broker that moved) make no interval.
+    pub target: String,
     /// Per-process counters by pid.
     pub processes: BTreeMap<i32, ProcessCounters>,
     /// The workload's cgroup and its counters, when it has one.
@@ -93,12 +110,42 @@ pub struct Watcher {
     proc_root: PathBuf,
     mounts: CgroupMounts,
     ticks_per_second: u64,
+    /// What is read, and why: the target itself, or what `broker` found.
+    resolved: Resolved,
+    /// When `broker` last looked, so that a host without one is not searched every second.
+    searched_at: Option<Instant>,
 }
+
+#[derive(Debug, Clone, Default)]
+struct Resolved {
+    /// `None`: the host alone.
+    target: Option<WatchTarget>,
+    reason: String,
+    /// The broker's pid, while it runs.
+    broker: Option<i32>,
+}
+
+/// How often a host without a broker is searched again.
+const SEARCH_AGAIN: Duration = Duration::from_secs(10);
 
 impl Watcher {
     /// Prepares to watch `target` on the system whose /proc is at `proc_root`.
     pub fn new(target: WatchTarget, proc_root: &Path, ticks_per_second: u64) -> Watcher {
-        Watcher { target, mounts: CgroupMounts::read(proc_root), proc_root: proc_root.to_path_buf(), ticks_per_second }
+        let resolved = match &target {
+            WatchTarget::Host => Resolved { reason: "the host, as --watch says".into(), ..Resolved::default() },
+            WatchTarget::Broker => Resolved::default(),
+            given => Resolved { target: Some(given.clone()), reason: "as --watch says".into(), broker: None },
+        };
+        let mut watcher = Watcher {
+            target,
+            mounts: CgroupMounts::read(proc_root),
+            proc_root: proc_root.to_path_buf(),
+            ticks_per_second,
+            resolved,
+            searched_at: None,
+        };
+        watcher.resolve();
+        watcher
     }
 
     /// The target as given.
@@ -106,11 +153,54 @@ impl Watcher {
         &self.target
     }
 
-    /// Finds the target's processes and cgroup now and reads their counters.
-    pub fn read(&self) -> WatchRaw {
-        let mut raw =
-            WatchRaw { is_cgroup_target: matches!(self.target, WatchTarget::Cgroup(_)), ..WatchRaw::default() };
-        let (pids, dirs) = match &self.target {
+    /// What is read now (`None`: the host alone), and why.
+    pub fn watching(&self) -> (Option<String>, &str) {
+        (self.resolved.target.as_ref().map(ToString::to_string), &self.resolved.reason)
+    }
+
+    /// For `broker`: finds it again when it is gone or was never found (at most every
+    /// [`SEARCH_AGAIN`] then).
+    fn resolve(&mut self) {
+        if self.target != WatchTarget::Broker {
+            return;
+        }
+        match self.resolved.broker {
+            Some(pid) if self.proc_root.join(pid.to_string()).is_dir() => return,
+            None if self.searched_at.is_some_and(|at| at.elapsed() < SEARCH_AGAIN) => return,
+            _ => {}
+        }
+        self.searched_at = Some(Instant::now());
+        self.resolved = match super::broker::find(&self.proc_root) {
+            Ok(found) => {
+                let pid = found.pid;
+                match self.process_cgroup(pid).map(|dirs| dirs.name).filter(|name| name != "/") {
+                    Some(name) => Resolved {
+                        reason: format!("{} (pid {pid}) runs in cgroup {name}", found.how),
+                        target: Some(WatchTarget::Cgroup(name)),
+                        broker: Some(pid),
+                    },
+                    None => Resolved {
+                        reason: format!("{} (pid {pid}), in the host's root cgroup", found.how),
+                        target: Some(WatchTarget::Pid(pid)),
+                        broker: Some(pid),
+                    },
+                }
+            }
+            Err(why) => Resolved { reason: format!("{why}: the host alone"), ..Resolved::default() },
+        };
+    }
+
+    /// Finds the target's processes and cgroup now and reads their counters; `None` when
+    /// only the host is watched.
+    pub fn read(&mut self) -> Option<WatchRaw> {
+        self.resolve();
+        let target = self.resolved.target.clone()?;
+        let mut raw = WatchRaw {
+            target: target.to_string(),
+            is_cgroup_target: matches!(target, WatchTarget::Cgroup(_)),
+            ..WatchRaw::default()
+        };
+        let (pids, dirs) = match &target {
             WatchTarget::Pid(pid) => {
                 let dirs = self.process_cgroup(*pid);
                 (vec![*pid], dirs)
@@ -128,6 +218,7 @@ impl Watcher {
                 }
                 (pids, dirs)
             }
+            WatchTarget::Broker | WatchTarget::Host => unreachable!("resolved to what is read"),
         };
         for pid in pids {
             if let Some(counters) = self.process_counters(pid) {
@@ -135,10 +226,10 @@ impl Watcher {
             }
         }
         if raw.processes.is_empty() && raw.problem.is_none() && !raw.is_cgroup_target {
-            raw.problem = Some(format!("no process found for --watch {}", self.target));
+            raw.problem = Some(format!("no process found for --watch {target}"));
         }
         raw.cgroup = dirs.map(|dirs| (dirs.name.clone(), dirs.read()));
-        raw
+        Some(raw)
     }
 
     fn cgroup_dirs(&self, path: &str) -> Option<CgroupDirs> {
@@ -202,22 +293,25 @@ mod tests {
             "/sys/fs/cgroup/cpu/kafka".parse::<WatchTarget>().unwrap(),
             WatchTarget::Cgroup("/sys/fs/cgroup/cpu/kafka".into())
         );
+        assert_eq!("broker".parse::<WatchTarget>().unwrap(), WatchTarget::Broker);
+        assert_eq!("host".parse::<WatchTarget>().unwrap(), WatchTarget::Host);
+        assert_eq!("name:broker".parse::<WatchTarget>().unwrap(), WatchTarget::Name("broker".into()));
         assert!("pid:abc".parse::<WatchTarget>().unwrap_err().contains("invalid pid"));
         assert!("".parse::<WatchTarget>().is_err());
     }
 
     #[test]
     fn watching_this_process_sees_its_cpu() {
-        let watcher = Watcher::new(WatchTarget::Pid(std::process::id() as i32), Path::new("/proc"), 100);
-        let raw = watcher.read();
+        let mut watcher = Watcher::new(WatchTarget::Pid(std::process::id() as i32), Path::new("/proc"), 100);
+        let raw = watcher.read().unwrap();
         assert!(raw.problem.is_none(), "{:?}", raw.problem);
         assert_eq!(raw.processes.len(), 1);
     }
 
     #[test]
     fn a_missing_process_is_a_problem_not_a_panic() {
-        let watcher = Watcher::new(WatchTarget::Name("no-such-proc-xyz".into()), Path::new("/proc"), 100);
-        let raw = watcher.read();
+        let mut watcher = Watcher::new(WatchTarget::Name("no-such-proc-xyz".into()), Path::new("/proc"), 100);
+        let raw = watcher.read().unwrap();
         assert!(raw.processes.is_empty());
         assert!(raw.problem.unwrap().contains("no process found"));
     }

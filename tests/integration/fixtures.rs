@@ -39,7 +39,7 @@ fn close(actual: f64, expected: f64) -> bool {
 #[test]
 fn cpu_shares_come_from_tick_deltas() {
     let (t0, t1) = two_readings();
-    let sample = derive(&t0, &t1, None);
+    let sample = derive(&t0, &t1);
     let total = sample.cpu.total;
     assert!(close(total.user, 0.35), "{total:?}");
     assert!(close(total.system, 0.15), "{total:?}");
@@ -57,7 +57,7 @@ fn cpu_shares_come_from_tick_deltas() {
 #[test]
 fn disks_are_derived_as_iostat_does() {
     let (t0, t1) = two_readings();
-    let sample = derive(&t0, &t1, None);
+    let sample = derive(&t0, &t1);
     let vda = sample.disks.iter().find(|d| d.name == "vda").expect("vda reported");
     assert!(close(vda.reads_per_sec, 100.0));
     assert!(close(vda.read_bytes_per_sec, 800.0 * 512.0));
@@ -72,7 +72,7 @@ fn disks_are_derived_as_iostat_does() {
 #[test]
 fn a_wrapped_32_bit_counter_is_unwrapped() {
     let (t0, t1) = two_readings();
-    let sample = derive(&t0, &t1, None);
+    let sample = derive(&t0, &t1);
     let vdb = sample.disks.iter().find(|d| d.name == "vdb").expect("vdb reported");
     assert!(close(vdb.reads_per_sec, 11.0), "{vdb:?}");
 }
@@ -80,7 +80,7 @@ fn a_wrapped_32_bit_counter_is_unwrapped() {
 #[test]
 fn reset_new_pseudo_and_partition_devices_are_left_out() {
     let (t0, t1) = two_readings();
-    let sample = derive(&t0, &t1, None);
+    let sample = derive(&t0, &t1);
     let names: Vec<&str> = sample.disks.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["vda", "vdb"], "sdb reset, nvme0n1 is new, loop0 is a pseudo-device, vda1 a partition");
     // The new device is remembered, so the next interval reports it.
@@ -97,7 +97,7 @@ fn a_malformed_line_is_a_problem_not_a_failure() {
 #[test]
 fn nics_tcp_memory_and_psi() {
     let (t0, t1) = two_readings();
-    let sample = derive(&t0, &t1, None);
+    let sample = derive(&t0, &t1);
     let eth0 = sample.nics.iter().find(|n| n.name == "eth0").unwrap();
     assert!(close(eth0.rx_bytes_per_sec, 12_500_000.0));
     assert!(close(eth0.tx_bytes_per_sec, 500_000.0));
@@ -217,4 +217,68 @@ fn a_process_cgroup_resolves_on_hybrid_v1() {
     assert_eq!(dirs.cpu.unwrap(), root.path().join("cpu/plateau-test"));
     assert_eq!(dirs.blkio.unwrap(), root.path().join("blkio/plateau-test"));
     assert_eq!(dirs.cpuacct.unwrap(), root.path().join("cpuacct"), "cpuacct:/ is the root group");
+}
+
+/// Copies `tests/data/<from>` into `to`, recursively.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_agent_on_a_cgroup_v2_host_reads_the_brokers_unit_not_its_own() {
+    use plateau::sampler::watch::{WatchTarget, Watcher};
+    let root = tempfile::tempdir().unwrap();
+    copy_tree(&data("host-v2"), root.path());
+    let unified = root.path().join("sys/fs/cgroup");
+    std::fs::write(
+        root.path().join("proc/mounts"),
+        format!("cgroup2 {} cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate 0 0\n", unified.display()),
+    )
+    .unwrap();
+
+    let mut watcher = Watcher::new(WatchTarget::Broker, &root.path().join("proc"), 100);
+    let (target, why) = watcher.watching();
+    assert_eq!(target.as_deref(), Some("cgroup:/system.slice/kafka.service"), "{why}");
+    assert!(why.contains("kafka.Kafka") && why.contains("pid 4242"), "{why}");
+
+    // Two readings one second apart: the broker's unit at 1.9 of its 2 cores, throttled in
+    // 8 of 10 periods, 40 % of the second waiting for a CPU, writing 3 MiB/s of its 4.
+    let mut read_at = |at: &str| {
+        let mut raw = reading(at);
+        raw.watch = watcher.read();
+        raw
+    };
+    let t0 = read_at("t0");
+    let unit = unified.join("system.slice/kafka.service");
+    for file in ["cpu.stat", "cpu.pressure", "io.stat"] {
+        std::fs::copy(root.path().join("t1").join(file), unit.join(file)).unwrap();
+    }
+    let mut t1 = read_at("t1");
+    t1.taken_at = t0.taken_at + Duration::from_secs(1);
+    let watch = derive(&t0, &t1).watch.expect("the broker's unit was read twice");
+    assert_eq!(watch.target, "cgroup:/system.slice/kafka.service");
+    assert_eq!(watch.n_processes, 1);
+    assert!(close(watch.cpu_seconds_per_sec.unwrap(), 1.9), "{watch:?}");
+    assert_eq!(watch.cpu_quota_cores, Some(2.0));
+    assert!(close(watch.throttled_ratio.unwrap(), 0.8), "{watch:?}");
+    assert!(close(watch.cpu_pressure_some_ratio.unwrap(), 0.4), "{watch:?}");
+    assert!(close(watch.io_write_bytes_per_sec.unwrap(), 3.0 * 1_048_576.0), "{watch:?}");
+    assert_eq!(watch.io_write_limit_bytes_per_sec, Some(4_194_304.0));
+
+    // Without the broker the agent reads the host alone, and says why.
+    std::fs::remove_dir_all(root.path().join("proc/4242")).unwrap();
+    let mut watcher = Watcher::new(WatchTarget::Broker, &root.path().join("proc"), 100);
+    assert!(watcher.read().is_none());
+    let (target, why) = watcher.watching();
+    assert_eq!(target, None);
+    assert!(why.contains("no Kafka broker on this host") && why.contains("the host alone"), "{why}");
 }

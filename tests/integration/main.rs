@@ -10,6 +10,7 @@ mod diagnose;
 mod docs;
 mod fixtures;
 mod hostile;
+mod init;
 mod kafka;
 mod model;
 mod net;

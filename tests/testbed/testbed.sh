@@ -10,6 +10,12 @@
 # bridge, cgroups and processes on exit, failure or Ctrl-C.
 #
 #   source tests/testbed/testbed.sh; testbed_up; ...; (teardown runs at exit)
+#
+# With TESTBED_PACKAGE=DIR (a plateau .deb unpacked into DIR), each Kafka broker host is a
+# VM as systemd lays it out: the broker in its unit's cgroup `system.slice/kafka.service`,
+# and the package's agent run as its unit's ExecStart says, in
+# `system.slice/plateau-agent.service`, from the package's environment file (listen
+# address and allow-list edited as a user would), with no --watch: it finds the broker.
 set -euo pipefail
 [[ $(id -u) == 0 ]] || { echo "the testbed needs root (network namespaces, tc, cgroups)" >&2; exit 2; }
 
@@ -18,6 +24,10 @@ tools="$HOME/.cache/plateau-tools"
 plateau="${PLATEAU_BIN:-$CARGO_TARGET_DIR/release/plateau}"
 tansu="${PLATEAU_TANSU:-$tools/bin/tansu}"
 testbed_broker="${TESTBED_BROKER:-kafka}"
+tb_package="${TESTBED_PACKAGE:-}"
+# The broker's container inside its host: a cgroup of its own, or its systemd unit's.
+tb_broker_unit=broker
+[[ -z $tb_package ]] || tb_broker_unit=system.slice/kafka.service
 tb_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$tb_repo/tests/kafka/kafka.sh"
 
@@ -119,6 +129,38 @@ testbed_exec_in() {
              shift 2; exec "$@"' _ "${TB_CWD:-$PWD}" "$cgroup" nsenter --net="/run/netns/${tb_tag}-$host" "$@"
 }
 
+# The cgroup of container $1 (`broker1/broker`: broker1's broker, wherever its unit puts it;
+# `gen1`: the host), relative to the hierarchies' roots.
+testbed_container() {
+    local host=${1%%/*}
+    case $1 in
+        */broker) echo "${tb_tag}-$host/$tb_broker_unit" ;;
+        *) echo "${tb_tag}-$1" ;;
+    esac
+}
+
+# Starts the unpacked package's agent in host $1 (.$2) as its unit would, in the host's
+# `system.slice/plateau-agent.service`; its URL is added to the array named $3.
+testbed_agent_service() {
+    local host=$1 octet=$2 unit="$tb_package/lib/systemd/system/plateau-agent.service"
+    local -n role=$3
+    local cgroup="${tb_tag}-$host/system.slice/plateau-agent.service" exec_start env_file="$tb_dir/agent-$host.env"
+    testbed_cgroup "$cgroup"
+    # The user's edits to /etc/plateau/agent.env: this host's address and the cluster's network.
+    sed -e "s|^PLATEAU_LISTEN=.*|PLATEAU_LISTEN=$tb_net.$octet:7070|" -e "s|^PLATEAU_ALLOW=.*|PLATEAU_ALLOW=$tb_net.0/24|" \
+        "$tb_package/etc/plateau/agent.env" >"$env_file"
+    exec_start=$(sed -n 's|^ExecStart=/usr/bin/plateau|'"$tb_package"'/usr/bin/plateau|p' "$unit")
+    [[ -n $exec_start ]] || { echo "no ExecStart in $unit" >&2; return 1; }
+    grep -q '^Environment=PLATEAU_TOKEN_FILE=/etc/plateau/token$' "$unit" ||
+        { echo "the unit no longer reads /etc/plateau/token" >&2; return 1; }
+    # shellcheck disable=SC2086 # ExecStart is its words
+    testbed_exec_in "$cgroup" "$host" env -i PATH=/usr/bin:/bin PLATEAU_TOKEN_FILE="$tb_dir/token" \
+        bash -c 'set -a; source "$1"; set +a; shift; exec "$@"' _ "$env_file" $exec_start \
+        >"$tb_dir/agent-$host.log" 2>&1 &
+    tb_pids+=("$!")
+    role+=("http://$tb_net.$octet:7070")
+}
+
 # Starts a plateau agent in host $1 (.$2) watching cgroup $4 (by default the host's); its
 # URL is added to the array named $3 (generators or brokers).
 testbed_agent() {
@@ -196,13 +238,18 @@ testbed_kafka() {
     for id in 1 2 3; do
         octet=$((20 + id))
         testbed_host "broker$id" "$octet"
-        testbed_cgroup "${tb_tag}-broker$id/broker"
-        testbed_agent "broker$id" "$octet" brokers "/sys/fs/cgroup/cpu/${tb_tag}-broker$id/broker"
+        [[ -z $tb_package ]] || testbed_cgroup "${tb_tag}-broker$id/system.slice"
+        testbed_cgroup "$(testbed_container "broker$id/broker")"
+        if [[ -n $tb_package ]]; then
+            testbed_agent_service "broker$id" "$octet" brokers
+        else
+            testbed_agent "broker$id" "$octet" brokers "/sys/fs/cgroup/cpu/$(testbed_container "broker$id/broker")"
+        fi
         mkdir -p "$tb_dir/broker$id/logs"
         kafka_broker_config "$id" "$tb_net.$octet" 9092 9093 "$voters" "$tb_dir/broker$id/server.properties" \
             "$tb_dir/broker$id/logs" "${TESTBED_KAFKA_CONFIG:-}"
         kafka_format "$tb_dir/broker$id/server.properties" "$cluster"
-        testbed_exec_in "${tb_tag}-broker$id/broker" "broker$id" bash "$tb_repo/tests/kafka/broker.sh" \
+        testbed_exec_in "$(testbed_container "broker$id/broker")" "broker$id" bash "$tb_repo/tests/kafka/broker.sh" \
             "$tb_dir/broker$id/server.properties" "$tb_net.$octet" 7071 8778 >"$tb_dir/kafka$id.log" 2>&1 &
         tb_pids+=("$!")
         bootstrap+="${bootstrap:+,}$tb_net.$octet:9092"
@@ -213,6 +260,7 @@ testbed_kafka() {
     # Kafka's tools run from the root namespace, over the bridge.
     kafka_topic_ready "$bootstrap" telemetry 12 3
     testbed_prometheus
+    [[ -z $tb_package ]] || testbed_init
     # Brokers just started interpret and compile their hot paths for their first minute or
     # so; measured here, the three brokers took 1.0 core for 200 msg/s of 8 KB events after
     # 15 s of load and 0.4 after 60 s. A cluster in service is warm: the testbed warms it
@@ -298,6 +346,15 @@ testbed_limit_link() {
 testbed_diagnose() {
     local out=$1; shift
     local args=()
+    if [[ -n $tb_package ]]; then
+        # Strangers' VMs: the plan `plateau init` wrote, as a user would run it.
+        if [[ -n ${TESTBED_GENERATORS:-} && $TESTBED_GENERATORS -lt ${#generators[@]} ]]; then
+            for url in "${generators[@]:0:$TESTBED_GENERATORS}"; do args+=(--generator "$url"); done
+        fi
+        "$plateau" diagnose --plan "$tb_dir/plan.toml" "${args[@]}" --topic "$(testbed_topic)" \
+            --token-file "$tb_dir/token" --out "$out" "$@"
+        return
+    fi
     for url in "${generators[@]:0:${TESTBED_GENERATORS:-${#generators[@]}}}"; do args+=(--generator "$url"); done
     for url in "${brokers[@]}"; do args+=(--broker "$url"); done
     if [[ $testbed_broker == kafka ]]; then
@@ -311,6 +368,18 @@ testbed_diagnose() {
         --out "$out" "$@"
 }
 
+# The plan of strangers' VMs (TESTBED_PACKAGE): `plateau init` from one broker's address,
+# the generator hosts' agents and the Prometheus, as the README's "On your own cluster"
+# says; it finds the broker hosts' agents itself.
+testbed_init() {
+    local started=$SECONDS
+    "$plateau" init --bootstrap "$tb_net.21:9092" --agent "${generators[0]}" --agent "${generators[1]}" \
+        --prometheus "$prometheus" --token-file "$tb_dir/token" --out "$tb_dir/plan.toml" >"$tb_dir/init.log" 2>&1 ||
+        { cat "$tb_dir/init.log" >&2; echo "testbed: plateau init failed" >&2; return 1; }
+    echo "testbed: plateau init wrote the plan in $((SECONDS - started)) s: $(tail -1 "$tb_dir/init.log")" >&2
+    [[ -z ${TESTBED_KEEP_PLAN:-} ]] || cp "$tb_dir/plan.toml" "$tb_dir/init.log" "$TESTBED_KEEP_PLAN/"
+}
+
 # The topic testbed_diagnose produces to: telemetry, or $TESTBED_TOPIC.
 testbed_topic() {
     echo "${TESTBED_TOPIC:-telemetry}"
@@ -320,7 +389,7 @@ testbed_topic() {
 # its cgroup's CFS quota; `testbed_limit_cpu broker1/broker 0.1` limits only the broker
 # process's container, and `none` removes the quota.
 testbed_limit_cpu() {
-    local cg="/sys/fs/cgroup/cpu/${tb_tag}-$1" period=100000
+    local cg="/sys/fs/cgroup/cpu/$(testbed_container "$1")" period=100000
     if [[ $2 == none ]]; then
         echo -1 >"$cg/cpu.cfs_quota_us"
         return
@@ -337,5 +406,5 @@ testbed_limit_disk() {
     source=$(findmnt -n -o SOURCE -T "$tb_dir")
     parent=$(lsblk -no PKNAME "$source" 2>/dev/null | head -1)
     device=$(lsblk -dno MAJ:MIN "${parent:+/dev/$parent}${parent:-$source}" | tr -d ' ')
-    echo "$device $2" >"/sys/fs/cgroup/blkio/${tb_tag}-$1/blkio.throttle.write_bps_device"
+    echo "$device $2" >"/sys/fs/cgroup/blkio/$(testbed_container "$1")/blkio.throttle.write_bps_device"
 }

@@ -173,8 +173,13 @@ pub struct SamplerStatus {
     pub samples_held: usize,
     /// Timestamp of the newest sample.
     pub last_sample_ms: Option<u64>,
-    /// The watched workload, if any.
+    /// The workload read beside the host (`cgroup:/system.slice/kafka.service`, `pid:4242`);
+    /// none when the host alone is read.
     pub watch: Option<String>,
+    /// Why that one: `as --watch says`, or what the search for this host's Kafka broker
+    /// found (or did not).
+    #[serde(default)]
+    pub watch_reason: Option<String>,
     /// Problems of the most recent reading that had any.
     pub last_problems: Vec<String>,
 }
@@ -265,6 +270,7 @@ async fn status(State(shared): State<Arc<AgentShared>>) -> Json<StatusResponse> 
             samples_held: state.ring.len(),
             last_sample_ms: state.ring.latest().map(|s| s.ts_ms),
             watch: state.watch.clone(),
+            watch_reason: state.watch_reason.clone(),
             last_problems: state.last_problems.clone(),
         }
     };
