@@ -19,21 +19,23 @@ pub const BROKER_PORT: u16 = 9092;
 pub struct FoundBroker {
     /// Its process id.
     pub pid: i32,
-    /// `the JVM running kafka.Kafka` or `the process listening on port 9092`, and how it
-    /// was chosen among several.
+    /// `the JVM running kafka.Kafka` or `the process listening on port 9092`.
     pub how: String,
+    /// How it was chosen among several (`; the one of 3 in the agent's network
+    /// namespace`), or nothing.
+    pub among: String,
 }
 
 /// The broker on this host, or why there is none.
 pub fn find(proc_root: &Path) -> Result<FoundBroker, String> {
     let pids = pids(proc_root);
     let jvms: Vec<i32> = pids.iter().copied().filter(|&pid| runs_main_class(proc_root, pid)).collect();
-    if let Some((pid, how)) = nearest(proc_root, &jvms) {
-        return Ok(FoundBroker { pid, how: format!("the JVM running {BROKER_MAIN_CLASS}{how}") });
+    if let Some((pid, among)) = nearest(proc_root, &jvms) {
+        return Ok(FoundBroker { pid, how: format!("the JVM running {BROKER_MAIN_CLASS}"), among });
     }
     let listeners = listening_on(proc_root, BROKER_PORT, &pids);
-    if let Some((pid, how)) = nearest(proc_root, &listeners) {
-        return Ok(FoundBroker { pid, how: format!("the process listening on port {BROKER_PORT}{how}") });
+    if let Some((pid, among)) = nearest(proc_root, &listeners) {
+        return Ok(FoundBroker { pid, how: format!("the process listening on port {BROKER_PORT}"), among });
     }
     Err(format!(
         "no Kafka broker on this host (no JVM running {BROKER_MAIN_CLASS}, nothing listening on port {BROKER_PORT})"
@@ -53,8 +55,8 @@ fn nearest(proc_root: &Path, candidates: &[i32]) -> Option<(i32, String)> {
     let pid = *pool.iter().min()?;
     let how = match (candidates.len(), pool.len()) {
         (1, _) => String::new(),
-        (all, 1) => format!(", the one in the agent's network namespace of {all}"),
-        (all, _) => format!(", the lowest pid of {all} (several brokers here: name one with --watch)"),
+        (all, 1) => format!("; the one of {all} in the agent's network namespace"),
+        (all, _) => format!("; the lowest pid of {all}: name one with --watch"),
     };
     Some((pid, how))
 }
@@ -141,6 +143,7 @@ mod tests {
         process(40, &["java", "-server", "kafka.Kafka", "/etc/kafka/other.properties"]);
         let found = find(root.path()).unwrap();
         assert_eq!(found.pid, 31);
-        assert!(found.how.contains("kafka.Kafka") && found.how.contains("name one with --watch"), "{}", found.how);
+        assert_eq!(found.how, "the JVM running kafka.Kafka");
+        assert_eq!(found.among, "; the lowest pid of 2: name one with --watch");
     }
 }

@@ -175,12 +175,12 @@ impl Watcher {
                 let pid = found.pid;
                 match self.process_cgroup(pid).map(|dirs| dirs.name).filter(|name| name != "/") {
                     Some(name) => Resolved {
-                        reason: format!("{} (pid {pid}) runs in cgroup {name}", found.how),
+                        reason: format!("{} (pid {pid}{}) runs in cgroup {name}", found.how, found.among),
                         target: Some(WatchTarget::Cgroup(name)),
                         broker: Some(pid),
                     },
                     None => Resolved {
-                        reason: format!("{} (pid {pid}), in the host's root cgroup", found.how),
+                        reason: format!("{} (pid {pid}{}), in the host's root cgroup", found.how, found.among),
                         target: Some(WatchTarget::Pid(pid)),
                         broker: Some(pid),
                     },
