@@ -54,6 +54,10 @@ pub struct Capacities {
     pub link_mbps: Option<f64>,
     /// Storage throughput per broker, MB/s (reads and writes together).
     pub disk_mbps: Option<f64>,
+    /// Whether `disk_mbps` is the brokers' containers' write limit (a cgroup's
+    /// `blkio.throttle.write_bps_device` or `io.max`), lower than what the disk measured.
+    #[serde(default)]
+    pub disk_is_write_limit: bool,
 }
 
 /// Load per resource, MB/s over the cluster.
@@ -191,6 +195,13 @@ pub fn lifts(prediction: &Prediction, target_mbps: f64) -> Vec<Lift> {
             ),
             ceiling_mbps: target_mbps,
         }),
+        ("disk", _, Some(disk)) if capacities.disk_is_write_limit => out.push(Lift {
+            change: format!(
+                "a write limit of {:.1} MB/s or more on each broker's container (now {disk:.1})",
+                disk * scale
+            ),
+            ceiling_mbps: target_mbps,
+        }),
         ("disk", _, Some(disk)) => out.push(Lift {
             change: format!("disks of {:.0} MB/s or more per broker (measured {disk:.0})", disk * scale),
             ceiling_mbps: target_mbps,
@@ -296,12 +307,24 @@ mod tests {
     }
 
     #[test]
+    fn a_container_write_limit_is_the_disk_the_brokers_have() {
+        // Each broker's container may write 2.1 MB/s (the disk under it, 555): with RF 3 on
+        // three brokers each writes the whole ingress, so the cluster takes 2.1 MB/s.
+        let capacities = Capacities { link_mbps: Some(117.0), disk_mbps: Some(2.1), disk_is_write_limit: true };
+        let p = predict(Workload::producers(2.0, 3, 3), capacities);
+        assert_eq!(p.binding.as_deref(), Some("disk"));
+        assert!((p.predicted_max_ingress_mbps.unwrap() - 2.1).abs() < 1e-9);
+        assert_eq!(lifts(&p, 4.2)[0].change, "a write limit of 4.2 MB/s or more on each broker's container (now 2.1)");
+    }
+
+    #[test]
     fn seed_000_links_cap_ingress_at_their_capacity() {
         // 3 brokers, RF 3, no consumers, 120 Mbit/s links (15 MB/s): each broker receives
         // its share of ingress plus two replicas of the others', so the cluster takes
         // 3 × 15 / 3 = 15 MB/s of producer ingress; the team saw 12–15 MB/s.
         let workload = Workload::producers(12.0, 3, 3);
-        let p = predict(workload, Capacities { link_mbps: Some(15.0), disk_mbps: Some(200.0) });
+        let p =
+            predict(workload, Capacities { link_mbps: Some(15.0), disk_mbps: Some(200.0), ..Capacities::default() });
         assert_eq!(p.binding.as_deref(), Some("nic_in"));
         assert!((p.predicted_max_ingress_mbps.unwrap() - 15.0).abs() < 1e-9);
         assert!((p.max_ingress_mbps.nic_out_mbps.unwrap() - 22.5).abs() < 1e-9);

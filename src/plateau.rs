@@ -137,6 +137,18 @@ pub fn with_consumers(steps: &[RampStep], consumed: &[ConsumedStep]) -> Vec<Ramp
         .collect()
 }
 
+/// The steps with whether each kept up as the load's stop rule judged it while it ran
+/// (`decided`, by step; steps past it keep their own judgment). The stop rule read the
+/// consumers as they were then; their final readings may cover a step differently (a
+/// consumer group stopped once the load stopped reads the last step's end partly), and one
+/// run has one knee: the one that stopped its load.
+pub fn as_decided(mut steps: Vec<RampStep>, decided: &[bool]) -> Vec<RampStep> {
+    for (step, &kept_up) in steps.iter_mut().zip(decided) {
+        step.sustained = kept_up;
+    }
+    steps
+}
+
 /// Where the plateau is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plateau {
@@ -279,6 +291,31 @@ mod tests {
         assert_eq!(pipeline[2].pipeline_rate(), 2000.0);
         assert_eq!(pipeline[2].e2e_avg_ms, Some(40.0));
         assert_eq!(find_plateau(&pipeline).plateau_msgs_per_sec, 2000.0);
+    }
+
+    #[test]
+    fn the_knee_that_stopped_the_load_is_the_one_judged() {
+        // The consumer-cpu scenario's CI run: the producers kept up at every step; while
+        // the ramp ran, the consumers took 735 of 800 msg/s at its fourth step and 760 of
+        // 1000 at its fifth, so it stopped there. Their final readings ended before the
+        // last step's end (the group was stopped with the load): judged on those alone,
+        // the last step is the producers' again and the knee is gone.
+        let produced = timed(
+            &[step(200.0, 200.0), step(400.0, 400.0), step(600.0, 598.0), step(800.0, 799.0), step(1000.0, 998.0)],
+            0,
+            4_000,
+        );
+        let readings: Vec<ConsumeInterval> = (1..=18u64)
+            .map(|s| interval(s * 1000, s as f64, [200, 400, 600, 735, 760][((s - 1) / 4) as usize], 30.0))
+            .collect();
+        let final_view = with_consumers(&produced, &consumed_steps(&[readings], &produced));
+        assert_eq!(final_view[4].consumed_rate, None, "the last step's readings stop at 18 s");
+        assert!(!find_plateau(&final_view).found, "without the stop rule's view: no knee");
+        let decided = [true, true, true, false, false];
+        let judged = as_decided(final_view, &decided);
+        let plateau = find_plateau(&judged);
+        assert_eq!((plateau.found, plateau.knee_step), (true, Some(3)));
+        assert_eq!(judged[3].pipeline_rate(), 735.0);
     }
 
     #[test]

@@ -250,7 +250,8 @@ mod tests {
         let verdict = combine(vec![links.clone(), waiting.clone(), generators], true);
         assert_eq!((verdict.bound, verdict.runner_up), (Bound::Network, Some(Bound::Client)));
         assert_eq!(verdict.explained, [(Bound::Kafka, "kafka.waiting_on_followers".to_string())]);
-        assert!((verdict.confidence - 3.0 / 4.0).abs() < 1e-9, "{}", verdict.confidence);
+        // Two rules, the links' and the symptom they explain: 3/4 of the weight, corroborated.
+        assert!((verdict.confidence - 0.8 * 3.0 / 4.0).abs() < 1e-9, "{}", verdict.confidence);
         // The generators bind; links past half full on the brokers whose followers are
         // waited on: the links, not Kafka, are the next limit.
         let half_full = RuleOutcome {
@@ -279,7 +280,7 @@ mod tests {
         assert_eq!((verdict.bound, verdict.runner_up), (Bound::Network, Some(Bound::Cpu)));
         // Each names its cause: the heaviest fired rule's.
         assert_eq!((verdict.cause.as_deref(), verdict.runner_up_cause.as_deref()), (Some("network.a"), Some("cpu.a")));
-        assert!((verdict.confidence - 0.75).abs() < 1e-9, "{}", verdict.confidence);
+        assert!((verdict.confidence - 0.8 * 0.75).abs() < 1e-9, "{}", verdict.confidence);
         // The runner-up's evidence is kept, after the verdict's; only the verdict's advice is.
         assert_eq!(verdict.evidence.last().map(|e| e.bound), Some(Bound::Cpu));
         assert_eq!(verdict.advice, vec!["network.a advice", "network.b advice"]);
@@ -299,7 +300,7 @@ mod tests {
         let ramp = [RampStep { target_rate: 200.0, achieved_rate: 200.0, ..Default::default() }];
         let judge_at = |link_mbps: f64| {
             let workload = crate::model::Workload::producers(6.0, 3, 3);
-            let capacities = crate::model::Capacities { link_mbps: Some(link_mbps), disk_mbps: None };
+            let capacities = crate::model::Capacities { link_mbps: Some(link_mbps), ..Default::default() };
             let prediction = crate::model::predict(workload, capacities);
             let check = ModelCheck { prediction: &prediction, observed_ingress_mbps: 6.0 };
             judge(&rules, &evidence, (0, 20_000), &plateau, &ramp, Some(check), &[]).verdict
@@ -317,7 +318,7 @@ mod tests {
     fn the_model_speaks_to_a_verdict_on_its_own_resource_near_its_ceiling() {
         let prediction = crate::model::predict(
             crate::model::Workload::producers(12.0, 3, 3),
-            crate::model::Capacities { link_mbps: Some(12.5), disk_mbps: Some(500.0) },
+            crate::model::Capacities { link_mbps: Some(12.5), disk_mbps: Some(500.0), ..Default::default() },
         );
         let verdict = |bound: Bound| Verdict { bound, ..combine(Vec::new(), true) };
         assert!(model_explains(&verdict(Bound::Network), &prediction, 12.0));

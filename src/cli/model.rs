@@ -76,7 +76,7 @@ impl ModelArgs {
             tiered: self.tiered,
         };
         let link_mbps = self.link_mbps.or(self.link_mbit.map(|mbit| mbit / 8.0));
-        Ok((workload, crate::model::Capacities { link_mbps, disk_mbps: self.disk_mbps }))
+        Ok((workload, crate::model::Capacities { link_mbps, disk_mbps: self.disk_mbps, ..Default::default() }))
     }
 }
 

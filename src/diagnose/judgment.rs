@@ -17,6 +17,8 @@ pub struct Facts<'a> {
     pub consume: &'a [ConsumerRun],
     /// Unix ms the ramp started and ended.
     pub ramp_ms: (u64, u64),
+    /// Whether each step kept up as the load's stop rule judged it while it ran.
+    pub decided: &'a [bool],
     /// TCP tests, and how many of the tested agents are generators (the rest are brokers).
     pub network: (&'a [MatrixCell], usize),
     /// Disk probes.
@@ -33,6 +35,18 @@ pub struct Facts<'a> {
     pub sla: Option<crate::sla::SlaTarget>,
 }
 
+/// The tightest write limit on a broker host's watched container, MB/s (10^6 bytes), as
+/// its agent last read it.
+fn write_limit_mbps(evidence: &Evidence) -> Option<f64> {
+    evidence
+        .series
+        .iter()
+        .filter(|s| s.signal == "cgroup_io_write_limit_bytes_per_sec")
+        .filter_map(|s| s.values.last())
+        .map(|bytes| bytes / 1e6)
+        .reduce(f64::min)
+}
+
 /// Judges a diagnosis's evidence.
 pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judgment {
     let reports: Vec<_> = facts.produce.iter().filter_map(|p| p.report.as_ref()).collect();
@@ -44,6 +58,7 @@ pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judgmen
         let per_step = plateau::consumed_steps(&consumed, &ramp);
         ramp = plateau::with_consumers(&ramp, &per_step);
     }
+    let ramp = plateau::as_decided(ramp, facts.decided);
     let sla = facts.sla.filter(|_| !consumed.is_empty()).map(|target| {
         crate::sla::judge(&ramp, target, |step| crate::sla::step_parts(&reports, &consume_reports, step))
     });
@@ -56,11 +71,15 @@ pub fn judge(rules: &RuleSet, evidence: &Evidence, facts: &Facts<'_>) -> Judgmen
     // The slowest link into a broker, at the capacity TCP measured over it.
     let link_mbps =
         cells.iter().filter(|c| c.to >= generators).filter_map(|c| c.bits_per_second).map(|b| b / 8e6).reduce(f64::min);
-    let disk_mbps = facts.disks.iter().filter_map(|d| d.write_mb_per_sec).reduce(f64::min);
+    let probed_disk_mbps = facts.disks.iter().filter_map(|d| d.write_mb_per_sec).reduce(f64::min);
+    // A broker container's write limit below what its disk can do is the capacity.
+    let write_limit_mbps = write_limit_mbps(evidence);
+    let disk_is_write_limit = write_limit_mbps.is_some_and(|limit| probed_disk_mbps.is_none_or(|disk| limit < disk));
+    let disk_mbps = if disk_is_write_limit { write_limit_mbps } else { probed_disk_mbps };
     let model = observed_ingress_mbps.filter(|_| link_mbps.is_some() || disk_mbps.is_some()).map(|ingress| {
         let workload =
             Workload::producers(ingress.max(0.001), facts.replication_factor.unwrap_or(1), facts.brokers.max(1) as u32);
-        crate::model::predict(workload, Capacities { link_mbps, disk_mbps })
+        crate::model::predict(workload, Capacities { link_mbps, disk_mbps, disk_is_write_limit })
     });
     let check = crate::verdict::ModelCheck::of(model.as_ref(), observed_ingress_mbps);
     let crate::verdict::Judgment { verdict, model_agrees } =

@@ -146,6 +146,7 @@ fn load_and_judge(run: &Run<'_>, load: &Load, live: preflight::Preflight, capaci
         produce: &ramped.produce,
         consume: &ramped.consume,
         ramp_ms: (ramped.started_ms, ramped.ended_ms),
+        decided: &ramped.decided,
         network: (&network.tcp, live.generators.len()),
         disks: &disks,
         replication_factor: live.replication_factor.or(plan.replication_factor),

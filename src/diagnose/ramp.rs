@@ -38,6 +38,10 @@ pub struct Ramped {
     pub ended_ms: u64,
     /// Whether Ctrl-C cut it short.
     pub interrupted: bool,
+    /// Whether each step kept up as the load's stop rule judged it while it ran (the
+    /// pipeline's, with the consumers' readings of then): the knee that stopped the load
+    /// is the one the verdict judges.
+    pub decided: Vec<bool>,
     /// What JMX said over the ramp.
     pub jmx: Option<JmxPoller>,
 }
@@ -106,18 +110,13 @@ pub fn run(ctx: &Run<'_>, load: &Load, live: &Preflight) -> Ramped {
         Load::Ramp(_) => config.time.as_secs(),
         Load::Search(spec) => spec.hold.as_secs() * RateSearch::new(*spec).planned_steps() as u64,
     };
-    let interrupted = drive(ctx, load, running, &consuming, planned);
+    let (interrupted, decided) = drive(ctx, load, running, &consuming, planned);
     // The load is over: the span the rules judge ends here, not after the seconds spent
     // below collecting reports (idle samples would dilute every average of the window).
     let ended_ms = now_ms();
     polling.store(false, Ordering::Relaxed);
     let jmx = jmx.and_then(|poller| poller.join().ok());
-    // The consumers stop after the last record was produced; their reports cover the ramp.
-    for client in &consuming {
-        let _ = client.stop_consume();
-    }
-    let consume = consumer_reports(&consumer_clients, &consuming, agents);
-    let produce = live
+    let produce: Vec<GeneratorRun> = live
         .generators
         .iter()
         .map(|url| agents.client(url, Duration::from_secs(10)))
@@ -128,7 +127,42 @@ pub fn run(ctx: &Run<'_>, load: &Load, live: &Preflight) -> Ramped {
             Err(err) => GeneratorRun { agent: client.url().to_string(), report: None, error: Some(err.to_string()) },
         })
         .collect();
-    Ramped { produce, consume, started_ms, ended_ms, interrupted, jmx }
+    // The consumers read on until they have what the producers had acknowledged (for a
+    // while at most), so that every event is counted; then they stop.
+    let acked: u64 = produce.iter().filter_map(|g| g.report.as_ref()).map(|r| r.records_acked).sum();
+    drain(&consuming, acked, progress);
+    for client in &consuming {
+        let _ = client.stop_consume();
+    }
+    let consume = consumer_reports(&consumer_clients, &consuming, agents);
+    Ramped { produce, consume, started_ms, ended_ms, interrupted, decided, jmx }
+}
+
+/// How long the consumers may take after the load to read what the producers had
+/// acknowledged before they are stopped (a group far behind stops with its lag unread).
+const DRAIN_LIMIT: Duration = Duration::from_secs(15);
+
+/// Waits until the consumers have read `acked` records between them, or [`DRAIN_LIMIT`].
+fn drain(consuming: &[&AgentClient], acked: u64, progress: &dyn Progress) {
+    if consuming.is_empty() || acked == 0 {
+        return;
+    }
+    let deadline = Instant::now() + DRAIN_LIMIT;
+    loop {
+        let consumed: u64 =
+            consuming.iter().filter_map(|client| client.status().ok()?.probes.get("consume")?.stats.consumed).sum();
+        if consumed >= acked {
+            return;
+        }
+        if Instant::now() >= deadline {
+            progress.note(&format!(
+                "the consumers had read {consumed} of the {acked} records acknowledged {} s after the load; they stop with the rest unread",
+                DRAIN_LIMIT.as_secs()
+            ));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Starts `config` on every generator, each simulating devices of its own (so that the
@@ -170,8 +204,14 @@ fn poll_jmx(
 /// Drives the load until the last generator ends: each second, reads the generators and
 /// consumers and judges the pipeline's steps (a ramp stops them all at its knee); a
 /// search's held step is closed on every generator at once and the next target set.
-/// Returns whether Ctrl-C cut it short.
-fn drive(ctx: &Run<'_>, load: &Load, mut running: Vec<&AgentClient>, consuming: &[&AgentClient], planned: u64) -> bool {
+/// Returns whether Ctrl-C cut it short, and whether each step kept up as judged then.
+fn drive(
+    ctx: &Run<'_>,
+    load: &Load,
+    mut running: Vec<&AgentClient>,
+    consuming: &[&AgentClient],
+    planned: u64,
+) -> (bool, Vec<bool>) {
     let progress = ctx.progress;
     let mut driver = match load {
         Load::Ramp(_) => Driver::Ramp,
@@ -182,6 +222,7 @@ fn drive(ctx: &Run<'_>, load: &Load, mut running: Vec<&AgentClient>, consuming: 
     let mut live_consumed: Vec<LiveConsumer> = consuming.iter().map(|_| LiveConsumer::default()).collect();
     let clock = Instant::now();
     let (mut interrupted, mut stopping, mut over) = (false, false, false);
+    let mut decided: Vec<bool> = Vec::new();
     let mut next_tick = clock + Duration::from_secs(1);
     while !running.is_empty() {
         // Paced against absolute deadlines: a slow poll does not push the next one back,
@@ -220,6 +261,11 @@ fn drive(ctx: &Run<'_>, load: &Load, mut running: Vec<&AgentClient>, consuming: 
             continue;
         }
         let (total, pipeline, consumed) = read_pipeline(&mut running, consuming, &mut live_consumed);
+        // Once the stop rule has acted, what it saw is kept: the steps' later readings
+        // (a stopped generator's, the consumers' last) must not move the knee.
+        if !stopping && pipeline.len() >= decided.len() {
+            decided = pipeline.iter().map(|step| step.sustained).collect();
+        }
         match &mut driver {
             Driver::Ramp => over = plateau::find_plateau(&pipeline).found,
             Driver::Search { search, step_started, .. } if closed && !running.is_empty() => {
@@ -245,7 +291,7 @@ fn drive(ctx: &Run<'_>, load: &Load, mut running: Vec<&AgentClient>, consuming: 
             &format!("{total:.0} msg/s over {} generators{consumed}", running.len()),
         );
     }
-    interrupted
+    (interrupted, decided)
 }
 
 /// Reads every running generator (one that stopped or does not answer drops out) and

@@ -16,7 +16,7 @@ use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::statistics::Statistics;
 
 use super::brokers::BrokerCheck;
-use super::report::{BrokerStats, Errors};
+use super::report::{BrokerStats, Errors, ProduceInterval, worst_p99_ms};
 
 /// Bits of the delivery opaque that hold the device index.
 const DEVICE_BITS: u32 = 28;
@@ -180,6 +180,17 @@ fn throttle_of(broker: &rdkafka::statistics::Broker) -> Option<crate::kafka::rep
         (Some(throttle), _) => Some(throttle.into()),
         (None, Some(_)) => Some(crate::kafka::report::WindowUs::default()),
         (None, None) => None,
+    }
+}
+
+/// A reporting interval's view of the last statistics: the producer's queueing and round
+/// trips, ms, p99, the worst broker's each (the interval's other fields left empty).
+pub(super) fn interval_windows(context: &Context) -> ProduceInterval {
+    let brokers = broker_stats(context);
+    ProduceInterval {
+        queue_p99_ms: worst_p99_ms(&brokers, |b| b.int_latency_us),
+        rtt_p99_ms: worst_p99_ms(&brokers, |b| b.rtt_us),
+        ..ProduceInterval::default()
     }
 }
 

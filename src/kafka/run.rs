@@ -16,7 +16,7 @@ pub use super::delivery::MAX_DEVICES;
 use super::delivery::{self, Context, broker_stats};
 use super::event::EventGenerator;
 use super::pace::{Pacer, SharedRate};
-use super::report::{Partitions, ProduceInterval, ProduceReport, Step, expected_used_partitions, skew, worst_p99_ms};
+use super::report::{Partitions, ProduceInterval, ProduceReport, Step, expected_used_partitions, skew};
 use super::validate::Validator;
 use super::{KeyMode, ProduceConfig, ProduceError, RateSpec};
 use crate::allow::AllowList;
@@ -489,7 +489,6 @@ fn control_loop(
             };
             let sent: u64 = delays.iter().map(|d| d.lock().unwrap_or_else(|p| p.into_inner()).sent).sum();
             let secs = now.duration_since(interval_start).as_secs_f64().max(1e-9);
-            let brokers = broker_stats(producer.context());
             let interval = ProduceInterval {
                 end_secs: now.duration_since(start).as_secs_f64(),
                 target_rate: control.rate.get(),
@@ -501,8 +500,7 @@ fn control_loop(
                 latency_p99_ms: if latency.is_empty() { 0.0 } else { latency.value_at_quantile(0.99) as f64 / 1000.0 },
                 latency_max_ms: latency.max() as f64 / 1000.0,
                 errors: errors - interval_errors,
-                queue_p99_ms: worst_p99_ms(&brokers, |b| b.int_latency_us),
-                rtt_p99_ms: worst_p99_ms(&brokers, |b| b.rtt_us),
+                ..delivery::interval_windows(producer.context())
             };
             if !latency.is_empty() {
                 control.live.lock().unwrap_or_else(|p| p.into_inner()).latency_p99_ms = Some(interval.latency_p99_ms);

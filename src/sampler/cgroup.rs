@@ -168,9 +168,7 @@ impl CgroupDirs {
                 counters.io = Some(parse_io_stat(&text));
             }
             counters.write_bps_limit = read(&self.blkio, "io.max").and_then(|text| parse_io_max_wbps(&text));
-            counters.cpu_pressure_some_us = read(&self.cpu, "cpu.pressure")
-                .and_then(|text| super::raw::parse_pressure(&text))
-                .map(|pressure| pressure.some.total);
+            counters.cpu_pressure_some_us = read(&self.cpu, "cpu.pressure").and_then(|text| parse_some_total(&text));
         } else {
             if let (Some(quota), Some(period)) =
                 (read(&self.cpu, "cpu.cfs_quota_us"), read(&self.cpu, "cpu.cfs_period_us"))
@@ -254,6 +252,12 @@ pub fn parse_cpu_stat(text: &str) -> CpuStat {
         throttled_periods: get("nr_throttled"),
         throttled_ns: get("throttled_time").or_else(|| get("throttled_usec").map(|us| us * 1000)),
     }
+}
+
+/// The `some` line's total (µs) of a v2 pressure file (`cpu.pressure`).
+pub fn parse_some_total(text: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with("some "))?;
+    procfs::parse_pressure_record(line).ok().map(|record| record.total)
 }
 
 /// Parses v2 `cpu.max` (`max 100000` or `20000 100000`) into cores.

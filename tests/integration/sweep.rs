@@ -132,6 +132,19 @@ fn a_small_sweep_against_apache_kafka_fills_every_cell_of_the_template() {
         // Each cell's diagnosis is a full report of its own.
         let dir = report.join(cell["report"].as_str().unwrap());
         assert!(dir.join("findings.md").exists() && dir.join("evidence.json").exists(), "{}", dir.display());
+        // Every event counted: the group read exactly what the producers had acknowledged
+        // (it reads on after the load until it has), once each.
+        let diagnosis = read_json(&dir.join("evidence.json"));
+        let sum = |runs: &Value, field: &dyn Fn(&Value) -> Option<u64>| -> u64 {
+            runs.as_array().unwrap().iter().map(|run| field(&run["report"]).unwrap_or(0)).sum()
+        };
+        let acked = sum(&diagnosis["produce"], &|r| r["records_acked"].as_u64());
+        let read = sum(&diagnosis["consume"], &|r| r["validation"]["unique"].as_u64());
+        let doubled = sum(&diagnosis["consume"], &|r| r["validation"]["duplicated"].as_u64());
+        assert!(
+            acked > 0 && read == acked && doubled == 0,
+            "{name}: {acked} acknowledged, {read} read, {doubled} twice"
+        );
     }
 
     // The template, the table, the CSV and the charts.

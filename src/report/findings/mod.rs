@@ -12,6 +12,8 @@ use crate::diagnose::Diagnosis;
 use crate::rules::Bound;
 use crate::rules::eval::RuleState;
 
+mod pipeline;
+
 fn ratio(value: f64) -> String {
     format!("{:.0} %", value * 100.0)
 }
@@ -84,7 +86,7 @@ pub fn markdown(d: &Diagnosis) -> String {
     let _ = writeln!(md, "# plateau findings\n");
     verdict_section(&mut md, d);
     evidence_section(&mut md, d);
-    pipeline_section(&mut md, d);
+    pipeline::pipeline_section(&mut md, d);
     network_section(&mut md, d);
     disk_section(&mut md, d);
     cpu_section(&mut md, d);
@@ -369,9 +371,14 @@ fn model_section(md: &mut String, d: &Diagnosis) {
         Some(model) => {
             let _ = writeln!(
                 md,
-                "Measured capacities: link {} MB/s per broker, disk {} MB/s. Predicted ceiling: **{}** at {:.2} MB/s of producer ingress; observed plateau {:.2} MB/s{}.\n",
+                "Measured capacities: link {} MB/s per broker, disk {} MB/s{}. Predicted ceiling: **{}** at {:.2} MB/s of producer ingress; observed plateau {:.2} MB/s{}.\n",
                 model.capacities.link_mbps.map(|v| format!("{v:.2}")).unwrap_or_else(|| "?".into()),
                 model.capacities.disk_mbps.map(|v| format!("{v:.1}")).unwrap_or_else(|| "?".into()),
+                if model.capacities.disk_is_write_limit {
+                    " (the brokers' containers' write limit, below what the disk probe measured)"
+                } else {
+                    ""
+                },
                 model.binding.as_deref().unwrap_or("-"),
                 model.predicted_max_ingress_mbps.unwrap_or(0.0),
                 d.observed_ingress_mbps.unwrap_or(0.0),
@@ -497,127 +504,20 @@ pub fn terminal(d: &Diagnosis, out_dir: &std::path::Path) -> String {
         table.add_row(vec![format!("consumers {}", agent_name(d, &run.agent)), line]);
     }
     if let Some(sla) = &d.sla {
-        let grew =
-            sla.grew_on.as_deref().map(|part| format!("; latency grew on {}", part_name(part))).unwrap_or_default();
+        let grew = sla
+            .grew_on
+            .as_deref()
+            .map(|part| format!("; latency grew on {}", pipeline::part_name(part)))
+            .unwrap_or_default();
         table.add_row(vec![
             "within the SLA".to_string(),
-            format!("{}{grew}", sla_line(sla, d.plateau.plateau_msgs_per_sec)),
+            format!("{}{grew}", pipeline::sla_line(sla, d.plateau.plateau_msgs_per_sec)),
         ]);
     }
     if !v.missing.is_empty() {
         table.add_row(vec!["missing".to_string(), format!("{} inputs (see findings.md)", v.missing.len())]);
     }
     format!("{table}\nfindings: {}\n", out_dir.join("findings.md").display())
-}
-
-/// The stage past Kafka: each consumer agent's run, and the SLA's rate.
-fn pipeline_section(md: &mut String, d: &Diagnosis) {
-    if d.consume.is_empty() {
-        return;
-    }
-    let _ = writeln!(md, "\n## Pipeline past Kafka\n");
-    for run in &d.consume {
-        let Some(r) = &run.report else {
-            let _ = writeln!(
-                md,
-                "- {}: no report ({})",
-                agent_name(d, &run.agent),
-                run.error.as_deref().unwrap_or("unknown")
-            );
-            continue;
-        };
-        let v = &r.validation;
-        let m = &r.membership;
-        let _ = writeln!(
-            md,
-            "- {}: {} members of group `{}` on {} partitions ({} idle, {} rebalances); {} records, {:.0} msg/s; end-to-end latency avg {:.1} ms, p50 {:.1}, p99 {:.1}, p99.9 {:.1}; lag {} (max {}); validation: {} lost, {} duplicated, {} out of order{}",
-            agent_name(d, &run.agent),
-            r.members,
-            r.group,
-            r.partitions,
-            m.idle_members,
-            m.rebalances,
-            r.consumed,
-            r.records_per_sec,
-            r.e2e_ms.avg,
-            r.e2e_ms.p50,
-            r.e2e_ms.p99,
-            r.e2e_ms.p999,
-            serde_json::to_value(r.lag.status).ok().and_then(|s| s.as_str().map(str::to_string)).unwrap_or_default(),
-            r.lag.max,
-            v.lost,
-            v.duplicated,
-            v.out_of_order,
-            r.sink
-                .as_ref()
-                .map(|sink| format!(
-                    "; sink `{}`: {} rows, transactions p99 {:.1} ms{}",
-                    sink.table,
-                    sink.rows_inserted,
-                    sink.insert_ms.p99,
-                    if sink.failed_batches > 0 { format!(", {} failed", sink.failed_batches) } else { String::new() }
-                ))
-                .unwrap_or_default()
-        );
-    }
-    let Some(sla) = &d.sla else { return };
-    let bound = [
-        sla.target.e2e_avg_ms.map(|ms| format!("mean end-to-end latency ≤ {ms:.0} ms")),
-        sla.target.e2e_p99_ms.map(|ms| format!("p99 ≤ {ms:.0} ms")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(" and ");
-    let _ = writeln!(md, "\nSeed 004's ceiling, the highest rate within the SLA ({bound}):\n");
-    let _ = writeln!(md, "- {}", sla_line(sla, d.plateau.plateau_msgs_per_sec));
-    if let (Some((low, high)), Some(part)) = (&sla.parts, &sla.grew_on) {
-        let _ = writeln!(
-            md,
-            "- the latency grew on {}: from the lowest step to the one that broke the SLA, the produce path (send → acknowledgement) {:.1} → {:.1} ms, the consumers (waiting in Kafka, fetching, handling) {:.1} → {:.1} ms, the sink's transactions {:.1} → {:.1} ms",
-            part_name(part),
-            low.produce_ms,
-            high.produce_ms,
-            low.consumers_ms,
-            high.consumers_ms,
-            low.sink_ms,
-            high.sink_ms
-        );
-    }
-}
-
-/// What the SLA finding says in one line.
-fn sla_line(sla: &crate::sla::SlaFinding, plateau_msgs_per_sec: f64) -> String {
-    let rate = match sla.max_rate_msgs_per_sec {
-        Some(rate) => format!("{rate:.0} msg/s met it"),
-        None => "not even the ramp's first step met it".to_string(),
-    };
-    let broken = match &sla.broken_at {
-        // The step after the last that met the SLA: its latency broke it, or the pipeline
-        // stopped keeping up first.
-        Some(step) if step.sustained => format!(
-            "; broken at a target of {:.0} msg/s (avg {:.1} ms, p99 {:.1} ms)",
-            step.target_rate,
-            step.e2e_avg_ms.unwrap_or(0.0),
-            step.e2e_p99_ms.unwrap_or(0.0)
-        ),
-        Some(step) => format!(
-            "; at a target of {:.0} msg/s the pipeline stopped keeping up before the latency broke it (avg {:.1} ms, p99 {:.1} ms)",
-            step.target_rate,
-            step.e2e_avg_ms.unwrap_or(0.0),
-            step.e2e_p99_ms.unwrap_or(0.0)
-        ),
-        None => "; no step broke it".to_string(),
-    };
-    format!("{rate}{broken}; the throughput knee: {plateau_msgs_per_sec:.0} msg/s")
-}
-
-fn part_name(part: &str) -> &'static str {
-    match part {
-        "produce" => "the produce path (network, brokers, replication)",
-        "sink" => "the sink (its transactions)",
-        _ => "the consumers (records waiting in Kafka to be fetched and handled)",
-    }
 }
 
 /// Writes `evidence.json`, `findings.md` and `timeline.svg` into `out_dir`. The evidence
