@@ -56,7 +56,7 @@ pub struct Capacities {
     pub disk_mbps: Option<f64>,
     /// Whether `disk_mbps` is the brokers' containers' write limit (a cgroup's
     /// `blkio.throttle.write_bps_device` or `io.max`), lower than what the disk measured.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disk_is_write_limit: bool,
 }
 
