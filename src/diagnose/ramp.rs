@@ -110,10 +110,12 @@ pub fn run(ctx: &Run<'_>, load: &Load, live: &Preflight) -> Ramped {
         Load::Ramp(_) => config.time.as_secs(),
         Load::Search(spec) => spec.hold.as_secs() * RateSearch::new(*spec).planned_steps() as u64,
     };
-    let (interrupted, decided) = drive(ctx, load, running, &consuming, planned);
-    // The load is over: the span the rules judge ends here, not after the seconds spent
-    // below collecting reports (idle samples would dilute every average of the window).
-    let ended_ms = now_ms();
+    let (interrupted, decided, stopped_ms) = drive(ctx, load, running, &consuming, planned);
+    // The load is over: the span the rules judge ends when it was stopped — not after the
+    // generators drained their queues (seconds of a producer's flush are not the load), nor
+    // after the seconds spent below collecting reports (idle samples would dilute every
+    // average of the window).
+    let ended_ms = stopped_ms.unwrap_or_else(now_ms);
     polling.store(false, Ordering::Relaxed);
     let jmx = jmx.and_then(|poller| poller.join().ok());
     let produce: Vec<GeneratorRun> = live
@@ -204,14 +206,15 @@ fn poll_jmx(
 /// Drives the load until the last generator ends: each second, reads the generators and
 /// consumers and judges the pipeline's steps (a ramp stops them all at its knee); a
 /// search's held step is closed on every generator at once and the next target set.
-/// Returns whether Ctrl-C cut it short, and whether each step kept up as judged then.
+/// Returns whether Ctrl-C cut it short, whether each step kept up as judged then, and
+/// when (Unix ms) the generators were told to stop, if they were.
 fn drive(
     ctx: &Run<'_>,
     load: &Load,
     mut running: Vec<&AgentClient>,
     consuming: &[&AgentClient],
     planned: u64,
-) -> (bool, Vec<bool>) {
+) -> (bool, Vec<bool>, Option<u64>) {
     let progress = ctx.progress;
     let mut driver = match load {
         Load::Ramp(_) => Driver::Ramp,
@@ -223,6 +226,7 @@ fn drive(
     let clock = Instant::now();
     let (mut interrupted, mut stopping, mut over) = (false, false, false);
     let mut decided: Vec<bool> = Vec::new();
+    let mut stopped_ms = None;
     let mut next_tick = clock + Duration::from_secs(1);
     while !running.is_empty() {
         // Paced against absolute deadlines: a slow poll does not push the next one back,
@@ -281,6 +285,7 @@ fn drive(
         }
         if (interrupted || over) && !stopping {
             stopping = true;
+            stopped_ms = Some(now_ms());
             for client in &running {
                 let _ = client.stop_produce();
             }
@@ -291,7 +296,7 @@ fn drive(
             &format!("{total:.0} msg/s over {} generators{consumed}", running.len()),
         );
     }
-    (interrupted, decided)
+    (interrupted, decided, stopped_ms)
 }
 
 /// Reads every running generator (one that stopped or does not answer drops out) and

@@ -44,14 +44,14 @@ per_million() { python3 -c "print(f'{$2 / $1 * 1e6:.1f}' if $1 else 'n/a')"; }
 
 # The ceiling: what a far-too-high target delivers.
 probe=$(gen1_run plateau_acked "ceiling" "$plateau" produce --bootstrap "$bootstrap" --topic "$topic" \
-    --rate 100000 --time 10 --size "$size" --json)
+    --rate 100000 --time 10 --size "$size" -X compression.type=none --json)
 ceiling=$(python3 -c "print(max(1, int(${probe% *} / 10)))")
 echo "ceiling with $link links: about $ceiling msg/s of $size-byte events"
 
 below=$(gen1_run plateau_acked "plateau below" "$plateau" produce --bootstrap "$bootstrap" --topic "$topic" \
-    --rate $((ceiling / 2)) --time "$secs" --size "$size" --json)
+    --rate $((ceiling / 2)) --time "$secs" --size "$size" -X compression.type=none --json)
 above=$(gen1_run plateau_acked "plateau above" "$plateau" produce --bootstrap "$bootstrap" --topic "$topic" \
-    --rate $((ceiling * 10)) --time "$secs" --size "$size" --json)
+    --rate $((ceiling * 10)) --time "$secs" --size "$size" -X compression.type=none --json)
 below_cost=$(per_million ${below% *} ${below#* })
 above_cost=$(per_million ${above% *} ${above#* })
 echo "plateau below the knee: ${below% *} acked, ${below#* } CPU s → $below_cost CPU s per million"
@@ -77,7 +77,8 @@ fi
 # Kafka's ProducerPerformance past the knee, 32 MB buffer.memory (its default).
 if [[ -f $kafka_home/.complete ]]; then
     java_acked() { grep -o '^[0-9]* records sent' "$work/run.out" | tail -1 | grep -o '^[0-9]*' || echo 0; }
-    jp=$(gen1_run java_acked "ProducerPerformance" "$kafka_home/bin/kafka-producer-perf-test.sh" --topic "$topic" \
+    jp=$(gen1_run java_acked "ProducerPerformance" java -Xmx256m -cp "$kafka_home/libs/*" \
+        org.apache.kafka.tools.ProducerPerformance --topic "$topic" \
         --num-records $((ceiling * secs)) --record-size "$size" --throughput $((ceiling * 10)) \
         --producer-props "bootstrap.servers=$bootstrap" acks=all enable.idempotence=true linger.ms=5)
     jp_cost=$(per_million ${jp% *} ${jp#* })
