@@ -49,15 +49,22 @@ bootstrap="127.0.0.1:$port"
 
 # Runs "$@" and prints "RECORDS_PER_SEC RECORDS CPU_SECONDS": what filter $1 reads from
 # the run's output ($work/run.out and run.err), and the user + system CPU seconds of the
-# whole process.
+# whole process. A run is bounded (RUN_LIMIT seconds, default 120): one that misses its
+# bound or fails is named on stderr and prints "0 0 0", and the script goes on.
 timed_run() {
     local filter=$1 cpu
     shift
-    /usr/bin/time -o "$work/run.time" -f '%e %U %S' "$@" <"${stdin:-/dev/null}" >"$work/run.out" 2>"$work/run.err" ||
-        { cat "$work/run.err" >&2; return 1; }
+    if ! timeout --kill-after=10 "${RUN_LIMIT:-120}" /usr/bin/time -o "$work/run.time" -f '%e %U %S' "$@" \
+        <"${stdin:-/dev/null}" >"$work/run.out" 2>"$work/run.err"; then
+        echo "run did not finish within ${RUN_LIMIT:-120} s or failed: ${*:1:3} …: $(tail -2 "$work/run.err")" >&2
+        echo "0 0 0"
+        return
+    fi
     cpu=$(awk '{ print $2 + $3 }' "$work/run.time")
     echo "$($filter) $cpu"
 }
+# CPU seconds per million records, or n/a without records.
+per_million() { python3 -c "print(f'{float($1) / float($2) * 1e6:.2f}' if float($2 or 0) else 'n/a')"; }
 plateau_rate() { json "f\"{round(d['records_per_sec'])} {d['records_acked']}\"" <"$work/run.out"; }
 # rdkafka_performance's summary: "... N msgs/s ..."; it sends exactly -c records.
 rdkafka_rate() {
@@ -82,9 +89,9 @@ compare() {
     local -n ours_cmd=$2 theirs_cmd=$4  # the arrays plateau_cmd and reference_cmd
     for pair in 1 2 3; do
         read -r rate records cpu <<<"$(timed_run plateau_rate "${ours_cmd[@]}")"
-        ours_rates+=("$rate"); ours_cpu+=("$(python3 -c "print(f'{$cpu / $records * 1e6:.2f}')")")
+        ours_rates+=("$rate"); ours_cpu+=("$(per_million "${cpu:-0}" "${records:-0}")")
         read -r rate records cpu <<<"$(timed_run "$reference_filter" "${theirs_cmd[@]}")"
-        theirs_rates+=("$rate"); theirs_cpu+=("$(python3 -c "print(f'{$cpu / $records * 1e6:.2f}')")")
+        theirs_rates+=("$rate"); theirs_cpu+=("$(per_million "${cpu:-0}" "${records:-0}")")
         ratios+=("$(ratio "${ours_rates[-1]}" "${theirs_rates[-1]}")")
         printf '  pair %d: plateau %s records/s (%s CPU s per million), reference %s (%s): ratio %s\n' \
             "$pair" "${ours_rates[-1]}" "${ours_cpu[-1]}" "${theirs_rates[-1]}" "${theirs_cpu[-1]}" "${ratios[-1]}"
