@@ -313,16 +313,19 @@ pub struct ReportArgs {
 
 /// The rules and the agents' token a diagnosis or a sweep needs, or what to fix (exit 2).
 fn rules_and_token(run: &crate::cli::RunFlags, command: &str) -> anyhow::Result<(crate::rules::RuleSet, String)> {
-    use crate::diagnose::PlanError;
     let rule_set = load_rules(run.rules.as_deref())?;
-    let token = run
-        .token_file
-        .as_deref()
+    Ok((rule_set, agents_token(run.token_file.as_deref(), command)?))
+}
+
+/// The agents' token from `--token-file`, or what to fix (exit 2): a command that talks to
+/// agents needs it.
+fn agents_token(file: Option<&std::path::Path>, command: &str) -> anyhow::Result<String> {
+    use crate::diagnose::PlanError;
+    Ok(file
         .map(crate::agent::read_token_file)
         .transpose()
         .map_err(|err| PlanError(format!("{err:#}")))?
-        .ok_or_else(|| PlanError(format!("{command} talks to agents and needs their token: pass --token-file FILE")))?;
-    Ok((rule_set, token))
+        .ok_or_else(|| PlanError(format!("{command} talks to agents and needs their token: pass --token-file FILE")))?)
 }
 
 /// The rule files in `dir` (the built-in ones without it), or every error in them with
@@ -376,13 +379,7 @@ pub fn run_diagnose(args: DiagnoseArgs) -> anyhow::Result<()> {
 /// Reads the cluster, checks its agents and writes a plan. The plan is written even when a
 /// check fails (its header lists what to fix); the exit status is then 1.
 pub fn run_init(args: InitArgs) -> anyhow::Result<()> {
-    let token = args
-        .token_file
-        .as_deref()
-        .map(crate::agent::read_token_file)
-        .transpose()
-        .map_err(super::UsageError::from_err)?
-        .ok_or_else(|| super::UsageError("init checks each agent's token: pass --token-file FILE".into()))?;
+    let token = agents_token(args.token_file.as_deref(), "init")?;
     if args.out.exists() && !args.force {
         return Err(super::UsageError(format!(
             "{} exists: pass --force to replace it, or --out another file",

@@ -9,8 +9,11 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use super::preflight::{record, watching};
 use super::{Agents, Check, Progress};
+use crate::allow::AllowList;
 use crate::kafka::admin::{AdvertisedBroker, TopicLayout};
+use crate::net::bracket;
 
 /// What `plateau init` is asked.
 #[derive(Debug, Clone, Default)]
@@ -74,11 +77,7 @@ pub fn discover(request: &InitRequest, agents: &Agents<'_>, progress: &dyn Progr
         .map_err(|err| format!("cannot read the cluster's metadata at {}: {err}", request.bootstrap))?;
     let mut found = Found { topic, ..Found::default() };
     let check = |found: &mut Found, what: String, outcome: Result<String, String>| {
-        let ok = outcome.is_ok();
-        let detail = outcome.unwrap_or_else(|e| e);
-        progress.note(&format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" }));
-        found.checks.push(Check { what, ok, detail });
-        ok
+        record(&mut found.checks, progress, what, outcome)
     };
     let line = cluster_line(&advertised, &found.topic, request);
     check(&mut found, format!("cluster {}", request.bootstrap), Ok(line));
@@ -100,7 +99,7 @@ pub fn discover(request: &InitRequest, agents: &Agents<'_>, progress: &dyn Progr
         let host = match given.iter().find(|(_, agent_ips)| !agent_ips.is_disjoint(&ips)) {
             Some((url, _)) => BrokerHost { agent: Some(url.clone()), how: "given with --agent".into(), broker },
             None => {
-                let url = format!("http://{}:{}", bracketed(&broker.host), request.agent_port);
+                let url = format!("http://{}:{}", bracket(&broker.host), request.agent_port);
                 match agents.client(&url, Duration::from_secs(3)).status() {
                     Ok(_) => BrokerHost { agent: Some(url), how: "on the broker's address".into(), broker },
                     Err(err) => BrokerHost {
@@ -174,10 +173,10 @@ fn agent_check(
     let status = client.status().map_err(|err| err.to_string())?;
     client.check_token().map_err(|err| err.to_string())?;
     if role != "database" {
-        let allow: Vec<ipnet::IpNet> = status.allow.iter().filter_map(|net| net.parse().ok()).collect();
+        let allow = AllowList::new(status.allow.iter().filter_map(|net| net.parse().ok()).collect());
         let outside: Vec<&str> = brokers
             .iter()
-            .filter(|(_, ips)| !ips.iter().any(|ip| allow.iter().any(|net| net.contains(ip))))
+            .filter(|(_, ips)| !ips.iter().any(|ip| allow.contains(ip)))
             .map(|(name, _)| name.as_str())
             .collect();
         if !outside.is_empty() {
@@ -188,13 +187,9 @@ fn agent_check(
             ));
         }
     }
-    let reads = match (&status.sampler.watch, &status.sampler.watch_reason) {
-        (Some(target), Some(why)) => format!("reads {target} ({why})"),
-        (Some(target), None) => format!("reads {target}"),
-        (None, _) => "reads the host".into(),
-    };
+    let reads = watching(&status.sampler);
     Ok(format!(
-        "{} up {:.0} s, token accepted, allow-list covers the brokers; {reads}",
+        "{} up {:.0} s, token accepted, allow-list covers the brokers; reads {reads}",
         status.hostname, status.uptime_seconds
     ))
 }
@@ -206,10 +201,6 @@ fn addresses(host: &str) -> BTreeSet<IpAddr> {
         return BTreeSet::from([ip]);
     }
     (host, 0).to_socket_addrs().map(|all| all.map(|a| a.ip()).collect()).unwrap_or_default()
-}
-
-fn bracketed(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() }
 }
 
 /// Whether a librdkafka property holds a secret that must not be written to a plan.
@@ -253,7 +244,7 @@ pub fn plan_text(request: &InitRequest, found: &Found) -> String {
         let _ = writeln!(t, "databases = {}", list(&request.databases));
     }
     let every: Vec<String> =
-        found.brokers.iter().map(|b| format!("{}:{}", bracketed(&b.broker.host), b.broker.port)).collect();
+        found.brokers.iter().map(|b| format!("{}:{}", bracket(&b.broker.host), b.broker.port)).collect();
     let _ = writeln!(t, "\n# Every broker the cluster advertises.");
     let _ = writeln!(t, "bootstrap = {:?}", every.join(","));
     let _ = writeln!(t, "topic = {:?}", request.topic);
@@ -354,6 +345,6 @@ mod tests {
     fn addresses_resolve_names_and_take_addresses_as_they_are() {
         assert_eq!(addresses("10.1.2.3"), BTreeSet::from(["10.1.2.3".parse::<IpAddr>().unwrap()]));
         assert!(addresses("localhost").iter().any(IpAddr::is_loopback));
-        assert_eq!(bracketed("::1"), "[::1]");
+        assert_eq!(bracket("::1"), "[::1]");
     }
 }

@@ -38,12 +38,23 @@ impl Preflight {
     }
 
     fn check(&mut self, progress: &dyn Progress, what: String, outcome: Result<String, String>) -> bool {
-        let ok = outcome.is_ok();
-        let detail = outcome.unwrap_or_else(|e| e);
-        progress.note(&format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" }));
-        self.checks.push(Check { what, ok, detail });
-        ok
+        record(&mut self.checks, progress, what, outcome)
     }
+}
+
+/// Records one check's outcome and says it on the progress (`ok` or `FAIL`); whether it
+/// passed. Preflight's and `plateau init`'s checks alike.
+pub(super) fn record(
+    checks: &mut Vec<Check>,
+    progress: &dyn Progress,
+    what: String,
+    outcome: Result<String, String>,
+) -> bool {
+    let ok = outcome.is_ok();
+    let detail = outcome.unwrap_or_else(|e| e);
+    progress.note(&format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" }));
+    checks.push(Check { what, ok, detail });
+    ok
 }
 
 /// Runs the preflight of `plan`.
@@ -86,7 +97,7 @@ pub fn run(plan: &DiagnosePlan, agents: &Agents<'_>, progress: &dyn Progress) ->
 }
 
 /// What an agent's CPU and I/O figures follow beside the host's, and why.
-fn watching(sampler: &crate::agent::api::SamplerStatus) -> String {
+pub(super) fn watching(sampler: &crate::agent::api::SamplerStatus) -> String {
     let why = sampler.watch_reason.as_deref().map(|why| format!(" ({why})")).unwrap_or_default();
     match &sampler.watch {
         Some(target) => format!("{target}{why}"),

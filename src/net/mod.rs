@@ -260,7 +260,8 @@ impl fmt::Display for Target {
     }
 }
 
-fn bracket(host: &str) -> String {
+/// A host as it goes before `:PORT`: an IPv6 address in brackets.
+pub fn bracket(host: &str) -> String {
     if host.contains(':') { format!("[{host}]") } else { host.to_string() }
 }
 

@@ -474,9 +474,10 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
     let mut ranked: Vec<(Bound, f64)> = scores.iter().map(|(b, s)| (*b, *s)).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let unknown_share = if total_weight > 0.0 { unknown_weight / total_weight } else { 1.0 };
-    let (bound, confidence, runner_up) = match (plateau, ranked.first()) {
-        (false, _) => (Bound::None, 1.0 - 0.5 * unknown_share, ranked.first().map(|(b, _)| *b)),
-        (true, None) => (Bound::Unknown, 0.0, None),
+    // The verdict, its confidence, the runner-up, and the fired rules behind the verdict.
+    let (bound, confidence, runner_up, behind) = match (plateau, ranked.first()) {
+        (false, _) => (Bound::None, 1.0 - 0.5 * unknown_share, ranked.first().map(|(b, _)| *b), Vec::new()),
+        (true, None) => (Bound::Unknown, 0.0, None, Vec::new()),
         (true, Some(&(top, top_score))) => {
             // The leading bound's symptoms may have a cause in another bound: that bound
             // is the verdict, and the symptoms' weight counts for it against the rest.
@@ -488,7 +489,8 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
             let next = ranked.iter().find(|(b, _)| *b != top && *b != verdict && !explained(*b));
             let second = next.map(|(_, s)| *s).unwrap_or(0.0);
             let share = together / (together + second) * (1.0 - 0.5 * unknown_share);
-            (verdict, share * corroboration(support(&outcomes, verdict, top).len()), next.map(|(b, _)| *b))
+            let behind = support(&outcomes, verdict, top);
+            (verdict, share * corroboration(behind.len()), next.map(|(b, _)| *b), behind)
         }
     };
     let mut evidence: Vec<EvidenceLine> = Vec::new();
@@ -517,14 +519,11 @@ pub fn combine(outcomes: Vec<RuleOutcome>, plateau: bool) -> Verdict {
     };
     let cause = if plateau { cause_of(bound) } else { None };
     // A verdict one rule gives says so: nothing else measured points the same way.
-    if plateau && !matches!(bound, Bound::Unknown | Bound::None) {
-        let top = ranked.first().map_or(bound, |(b, _)| *b);
-        if let [alone] = support(&outcomes, bound, top)[..] {
-            missing.insert(format!(
-                "corroboration: the verdict rests on one rule ({alone}) — no other measurement points the same way, so its confidence is held to {:.0} %",
-                SINGLE_RULE * 100.0
-            ));
-        }
+    if let [alone] = behind[..] {
+        missing.insert(format!(
+            "corroboration: the verdict rests on one rule ({alone}) — no other measurement points the same way, so its confidence is held to {:.0} %",
+            SINGLE_RULE * 100.0
+        ));
     }
     let runner_up_cause = runner_up.and_then(cause_of);
     let explained = if plateau && bound != Bound::Unknown {
