@@ -338,9 +338,31 @@ pub(crate) fn load_rules(dir: Option<&std::path::Path>) -> anyhow::Result<crate:
     })
 }
 
-/// The command line as typed, quoted where it has spaces.
+/// The command line as typed, quoted where it has spaces, for reports and plans: secrets
+/// (`-X sasl.password=…`, a password in `--sink`) are shown as `***`.
 fn command_line() -> String {
-    std::env::args().map(|a| if a.contains(' ') { format!("'{a}'") } else { a }).collect::<Vec<_>>().join(" ")
+    redacted(std::env::args()).join(" ")
+}
+
+/// The arguments with their secrets replaced, each quoted where it has spaces.
+fn redacted(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut after_sink = false;
+    args.into_iter()
+        .map(|arg| {
+            let (flag, rest) = match arg.strip_prefix("-X") {
+                Some(rest) => ("-X", rest),
+                None => ("", arg.as_str()),
+            };
+            let arg = match (rest.split_once('='), arg.strip_prefix("--sink=")) {
+                (Some((name, _)), _) if crate::kafka::properties::is_secret(name) => format!("{flag}{name}=***"),
+                (_, Some(sink)) => format!("--sink={}", crate::kafka::consume::sink::redact(sink)),
+                _ if after_sink => crate::kafka::consume::sink::redact(&arg),
+                _ => arg.clone(),
+            };
+            after_sink = arg == "--sink";
+            if arg.contains(' ') { format!("'{arg}'") } else { arg }
+        })
+        .collect()
 }
 
 /// A Cancel that Ctrl-C sets.
@@ -509,4 +531,32 @@ fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
         std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
     };
     canonical(a) == canonical(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn secrets_typed_on_the_command_line_stay_out_of_what_is_written() {
+        let args = [
+            "plateau",
+            "diagnose",
+            "-X",
+            "sasl.password=hunter2",
+            "-Xssl.key.pem=KEY",
+            "-X",
+            "sasl.username=alice",
+            "--sink",
+            "postgres://u:pw@db:5432/x",
+            "--sink=host=db password=pw2",
+            "--topic",
+            "a b",
+        ];
+        let line = redacted(args.iter().map(|a| a.to_string())).join(" ");
+        assert_eq!(
+            line,
+            "plateau diagnose -X sasl.password=*** -Xssl.key.pem=*** -X sasl.username=alice --sink postgres://u:***@db:5432/x '--sink=host=db password=***' --topic 'a b'"
+        );
+    }
 }

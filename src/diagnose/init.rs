@@ -203,11 +203,6 @@ fn addresses(host: &str) -> BTreeSet<IpAddr> {
     (host, 0).to_socket_addrs().map(|all| all.map(|a| a.ip()).collect()).unwrap_or_default()
 }
 
-/// Whether a librdkafka property holds a secret that must not be written to a plan.
-fn is_secret(name: &str) -> bool {
-    name.contains("password") || name.ends_with(".pem") || name.contains("secret")
-}
-
 /// The plan, as a commented TOML file.
 pub fn plan_text(request: &InitRequest, found: &Found) -> String {
     let list = |urls: &[String]| format!("[{}]", urls.iter().map(|u| format!("{u:?}")).collect::<Vec<_>>().join(", "));
@@ -276,9 +271,14 @@ pub fn plan_text(request: &InitRequest, found: &Found) -> String {
     let _ = writeln!(t, "\n# The disk probe appends a file in each broker agent's log directory (PLATEAU_LOG_DIR);");
     let _ = writeln!(t, "# on a cluster in production, skip it. The produce run is real load on the topic above.");
     let _ = writeln!(t, "# skip_disk = true");
-    let kept: Vec<&(String, String)> = request.properties.iter().filter(|(name, _)| !is_secret(name)).collect();
-    let secret: Vec<&str> =
-        request.properties.iter().filter(|(name, _)| is_secret(name)).map(|(name, _)| name.as_str()).collect();
+    let kept: Vec<&(String, String)> =
+        request.properties.iter().filter(|(name, _)| !crate::kafka::properties::is_secret(name)).collect();
+    let secret: Vec<&str> = request
+        .properties
+        .iter()
+        .filter(|(name, _)| crate::kafka::properties::is_secret(name))
+        .map(|(name, _)| name.as_str())
+        .collect();
     if !kept.is_empty() || !secret.is_empty() {
         let _ = writeln!(t, "\n[producer]");
         if !secret.is_empty() {

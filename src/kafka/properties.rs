@@ -127,6 +127,12 @@ const REFUSED: &[(&[&str], &str)] = &[
     ),
 ];
 
+/// Whether a librdkafka property's value is a secret (a password, a key, a client
+/// secret): used, never written to a plan, a report or a log.
+pub fn is_secret(name: &str) -> bool {
+    name.contains("password") || name.contains("secret") || name.ends_with(".pem")
+}
+
 /// Checks one property a remote run would set; the error says why it is refused.
 pub fn check_remote_property(name: &str) -> Result<(), String> {
     let name = name.trim();
@@ -181,6 +187,16 @@ mod tests {
             for name in *names {
                 assert!(!TUNING.contains(name) && !SECURITY.contains(name), "{name}");
             }
+        }
+    }
+
+    #[test]
+    fn secrets_are_told_from_settings() {
+        for name in ["sasl.password", "ssl.key.password", "ssl.key.pem", "sasl.oauthbearer.client.secret"] {
+            assert!(super::is_secret(name), "{name}");
+        }
+        for name in ["sasl.username", "security.protocol", "linger.ms"] {
+            assert!(!super::is_secret(name), "{name}");
         }
     }
 }
